@@ -1,0 +1,1 @@
+"""All I/O: Postgres (asyncpg), the model (anthropic), deliveries, imports."""

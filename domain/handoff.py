@@ -1,0 +1,96 @@
+"""The sales handoff: what Sales knows when an account becomes a customer."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+ACCOUNT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+TIERS = ("tier-1", "tier-2", "tier-3")
+
+
+class HandoffContract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start_date: date
+    end_date: date
+    arr: float = Field(gt=0, description="Annual recurring revenue in dollars")
+    seats_purchased: int = Field(gt=0)
+    price_per_seat: float = Field(gt=0, description="Dollars per seat per year")
+    licensed_modules: list[str] = Field(default_factory=lambda: ["core"])
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> HandoffContract:
+        if self.end_date <= self.start_date:
+            raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        return self
+
+
+class HandoffStakeholder(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    email: EmailStr | None = None
+    title: str | None = None
+    role: str = "user"
+    is_champion: bool = False
+
+
+class Handoff(BaseModel):
+    """Input of AccountLifecycleWorkflow. Add fields with defaults only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str
+    name: str = Field(min_length=1)
+    tier: str = "tier-3"
+    industry: str | None = None
+    csm_owner: str = Field(min_length=1)
+    csm_email: EmailStr
+    rep_owner: str | None = None
+    rep_email: EmailStr | None = None
+    contract: HandoffContract
+    stakeholders: list[HandoffStakeholder] = Field(default_factory=list)
+    goals: list[str] = Field(
+        default_factory=list, description="Success criteria agreed in the sale"
+    )
+    notes: str | None = None
+    # For accounts imported mid-life (e.g. migrating a portfolio): milestones
+    # already reached, so the lifecycle gates open at once.
+    milestones: list[str] = Field(default_factory=list)
+
+    @field_validator("account_id")
+    @classmethod
+    def _account_id_shape(cls, v: str) -> str:
+        if not ACCOUNT_ID_PATTERN.match(v):
+            raise ValueError(
+                "account_id must be 1-64 characters of letters, digits, '_', '.', ':' or '-'"
+            )
+        return v
+
+    @field_validator("tier")
+    @classmethod
+    def _tier_known(cls, v: str) -> str:
+        if v not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(TIERS)}")
+        return v
+
+    @field_validator("milestones")
+    @classmethod
+    def _milestones_known(cls, v: list[str]) -> list[str]:
+        from domain.lifecycle import MILESTONES
+
+        unknown = [m for m in v if m not in MILESTONES]
+        if unknown:
+            raise ValueError(f"unknown milestones {unknown}; known: {', '.join(MILESTONES)}")
+        return v
+
+    @property
+    def workflow_id(self) -> str:
+        return account_workflow_id(self.account_id)
+
+
+def account_workflow_id(account_id: str) -> str:
+    return f"account-{account_id}"

@@ -1,0 +1,214 @@
+"""The account workflow's API: one pydantic model per signal and update input.
+
+Shared by the workflow (which validates again on arrival) and by
+`starter.py` (which validates before sending, so most bad input never
+reaches a workflow). Add fields with defaults only: running workflows must
+still decode old payloads.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from domain.lifecycle import MILESTONES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ signals
+
+
+class UsageEvent(_Strict):
+    user_id: str = Field(min_length=1)
+    occurred_at: datetime
+    event_type: str = Field(min_length=1, max_length=100)
+    quantity: float = Field(default=1, ge=0)
+
+
+class UsageEventsSignal(_Strict):
+    """A batch: one signal carries many events (written to Postgres, not kept in state)."""
+
+    batch_id: str = Field(min_length=1, description="Idempotency: a batch id is written once")
+    events: list[UsageEvent] = Field(min_length=1, max_length=5000)
+
+
+class SupportTicketSignal(_Strict):
+    ticket_id: str = Field(min_length=1)
+    opened_at: datetime
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    sentiment: float | None = Field(default=None, ge=-1, le=1)
+    escalated: bool = False
+    subject: str | None = None
+    body: str | None = None
+
+
+class NpsSignal(_Strict):
+    response_id: str = Field(min_length=1)
+    responded_at: datetime
+    score: int = Field(ge=0, le=10)
+    respondent: str | None = None
+    comment: str | None = None
+
+
+class InvoiceSignal(_Strict):
+    invoice_id: str = Field(min_length=1)
+    issued_on: date
+    due_on: date
+    amount: float = Field(gt=0)
+    paid_on: date | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> InvoiceSignal:
+        if self.due_on < self.issued_on:
+            raise ValueError(f"due_on {self.due_on} is before issued_on {self.issued_on}")
+        return self
+
+
+class InteractionSignal(_Strict):
+    interaction_id: str = Field(min_length=1)
+    occurred_at: datetime
+    kind: Literal["meeting", "call", "email", "qbr", "kickoff", "workshop"] = "meeting"
+    meaningful: bool = True
+    attendees: int | None = Field(default=None, ge=0)
+    notes: str | None = None
+
+
+class StakeholderChangeSignal(_Strict):
+    stakeholder_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    email: EmailStr | None = None
+    title: str | None = None
+    role: str = "user"
+    is_champion: bool = False
+    joined_on: date | None = None
+    left_on: date | None = None
+
+
+class TamEscalationSignal(_Strict):
+    measured_at: datetime
+    score: int = Field(ge=0, le=100)
+    rag: Literal["RED", "AMBER", "GREEN"] | None = None
+    escalation: bool = True
+    note: str | None = None
+
+
+class ContractChangeSignal(_Strict):
+    """A new term or an amendment. Moving end_date re-arms every renewal timer."""
+
+    start_date: date
+    end_date: date
+    arr: float = Field(gt=0)
+    seats_purchased: int = Field(gt=0)
+    price_per_seat: float = Field(gt=0)
+    licensed_modules: list[str] = Field(default_factory=lambda: ["core"])
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> ContractChangeSignal:
+        if self.end_date <= self.start_date:
+            raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        return self
+
+
+class MilestoneSignal(_Strict):
+    milestone: str
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> MilestoneSignal:
+        if self.milestone not in MILESTONES:
+            raise ValueError(
+                f"unknown milestone {self.milestone!r}; known: {', '.join(MILESTONES)}"
+            )
+        return self
+
+
+class ChurnNoticeSignal(_Strict):
+    reason: str = Field(min_length=1)
+    effective_date: date | None = None
+
+
+# Signal name -> model. The workflow and the CLI both use this table.
+SIGNALS: dict[str, type[BaseModel]] = {
+    "usage": UsageEventsSignal,
+    "ticket": SupportTicketSignal,
+    "nps": NpsSignal,
+    "invoice": InvoiceSignal,
+    "interaction": InteractionSignal,
+    "stakeholder": StakeholderChangeSignal,
+    "tam": TamEscalationSignal,
+    "contract": ContractChangeSignal,
+    "milestone": MilestoneSignal,
+    "churn_notice": ChurnNoticeSignal,
+}
+
+# Telemetry that an activity writes to Postgres; the rest changes workflow state.
+TELEMETRY_SIGNALS = {
+    "usage",
+    "ticket",
+    "nps",
+    "invoice",
+    "interaction",
+    "stakeholder",
+    "tam",
+    "contract",
+}
+# Signals after which the account is re-scored at once rather than at the next daily scan.
+RESCORE_SIGNALS = {"ticket", "nps", "invoice", "stakeholder", "tam", "contract", "churn_notice"}
+
+
+# ------------------------------------------------------------------ updates
+
+
+class CsPlanUpdate(_Strict):
+    """Approve (or edit and approve) the CS plan co-created with the customer."""
+
+    approved_by: str = Field(min_length=1)
+    objectives: list[str] = Field(min_length=1)
+    success_metrics: list[str] = Field(default_factory=list)
+
+
+class DecisionUpdate(_Strict):
+    """Approve or decline a save plan or an expansion."""
+
+    decided_by: str = Field(min_length=1)
+    approve: bool
+    target_id: str | None = Field(default=None, description="opportunity id for expansions")
+    note: str | None = None
+
+
+class MilestoneUpdate(_Strict):
+    milestone: str
+    marked_by: str = Field(min_length=1)
+    note: str | None = None
+
+
+class PauseUpdate(_Strict):
+    paused: bool
+    by: str = Field(min_length=1)
+    reason: str | None = None
+
+
+class ReassignUpdate(_Strict):
+    csm_owner: str = Field(min_length=1)
+    csm_email: EmailStr
+    by: str = Field(min_length=1)
+
+
+UPDATES: dict[str, type[BaseModel]] = {
+    "approve_cs_plan": CsPlanUpdate,
+    "decide_save": DecisionUpdate,
+    "decide_expansion": DecisionUpdate,
+    "mark_milestone": MilestoneUpdate,
+    "set_paused": PauseUpdate,
+    "reassign_csm": ReassignUpdate,
+}
+
+
+class UpdateResult(BaseModel):
+    accepted: bool = True
+    message: str

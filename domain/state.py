@@ -1,0 +1,123 @@
+"""The account workflow's durable state: what continue-as-new carries over.
+
+Kept small on purpose: telemetry lives in Postgres, full assessments in
+health_snapshots; the workflow holds the latest summary, its own decisions
+and what it has already done (so nothing is done twice).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+from domain.handoff import Handoff, HandoffContract
+from domain.lifecycle import Phase
+from domain.messages import CsPlanUpdate
+
+TIMELINE_LIMIT = 200  # entries kept in state; every decision is also on the event bus
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str  # phase | scan | decision | signal | rejected | timer | child | delivery | update
+    text: str
+
+
+class PendingTelemetry(BaseModel):
+    signal: str
+    key: str  # idempotency key of the write
+    payload: dict
+
+
+class AccountState(BaseModel):
+    handoff: Handoff
+    contract: HandoffContract
+    phase: Phase = Phase.TRANSITION
+    phase_entered_at: datetime | None = None
+    phase_before_churn: Phase | None = None
+    milestones: list[str] = Field(default_factory=list)
+    nudges_sent: dict[str, int] = Field(default_factory=dict)  # phase value -> count
+    done_checkpoints: list[str] = Field(default_factory=list)
+    last_scan_at: datetime | None = None
+    band: str | None = None
+    score: float | None = None
+    churn_level: str | None = None
+    drivers: list[str] = Field(default_factory=list)
+    open_findings: list[dict] = Field(
+        default_factory=list
+    )  # compact: id, kind, severity, title, dollars
+    opportunities: list[dict] = Field(default_factory=list)
+    last_decision: str | None = None
+    alerts_sent: dict[str, str] = Field(default_factory=dict)  # alert key -> ISO date sent
+    dispatched: dict[str, date] = Field(default_factory=dict)  # opportunity key -> dispatch date
+    declined: dict[str, date] = Field(default_factory=dict)
+    qbrs_started: list[str] = Field(default_factory=list)
+    save_workflow_id: str | None = None
+    save_outcome: str | None = None
+    churn_reason: str | None = None
+    grace_until: date | None = None  # term ended without renewal: churned after this date
+    paused: bool = False
+    cs_plan: CsPlanUpdate | None = None
+    pending_telemetry: list[PendingTelemetry] = Field(default_factory=list)
+    seen_keys: list[str] = Field(
+        default_factory=list
+    )  # recent telemetry keys, for duplicate signals
+    rescore: bool = False
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    runs: int = 1
+    signals_received: int = 0
+    signals_rejected: int = 0
+
+    @property
+    def account_id(self) -> str:
+        return self.handoff.account_id
+
+
+class AccountWorkflowInput(BaseModel):
+    """Input of AccountLifecycleWorkflow: a handoff, or the state carried over by continue-as-new."""
+
+    handoff: Handoff
+    state: AccountState | None = None
+    # Days after which a run continues as new even if the server has not suggested it.
+    max_days_per_run: int = 30
+    sales_task_queue: str = "vim-sales"
+    llm_task_queue: str = "vim-llm"
+
+
+class AccountView(BaseModel):
+    """Answer of the `view` query: what an operator or `starter.py describe` shows."""
+
+    account_id: str
+    name: str
+    phase: str
+    phase_entered_at: datetime | None
+    waiting_for: str
+    paused: bool
+    band: str | None
+    score: float | None
+    churn_level: str | None
+    drivers: list[str]
+    open_findings: list[dict]
+    opportunities: list[dict]
+    renewal_date: date
+    arr: float
+    csm_owner: str
+    milestones: list[str]
+    next_checkpoints: list[str]
+    save_workflow_id: str | None
+    timeline: list[TimelineEntry]
+    runs: int
+    signals_received: int
+    signals_rejected: int
+
+
+class AccountOutcome(BaseModel):
+    """What the workflow returns when the account's lifecycle ends (churned)."""
+
+    account_id: str
+    outcome: str
+    churned_on: date | None
+    reason: str | None
+    post_mortem_delivery: str | None
+    timeline_tail: list[TimelineEntry]

@@ -1,0 +1,208 @@
+"""`python -m stack demo|up|down|status`: the embedded runtime.
+
+`demo` brings up Postgres, the Temporal dev server and the worker, loads and
+hands off the demo portfolio, prints where to look, and runs until Ctrl-C,
+which stops what it started. Run it again: the same durable workflows resume
+from the persisted state (nothing is handed off twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+
+import asyncpg
+
+from stack.migrate import migrate_dsn
+from stack.postgres import embedded_dsn, resolve_database_url, stop_embedded
+from stack.settings import ROOT, Settings, load_settings
+from stack.temporal_dev import port_open, start_dev_server, stop_dev_server
+
+HANDOFF_CONCURRENCY = 32
+
+
+def say(msg: str) -> None:
+    print(f"[vim] {msg}", flush=True)
+
+
+async def handoff_portfolio(settings: Settings, handoffs: list) -> tuple[int, int]:
+    """Start every account; those already running are left alone. Returns (started, already)."""
+    from cli.accounts import EXIT_CONFLICT, CliError, start_account
+    from starter import connect
+
+    client = await connect(settings)
+    started = already = 0
+    sem = asyncio.Semaphore(HANDOFF_CONCURRENCY)
+
+    async def one(h: object) -> None:
+        nonlocal started, already
+        async with sem:
+            try:
+                await start_account(client, h, settings)  # type: ignore[arg-type]
+                started += 1
+            except CliError as err:
+                if err.code != EXIT_CONFLICT:
+                    raise
+                already += 1
+
+    await asyncio.gather(*(one(h) for h in handoffs))
+    return started, already
+
+
+async def load_demo(dsn: str, as_of: date, seed: int) -> list:
+    from demo.load import load_portfolio
+    from demo.portfolio import generate_portfolio
+
+    portfolio = generate_portfolio(seed=seed, as_of=as_of)
+    conn = await asyncpg.connect(dsn)
+    try:
+        report = await load_portfolio(conn, portfolio)
+    finally:
+        await conn.close()
+    if getattr(report, "skipped", False):
+        say("demo portfolio already loaded: reusing it")
+    else:
+        say(f"demo portfolio loaded with COPY: {report}")
+    return portfolio.handoffs()
+
+
+def demo_as_of(settings: Settings) -> date:
+    """The portfolio's date is fixed at first load, so a second run regenerates the same handoffs."""
+    marker = settings.data_dir / "demo_as_of"
+    if marker.exists():
+        return date.fromisoformat(marker.read_text().strip())
+    today = datetime.now(UTC).date()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(today.isoformat())
+    return today
+
+
+def up(settings: Settings) -> tuple[str, bool, subprocess.Popen | None]:
+    """Postgres + Temporal. Returns (dsn, we started Postgres, temporal process we started)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    pg_started = False
+    if settings.database_url:
+        dsn = settings.database_url
+        say(f"Postgres: DATABASE_URL ({dsn.split('@')[-1]})")
+    else:
+        pg_started = embedded_dsn(settings.pgdata) is None
+        dsn = resolve_database_url(settings, start=True)
+        say(f"Postgres: embedded in {settings.pgdata} ({'started' if pg_started else 'already running'})")
+    applied = asyncio.run(migrate_dsn(dsn))
+    say(f"schema migrations: {'applied ' + str(applied) if applied else 'up to date'}")
+    reused = port_open(settings.temporal_address)
+    proc = start_dev_server(settings)
+    say(
+        f"Temporal: {settings.temporal_address} ({'already running, reused' if reused else 'dev server started'}), "
+        f"state in {settings.temporal_db_file}"
+    )
+    return dsn, pg_started, proc
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    t0 = time.monotonic()
+    dsn, pg_started, temporal_proc = up(settings)
+    env = dict(os.environ, DATABASE_URL=dsn, VIM_DATA_DIR=str(settings.data_dir))
+    worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        as_of = demo_as_of(settings)
+        handoffs = asyncio.run(load_demo(dsn, as_of, args.seed))
+        started, already = asyncio.run(handoff_portfolio(settings, handoffs))
+        say(
+            f"handed off {started} account(s), {already} already running "
+            f"({len(handoffs)} in the portfolio) in {time.monotonic() - t0:.0f}s since start"
+        )
+        ns = settings.temporal_namespace
+        print(
+            f"""
+  Temporal Web UI   {settings.ui_url}/namespaces/{ns}/workflows
+      filter e.g.   HealthBand = 'RED' AND ChurnRisk IN ('HIGH', 'CRITICAL')
+                    AccountPhase = '4-value-activation'
+                    RenewalDate < '{date.fromordinal(as_of.toordinal() + 90)}T00:00:00Z' ORDER BY RenewalDate
+  Accounts          .venv/bin/python starter.py list --query "HealthBand = 'RED'"
+  One account       .venv/bin/python starter.py describe northwind-tier1
+  Explained score   .venv/bin/python starter.py score northwind-tier1
+  Event bus         .venv/bin/python starter.py events --follow
+  Local outbox      {settings.outbox_dir}   (drafts: no credentials configured)
+  Postgres          {dsn}
+
+Running until Ctrl-C (the worker logs below). Run `make demo` again later: the same workflows resume.
+""",
+            flush=True,
+        )
+        while not stopping and worker.poll() is None:
+            time.sleep(0.5)
+        if worker.poll() is not None and not stopping:
+            say(f"worker exited with {worker.returncode}")
+            return 1
+        return 0
+    finally:
+        say("stopping what this run started ...")
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if temporal_proc is not None:
+            stop_dev_server(settings, temporal_proc)
+            say("Temporal dev server stopped (state kept)")
+        if pg_started:
+            stop_embedded(settings.pgdata)
+            say("Postgres stopped (data kept)")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    up(load_settings())
+    say("running in the background; `python -m stack down` stops them")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    say("Temporal " + ("stopped" if stop_dev_server(settings) else "was not started by us"))
+    if not settings.database_url:
+        say("Postgres " + ("stopped" if stop_embedded(settings.pgdata) else "was not running"))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    say(f"Temporal {settings.temporal_address}: {'up' if port_open(settings.temporal_address) else 'down'}")
+    if settings.database_url:
+        say("Postgres: DATABASE_URL")
+    else:
+        say(f"Postgres embedded: {'up' if embedded_dsn(settings.pgdata) else 'down'} ({settings.pgdata})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m stack")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("demo", help="everything, with the demo portfolio, until Ctrl-C")
+    d.add_argument("--seed", type=int, default=7)
+    d.set_defaults(fn=cmd_demo)
+    sub.add_parser("up", help="Postgres + Temporal in the background").set_defaults(fn=cmd_up)
+    sub.add_parser("down", help="stop them").set_defaults(fn=cmd_down)
+    sub.add_parser("status").set_defaults(fn=cmd_status)
+    args = p.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

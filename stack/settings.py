@@ -1,0 +1,58 @@
+"""Settings read from the environment, in one place.
+
+Every variable has an embedded default, so `make demo` needs none of them;
+set them to point the same worker at a real cluster and database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str | None  # None: use the embedded Postgres under data_dir
+    temporal_address: str
+    temporal_namespace: str
+    task_queue: str
+    sales_task_queue: str
+    llm_task_queue: str
+    ui_port: int
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def temporal_db_file(self) -> Path:
+        return self.data_dir / "temporal.sqlite"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def ui_url(self) -> str:
+        host = self.temporal_address.rsplit(":", 1)[0]
+        return f"http://{host}:{self.ui_port}"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("VIM_DATA_DIR") or ROOT / ".data").resolve()
+    return Settings(
+        data_dir=data_dir,
+        database_url=env.get("DATABASE_URL") or None,
+        temporal_address=env.get("TEMPORAL_ADDRESS", "localhost:7233"),
+        temporal_namespace=env.get("TEMPORAL_NAMESPACE", "default"),
+        task_queue=env.get("VIM_TASK_QUEUE", "vim-accounts"),
+        sales_task_queue=env.get("VIM_SALES_TASK_QUEUE", "vim-sales"),
+        llm_task_queue=env.get("VIM_LLM_TASK_QUEUE", "vim-llm"),
+        ui_port=int(env.get("VIM_UI_PORT", "8233")),
+    )

@@ -1,0 +1,67 @@
+"""The command line: `python starter.py COMMAND ...` (run without arguments for help).
+
+Account commands talk to Temporal (handoff, list, describe, signal, updates);
+`score`, `backtest` and `events` read Postgres directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from cli.accounts import CliError, add_account_parsers
+from stack.settings import Settings, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="starter.py", description="Value in Motion: start and steer account workflows."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_account_parsers(sub)
+    from cli.backtest import add_backtest_parser
+    from cli.events import add_events_parser
+    from cli.score import add_score_parser
+
+    add_score_parser(sub)
+    add_backtest_parser(sub)
+    add_events_parser(sub)
+    return parser
+
+
+async def connect(settings: Settings) -> Client:
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+        )
+    except RuntimeError as err:
+        first = (str(err).strip().splitlines() or ["connection failed"])[0]
+        raise CliError(
+            f"cannot reach Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace}): "
+            f"{first}. Start it with `make demo`, or set TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE.",
+            1,
+        ) from err
+
+
+async def main(argv: Sequence[str] | None = None, client: Client | None = None, settings: Settings | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings or load_settings()
+    try:
+        if hasattr(args, "temporal"):
+            client = client or await connect(settings)
+            return await args.temporal(client, settings, args)
+        return await args.run(args)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.code
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

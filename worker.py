@@ -1,0 +1,166 @@
+"""The worker: `python worker.py`.
+
+Connects with TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / DATABASE_URL (or the
+embedded defaults), applies pending schema migrations, and polls three task
+queues:
+- the account queue (lifecycle, QBR and churn-save workflows; DB and delivery activities),
+- the Sales queue (expansion dispatch), which a Sales team may run apart,
+- the LLM queue (narratives), rate-limited server-side so a large portfolio
+  never trips the model provider's limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.account import AccountActivities
+from activities.db import create_pool, describe_dsn
+from activities.deliveries import DeliveryActivities
+from activities.health import HealthActivities
+from activities.narrative import NarrativeActivities
+from activities.qbr import QbrActivities
+from domain.config import load_health_config
+from stack.migrate import migrate
+from stack.postgres import resolve_database_url
+from stack.settings import Settings, load_settings
+from workflows.account import AccountLifecycleWorkflow
+from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
+
+log = logging.getLogger("vim.worker")
+RETRY_SECONDS = 5.0
+# Model calls per second across every worker on the LLM queue (server-side limit).
+LLM_ACTIVITIES_PER_SECOND = float(os.environ.get("VIM_LLM_RATE_PER_SECOND", "2"))
+
+
+@dataclass
+class Workers:
+    workers: list[Worker]
+    pool: asyncpg.Pool
+
+    async def run(self) -> None:
+        try:
+            await asyncio.gather(*(w.run() for w in self.workers))
+        finally:
+            await self.pool.close()
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(w.shutdown() for w in self.workers), return_exceptions=True)
+
+
+def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Workers:
+    """All three workers sharing one pool; tests call this with their own client and queues."""
+    config = load_health_config(env=os.environ)
+    account = AccountActivities(pool)
+    health = HealthActivities(pool, config)
+    deliveries = DeliveryActivities(pool, settings)
+    narratives = NarrativeActivities(pool, settings)
+    qbr = QbrActivities(pool, settings)
+    delivery_acts: Sequence = [deliveries.deliver, deliveries.publish_event]
+    return Workers(
+        pool=pool,
+        workers=[
+            Worker(
+                client,
+                task_queue=settings.task_queue,
+                workflows=[AccountLifecycleWorkflow, QBRWorkflow, ChurnSaveWorkflow],
+                activities=[
+                    account.record_handoff,
+                    account.record_telemetry,
+                    account.check_renewal,
+                    health.score_account,
+                    health.scan_portfolio,
+                    qbr.prepare_qbr,
+                    *delivery_acts,
+                ],
+                max_concurrent_activities=20,
+            ),
+            Worker(
+                client,
+                task_queue=settings.sales_task_queue,
+                workflows=[ExpansionDispatchWorkflow],
+                activities=list(delivery_acts),
+            ),
+            Worker(
+                client,
+                task_queue=settings.llm_task_queue,
+                activities=[narratives.write_narrative],
+                max_task_queue_activities_per_second=LLM_ACTIVITIES_PER_SECOND,
+            ),
+        ],
+    )
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    """Connect, retrying with a one-line explanation instead of a traceback."""
+    while True:
+        try:
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=pydantic_data_converter,
+            )
+        except RuntimeError as err:
+            log.warning(
+                "Temporal is not reachable at %s (namespace %s): %s. Start it with `make demo` or set "
+                "TEMPORAL_ADDRESS; retrying in %.0fs.",
+                settings.temporal_address, settings.temporal_namespace, _first_line(err), RETRY_SECONDS,
+            )
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+async def connect_postgres(settings: Settings) -> asyncpg.Pool:
+    while True:
+        try:
+            dsn = resolve_database_url(settings)
+            pool = await create_pool(dsn)
+            async with pool.acquire() as conn:
+                applied = await migrate(conn)
+            if applied:
+                log.info("applied schema migrations %s", applied)
+            return pool
+        except (OSError, ConnectionError, asyncpg.PostgresError) as err:
+            where = describe_dsn(settings.database_url) if settings.database_url else f"embedded in {settings.pgdata}"
+            log.warning(
+                "Postgres is not reachable (%s): %s. Set DATABASE_URL or run `make demo`; retrying in %.0fs.",
+                where, _first_line(err), RETRY_SECONDS,
+            )
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+async def main(client: Client | None = None, settings: Settings | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings or load_settings()
+    client = client or await connect_temporal(settings)
+    pool = await connect_postgres(settings)
+    workers = build_workers(client, pool, settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(workers.shutdown()))
+    log.info(
+        "worker polling %s, %s, %s on %s/%s",
+        settings.task_queue, settings.sales_task_queue, settings.llm_task_queue,
+        settings.temporal_address, settings.temporal_namespace,
+    )
+    await workers.run()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -1,0 +1,607 @@
+"""AccountLifecycleWorkflow: one durable workflow per customer account.
+
+Reading order for a usage event: `starter.py signal usage` -> `usage` signal
+handler below (validated, queued) -> `_observe` flushes it through the
+`record_telemetry` activity -> `score_account` activity (activities/health.py:
+SQL in activities/telemetry.py, bands in domain/health.py) -> `_decide`
+(the seed-000 decision gate) -> playbooks in workflows/playbooks.py
+(deliveries through activities/deliveries.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
+    from domain import lifecycle as lc
+    from domain.handoff import HandoffContract
+    from domain.lifecycle import Phase
+    from domain.messages import (
+        RESCORE_SIGNALS,
+        SIGNALS,
+        TELEMETRY_SIGNALS,
+        ContractChangeSignal,
+        CsPlanUpdate,
+        DecisionUpdate,
+        MilestoneUpdate,
+        PauseUpdate,
+        ReassignUpdate,
+        UpdateResult,
+    )
+    from domain.state import (
+        TIMELINE_LIMIT,
+        AccountOutcome,
+        AccountState,
+        AccountView,
+        AccountWorkflowInput,
+        PendingTelemetry,
+        TimelineEntry,
+    )
+    from domain.summary import AssessmentSummary
+    from workflows import playbooks
+    from workflows.activity_models import (
+        RenewalCheckRequest,
+        RenewalCheckResult,
+        ScoreAccountRequest,
+        TelemetryBatch,
+    )
+    from workflows.search_attributes import (
+        ACCOUNT_PHASE,
+        ACCOUNT_TIER,
+        ARR,
+        CHURN_RISK,
+        CSM_OWNER,
+        HEALTH_BAND,
+        HEALTH_SCORE,
+        RENEWAL_DATE,
+    )
+
+SCAN_EVERY = timedelta(days=1)
+RENEWAL_GRACE = timedelta(days=30)
+SEEN_KEYS_LIMIT = 500
+
+DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+DB_TIMEOUT = timedelta(minutes=2)
+
+
+@workflow.defn
+class AccountLifecycleWorkflow:
+    @workflow.init
+    def __init__(self, inp: AccountWorkflowInput) -> None:
+        if inp.state is not None:
+            self.s = inp.state
+        else:
+            self.s = AccountState(handoff=inp.handoff, contract=inp.handoff.contract)
+        self.max_days_per_run = inp.max_days_per_run
+        self.sales_task_queue = inp.sales_task_queue
+        self.llm_task_queue = inp.llm_task_queue
+        self._wake = False
+
+    # ------------------------------------------------------------------ run
+
+    @workflow.run
+    async def run(self, inp: AccountWorkflowInput) -> AccountOutcome:
+        s = self.s
+        now = workflow.now()
+        run_started = now
+        if inp.state is None:
+            s.phase_entered_at = now
+            self._log("phase", f"account handed off by Sales; phase {s.phase.label}")
+            await workflow.execute_activity(
+                "record_handoff",
+                s.handoff,
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+                summary="record the sales handoff in Postgres (account activation)",
+            )
+            for m in ["handoff_complete", *s.handoff.milestones]:
+                self._milestone(m, "handoff")
+            s.done_checkpoints.extend(sorted(lc.stale_checkpoints(now, s.contract.end_date, set())))
+            s.rescore = True  # first observability cycle at handoff, not tomorrow
+        else:
+            s.runs += 1
+            self._log("run", f"continued as new (run {s.runs})")
+        self._upsert_search_attributes(force=True)
+
+        while s.phase != Phase.CHURNED:
+            await self._flush_telemetry()
+            now = workflow.now()
+            due_scan = s.last_scan_at is None or now - s.last_scan_at >= SCAN_EVERY
+            if not s.paused and (s.rescore or due_scan):
+                await self._observe()
+            await self._fire_due_checkpoints()
+            await self._nudge_stalled_gate()
+            if s.phase == Phase.CHURNED:
+                break
+            if self._should_continue_as_new(run_started):
+                await self._flush_telemetry()
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not s.pending_telemetry:
+                    workflow.continue_as_new(
+                        AccountWorkflowInput(
+                            handoff=s.handoff,
+                            state=s,
+                            max_days_per_run=self.max_days_per_run,
+                            sales_task_queue=self.sales_task_queue,
+                            llm_task_queue=self.llm_task_queue,
+                        )
+                    )
+            await self._sleep_until_next()
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return AccountOutcome(
+            account_id=s.account_id,
+            outcome="churned",
+            churned_on=s.contract.end_date,
+            reason=s.churn_reason,
+            post_mortem_delivery=s.alerts_sent.get("post_mortem"),
+            timeline_tail=s.timeline[-20:],
+        )
+
+    def _should_continue_as_new(self, run_started: datetime) -> bool:
+        return workflow.info().is_continue_as_new_suggested() or (
+            workflow.now() - run_started >= timedelta(days=self.max_days_per_run)
+        )
+
+    async def _sleep_until_next(self) -> None:
+        """One durable timer to whatever comes first; any signal that matters wakes us early.
+
+        The deadline is recomputed from workflow.now() on every pass, so a
+        contract-change signal that moves the renewal date re-arms at once.
+        """
+        s = self.s
+        now = workflow.now()
+        candidates: list[tuple[datetime, str]] = []
+        if s.last_scan_at is not None and not s.paused:
+            candidates.append((s.last_scan_at + SCAN_EVERY, "daily health scan"))
+        for cp in self._calendar()[:1]:
+            candidates.append((cp.at, cp.label))
+        nudge = self._nudge_due()
+        if nudge is not None:
+            candidates.append((nudge.due_at, f"SLA nudge for {Phase(nudge.phase).label}"))
+        deadline, what = min(candidates, default=(now + SCAN_EVERY, "daily health scan"))
+        timeout = max(deadline - now, timedelta(seconds=1))
+        gate = lc.GATES.get(s.phase)
+        waiting = f"waiting for {what} at {deadline:%Y-%m-%d %H:%M} UTC"
+        if gate and gate.missing(set(s.milestones)):
+            waiting += "; gate needs: " + ", ".join(gate.missing(set(s.milestones)))
+        if s.paused:
+            waiting = "paused by an operator; " + waiting
+        workflow.set_current_details(waiting)
+        self._wake = False
+        await workflow.wait_condition(lambda: self._wake, timeout=timeout, timeout_summary=what)
+
+    # ---------------------------------------------------- observability loop
+
+    async def _flush_telemetry(self) -> None:
+        s = self.s
+        while s.pending_telemetry:
+            batch = list(s.pending_telemetry)
+            await workflow.execute_activity(
+                "record_telemetry",
+                TelemetryBatch(account_id=s.account_id, items=batch),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+                summary=f"write {len(batch)} telemetry item(s) to Postgres",
+            )
+            written = {p.key for p in batch}
+            s.pending_telemetry = [p for p in s.pending_telemetry if p.key not in written]
+
+    async def _observe(self) -> None:
+        s = self.s
+        s.rescore = False
+        now = workflow.now()
+        summary: AssessmentSummary = await workflow.execute_activity(
+            "score_account",
+            ScoreAccountRequest(account_id=s.account_id, as_of=now),
+            result_type=AssessmentSummary,
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary="health scan: score, churn risk, Lean waste, expansion",
+        )
+        s.last_scan_at = now
+        old_band = s.band
+        s.band, s.score, s.churn_level = summary.band, summary.score, summary.churn_level
+        s.drivers = list(summary.drivers)
+        s.open_findings = [f.model_dump(mode="json") for f in summary.findings]
+        s.opportunities = [o.model_dump(mode="json") for o in summary.opportunities]
+        s.last_decision = summary.decision.outcome
+        self._log(
+            "scan",
+            f"health {summary.score} {summary.band} (coverage {summary.coverage:.0%}), churn "
+            f"{summary.churn_level}; decision: {summary.decision.outcome}"
+            + (f" ({'; '.join(summary.decision.reasons[:2])})" if summary.decision.reasons else ""),
+        )
+        if old_band is not None and old_band != s.band:
+            self._log("decision", f"health band changed {old_band} -> {s.band}")
+            await playbooks.publish(
+                self, "health.band_changed", {"from": old_band, "to": s.band, "score": s.score}
+            )
+        for m in sorted(lc.data_milestones(summary.seat_utilization, summary.active_users)):
+            self._milestone(m, "telemetry")
+        self._upsert_search_attributes()
+        await self._decide(summary)
+
+    async def _decide(self, summary: AssessmentSummary) -> None:
+        """The decision gate of seed 000: risk -> playbook; opportunity -> Sales; routine -> nothing."""
+        s = self.s
+        outcome = summary.decision.outcome
+        if s.phase in (Phase.CHURN_HANDLING, Phase.CHURNED):
+            return
+        if outcome == "risk":
+            if not lc.loop_active(s.phase):
+                self._log("decision", f"risk noted in {s.phase.label}; playbooks start at phase 3")
+            else:
+                await playbooks.run_risk_playbooks(self, summary)
+                if summary.churn_level == "CRITICAL" and summary.band == "RED":
+                    await self._enter_churn_handling(
+                        "risk confirmed: CRITICAL churn risk with a RED health band"
+                    )
+        if summary.opportunities and s.phase != Phase.CHURN_HANDLING:
+            await playbooks.dispatch_expansions(self, summary)
+
+    # ------------------------------------------------------------ calendar
+
+    def _calendar(self) -> list[lc.Checkpoint]:
+        s = self.s
+        out = lc.calendar(workflow.now(), s.contract.end_date, set(s.done_checkpoints))
+        if s.grace_until is not None:
+            key = f"renewal_grace:{s.grace_until}"
+            if key not in s.done_checkpoints:
+                at = datetime(s.grace_until.year, s.grace_until.month, s.grace_until.day, tzinfo=workflow.now().tzinfo)
+                out.append(lc.Checkpoint(kind="renewal_grace", key=key, at=at, label=f"renewal grace ends {s.grace_until}"))
+                out.sort(key=lambda c: (c.at, c.key))
+        return out
+
+    async def _fire_due_checkpoints(self) -> None:
+        s = self.s
+        for cp in self._calendar():
+            if cp.at > workflow.now() or s.phase == Phase.CHURNED:
+                break
+            s.done_checkpoints.append(cp.key)
+            self._log("timer", f"{cp.label} reached")
+            if cp.kind == "qbr":
+                await playbooks.start_qbr(self, cp)
+            elif cp.kind == "renewal_window":
+                await playbooks.renewal_window(self, cp)
+            elif cp.kind == "renewal_outcome":
+                await self._renewal_outcome()
+            elif cp.kind == "renewal_grace":
+                await self._renewal_outcome(final=True)
+
+    async def _renewal_outcome(self, final: bool = False) -> None:
+        s = self.s
+        result: RenewalCheckResult = await workflow.execute_activity(
+            "check_renewal",
+            RenewalCheckRequest(account_id=s.account_id, term_end=s.contract.end_date),
+            result_type=RenewalCheckResult,
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary=f"renewal outcome for the term ending {s.contract.end_date}",
+        )
+        if result.next_term is not None:
+            s.grace_until = None
+            self._apply_contract(result.next_term, "renewed: next term on file")
+            if s.phase == Phase.CHURN_HANDLING:
+                self._leave_churn_handling("renewed")
+            await playbooks.publish(self, "renewal.renewed", {"end_date": str(s.contract.end_date)})
+            return
+        if not final and s.churn_reason is None:
+            # No renewal on file yet: late signatures are common, so hold the
+            # account in churn handling for a grace period before calling it.
+            await self._enter_churn_handling(
+                f"term ended {s.contract.end_date} with no renewal on file"
+            )
+            s.grace_until = s.contract.end_date + RENEWAL_GRACE
+            return
+        await self._churned()
+
+    # --------------------------------------------------------- churn path
+
+    async def _enter_churn_handling(self, reason: str) -> None:
+        s = self.s
+        move = lc.enter_churn_handling(s.phase, reason)
+        if move is None:
+            return
+        s.phase_before_churn = s.phase
+        self._set_phase(Phase.CHURN_HANDLING, reason)
+        await playbooks.start_churn_save(self, reason)
+
+    def _leave_churn_handling(self, why: str) -> None:
+        s = self.s
+        back = s.phase_before_churn or Phase.RELATIONSHIP_CAPITAL
+        s.churn_reason = None
+        s.save_outcome = why
+        self._set_phase(back, f"churn handling closed: {why}")
+
+    async def _churned(self) -> None:
+        s = self.s
+        s.churn_reason = s.churn_reason or "contract ended without renewal"
+        await playbooks.post_mortem(self)
+        self._set_phase(Phase.CHURNED, s.churn_reason)
+        await playbooks.publish(self, "account.churned", {"reason": s.churn_reason})
+        workflow.set_current_details(f"churned: {s.churn_reason}; post-mortem delivered")
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _set_phase(self, phase: Phase, reason: str) -> None:
+        s = self.s
+        if phase == s.phase:
+            return
+        self._log("phase", f"{s.phase.label} -> {phase.label}: {reason}")
+        s.phase = phase
+        s.phase_entered_at = workflow.now()
+        self._upsert_search_attributes()
+
+    def _milestone(self, milestone: str, source: str) -> None:
+        s = self.s
+        if milestone in s.milestones:
+            return
+        s.milestones.append(milestone)
+        self._log("milestone", f"{lc.MILESTONES[milestone]} ({source})")
+        if s.phase in lc.LINEAR:
+            for move in lc.advance(s.phase, set(s.milestones)):
+                self._set_phase(move.to_phase, move.reason)
+
+    def _nudge_due(self) -> lc.NudgeDue | None:
+        s = self.s
+        if s.phase_entered_at is None or s.paused:
+            return None
+        return lc.next_nudge(
+            s.phase, s.phase_entered_at, s.nudges_sent.get(str(s.phase.value), 0), set(s.milestones)
+        )
+
+    async def _nudge_stalled_gate(self) -> None:
+        due = self._nudge_due()
+        if due is None or due.due_at > workflow.now():
+            return
+        key = str(self.s.phase.value)
+        self.s.nudges_sent[key] = self.s.nudges_sent.get(key, 0) + 1
+        self._log("decision", f"gate of {Phase(due.phase).label} stalled {due.days_in_phase} days: nudge CSM")
+        await playbooks.nudge(self, due, self.s.nudges_sent[key])
+
+    def _apply_contract(self, c: ContractChangeSignal | HandoffContract, why: str) -> None:
+        s = self.s
+        old_end = s.contract.end_date
+        s.contract = HandoffContract(**c.model_dump(include=set(HandoffContract.model_fields)))
+        if s.contract.end_date != old_end:
+            # Timers re-arm from the new date; skip windows already behind us.
+            stale = lc.stale_checkpoints(workflow.now(), s.contract.end_date, set(s.done_checkpoints))
+            s.done_checkpoints.extend(sorted(stale))
+            self._log("timer", f"renewal date moved {old_end} -> {s.contract.end_date}: timers re-armed")
+        self._log("signal", f"contract {why}: {s.contract.seats_purchased} seats, ARR {s.contract.arr:,.0f}")
+        self._upsert_search_attributes()
+        self._wake = True
+
+    # --------------------------------------------------------------- signals
+
+    @workflow.signal(dynamic=True)
+    async def on_signal(self, name: str, args: list[RawValue]) -> None:
+        """Every signal lands here so a malformed or unknown one is recorded, never a task failure."""
+        s = self.s
+        s.signals_received += 1
+        model = SIGNALS.get(name)
+        if model is None:
+            self._reject(name, f"unknown signal {name!r}; known: {', '.join(SIGNALS)}")
+            return
+        if len(args) != 1:
+            self._reject(name, f"expected one argument, got {len(args)}")
+            return
+        try:
+            raw = workflow.payload_converter().from_payload(args[0].payload, dict)
+            msg = model.model_validate(raw)
+        except (ValidationError, Exception) as err:  # noqa: BLE001 - any decode failure is a rejection
+            self._reject(name, _short_error(err))
+            return
+        if name == "milestone":
+            self._milestone(msg.milestone, "signal")
+        elif name == "churn_notice":
+            s.churn_reason = f"customer gave notice: {msg.reason}"
+            self._log("signal", s.churn_reason)
+            await self._enter_churn_handling(s.churn_reason)
+        elif name == "contract":
+            self._apply_contract(msg, "changed by signal")
+        if name in TELEMETRY_SIGNALS:
+            key = _telemetry_key(name, msg)
+            if key in s.seen_keys:
+                self._log("signal", f"duplicate {name} {key} ignored")
+                return
+            s.seen_keys = [*s.seen_keys[-(SEEN_KEYS_LIMIT - 1) :], key]
+            s.pending_telemetry.append(
+                PendingTelemetry(signal=name, key=key, payload=msg.model_dump(mode="json"))
+            )
+        if name in RESCORE_SIGNALS:
+            s.rescore = True
+        self._wake = True
+
+    def _reject(self, name: str, reason: str) -> None:
+        self.s.signals_rejected += 1
+        self._log("rejected", f"signal {name!r} rejected: {reason}")
+
+    # --------------------------------------------------------------- updates
+
+    @workflow.update
+    async def approve_cs_plan(self, upd: CsPlanUpdate) -> UpdateResult:
+        self.s.cs_plan = upd
+        self._log("update", f"CS plan approved by {upd.approved_by}: {len(upd.objectives)} objective(s)")
+        self._milestone("cs_plan_approved", f"update by {upd.approved_by}")
+        self._wake = True
+        return UpdateResult(message=f"CS plan recorded; phase is {self.s.phase.label}")
+
+    @approve_cs_plan.validator
+    def _validate_cs_plan(self, upd: CsPlanUpdate) -> None:
+        if self.s.phase in (Phase.TRANSITION, Phase.DISCOVERY):
+            raise ValueError(f"the CS plan is approved in phase 3; the account is in {self.s.phase.label}")
+        if self.s.phase == Phase.CHURNED:
+            raise ValueError("the account has churned")
+
+    @workflow.update
+    async def decide_save(self, upd: DecisionUpdate) -> UpdateResult:
+        s = self.s
+        assert s.save_workflow_id is not None
+        handle = workflow.get_external_workflow_handle(s.save_workflow_id)
+        await handle.signal("decision", upd)
+        self._log("update", f"save plan {'approved' if upd.approve else 'declined'} by {upd.decided_by}")
+        return UpdateResult(message=f"decision sent to {s.save_workflow_id}")
+
+    @decide_save.validator
+    def _validate_decide_save(self, upd: DecisionUpdate) -> None:
+        if self.s.save_workflow_id is None or self.s.phase != Phase.CHURN_HANDLING:
+            raise ValueError("no churn save plan is waiting for a decision on this account")
+
+    @workflow.update
+    async def decide_expansion(self, upd: DecisionUpdate) -> UpdateResult:
+        s = self.s
+        key = upd.target_id or ""
+        if upd.approve:
+            self._log("update", f"expansion {key} approved by {upd.decided_by}")
+        else:
+            s.declined[key] = workflow.now().date()
+            self._log("update", f"expansion {key} declined by {upd.decided_by}: not re-proposed for 90 days")
+        await playbooks.publish(
+            self, "expansion.decided", {"opportunity": key, "approved": upd.approve, "by": upd.decided_by}
+        )
+        return UpdateResult(message=f"expansion {key} {'approved' if upd.approve else 'declined'}")
+
+    @decide_expansion.validator
+    def _validate_decide_expansion(self, upd: DecisionUpdate) -> None:
+        if not upd.target_id:
+            raise ValueError("target_id (the opportunity id) is required")
+        if upd.target_id not in self.s.dispatched:
+            known = ", ".join(self.s.dispatched) or "none"
+            raise ValueError(f"no dispatched expansion {upd.target_id!r}; dispatched: {known}")
+
+    @workflow.update
+    async def mark_milestone(self, upd: MilestoneUpdate) -> UpdateResult:
+        self._milestone(upd.milestone, f"marked by {upd.marked_by}")
+        self._wake = True
+        return UpdateResult(message=f"milestone {upd.milestone} recorded; phase is {self.s.phase.label}")
+
+    @mark_milestone.validator
+    def _validate_mark_milestone(self, upd: MilestoneUpdate) -> None:
+        if upd.milestone not in lc.MILESTONES:
+            raise ValueError(f"unknown milestone {upd.milestone!r}; known: {', '.join(lc.MILESTONES)}")
+        if upd.milestone in self.s.milestones:
+            raise ValueError(f"milestone {upd.milestone!r} is already recorded")
+
+    @workflow.update
+    async def set_paused(self, upd: PauseUpdate) -> UpdateResult:
+        self.s.paused = upd.paused
+        self._log("update", f"{'paused' if upd.paused else 'resumed'} by {upd.by}" + (f": {upd.reason}" if upd.reason else ""))
+        self._wake = True
+        return UpdateResult(message="paused" if upd.paused else "resumed")
+
+    @set_paused.validator
+    def _validate_set_paused(self, upd: PauseUpdate) -> None:
+        if upd.paused == self.s.paused:
+            raise ValueError(f"the account is already {'paused' if upd.paused else 'running'}")
+
+    @workflow.update
+    async def reassign_csm(self, upd: ReassignUpdate) -> UpdateResult:
+        old = self.s.handoff.csm_owner
+        self.s.handoff = self.s.handoff.model_copy(update={"csm_owner": upd.csm_owner, "csm_email": upd.csm_email})
+        self._log("update", f"CSM reassigned {old} -> {upd.csm_owner} by {upd.by}")
+        self._upsert_search_attributes()
+        return UpdateResult(message=f"CSM is now {upd.csm_owner}")
+
+    @reassign_csm.validator
+    def _validate_reassign(self, upd: ReassignUpdate) -> None:
+        if upd.csm_owner == self.s.handoff.csm_owner:
+            raise ValueError(f"{upd.csm_owner} already owns this account")
+
+    # --------------------------------------------------------------- queries
+
+    @workflow.query
+    def view(self) -> AccountView:
+        s = self.s
+        gate = lc.GATES.get(s.phase)
+        missing = gate.missing(set(s.milestones)) if gate else []
+        return AccountView(
+            account_id=s.account_id,
+            name=s.handoff.name,
+            phase=s.phase.label,
+            phase_entered_at=s.phase_entered_at,
+            waiting_for=("gate needs: " + ", ".join(missing)) if missing else "",
+            paused=s.paused,
+            band=s.band,
+            score=s.score,
+            churn_level=s.churn_level,
+            drivers=s.drivers,
+            open_findings=s.open_findings,
+            opportunities=s.opportunities,
+            renewal_date=s.contract.end_date,
+            arr=s.contract.arr,
+            csm_owner=s.handoff.csm_owner,
+            milestones=s.milestones,
+            next_checkpoints=[f"{c.at:%Y-%m-%d} {c.label}" for c in self._calendar()[:5]],
+            save_workflow_id=s.save_workflow_id,
+            timeline=s.timeline,
+            runs=s.runs,
+            signals_received=s.signals_received,
+            signals_rejected=s.signals_rejected,
+        )
+
+    @workflow.query
+    def timeline(self) -> list[TimelineEntry]:
+        return self.s.timeline
+
+    # --------------------------------------------------------------- helpers
+
+    def _log(self, kind: str, text: str) -> None:
+        s = self.s
+        s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text))
+        if len(s.timeline) > TIMELINE_LIMIT:
+            del s.timeline[: len(s.timeline) - TIMELINE_LIMIT]
+
+    def _upsert_search_attributes(self, force: bool = False) -> None:
+        s = self.s
+        pairs: list[SearchAttributePair[Any]] = [
+            ACCOUNT_PHASE.value_set(s.phase.slug),
+            RENEWAL_DATE.value_set(datetime(s.contract.end_date.year, s.contract.end_date.month, s.contract.end_date.day, tzinfo=workflow.now().tzinfo)),
+            ARR.value_set(float(s.contract.arr)),
+            CSM_OWNER.value_set(s.handoff.csm_owner),
+            ACCOUNT_TIER.value_set(s.handoff.tier),
+        ]
+        if s.band is not None:
+            pairs.append(HEALTH_BAND.value_set(s.band))
+        if s.score is not None:
+            pairs.append(HEALTH_SCORE.value_set(float(s.score)))
+        if s.churn_level is not None:
+            pairs.append(CHURN_RISK.value_set(s.churn_level))
+        current = workflow.info().typed_search_attributes
+        changed = [p for p in pairs if current.get(p.key) != p.value]
+        if changed or force:
+            workflow.upsert_search_attributes(changed or pairs)
+
+
+def _telemetry_key(name: str, msg: BaseModel) -> str:
+    ident = {
+        "usage": "batch_id",
+        "ticket": "ticket_id",
+        "nps": "response_id",
+        "invoice": "invoice_id",
+        "interaction": "interaction_id",
+        "stakeholder": "stakeholder_id",
+    }.get(name)
+    if ident is not None:
+        return f"{name}:{getattr(msg, ident)}"
+    if name == "tam":
+        return f"tam:{msg.measured_at.isoformat()}"  # type: ignore[attr-defined]
+    return f"{name}:{msg.start_date}:{msg.end_date}:{msg.seats_purchased}"  # type: ignore[attr-defined]
+
+
+def _short_error(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in err.errors()[:5]
+        )
+    return f"{type(err).__name__}: {err}"[:300]
+

@@ -1,0 +1,33 @@
+"""Inputs and results of the account activities (activities/account.py, activities/health.py).
+
+Pure pydantic so both the workflow (through passthrough) and the activities
+import them without dragging I/O libraries into the workflow sandbox.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel
+
+from domain.handoff import HandoffContract
+from domain.state import PendingTelemetry
+
+
+class TelemetryBatch(BaseModel):
+    account_id: str
+    items: list[PendingTelemetry]
+
+
+class RenewalCheckRequest(BaseModel):
+    account_id: str
+    term_end: date
+
+
+class RenewalCheckResult(BaseModel):
+    next_term: HandoffContract | None = None
+
+
+class ScoreAccountRequest(BaseModel):
+    account_id: str
+    as_of: datetime

@@ -1,0 +1,71 @@
+"""Inputs and results of the child workflows (one pydantic model each)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+
+class QbrInput(BaseModel):
+    account_id: str
+    account_name: str
+    quarter_label: str  # "2027-Q1" or "renewal-2027-05-31"
+    reason: str  # quarterly | pre_renewal
+    as_of: datetime
+    csm_owner: str
+    csm_email: str
+    llm_task_queue: str = "vim-llm"
+
+
+class QbrResult(BaseModel):
+    account_id: str
+    quarter_label: str
+    page: dict
+    cover_note: dict
+    narratives_from_model: int
+    narratives_from_template: int
+
+
+class ExpansionInput(BaseModel):
+    """The Sales dispatch payload of seed 001."""
+
+    account_id: str
+    account_name: str
+    opportunity_id: str
+    opportunity_type: str  # seats | module | integration
+    evidence: list[str]
+    estimated_arr_impact: float
+    talk_track: str
+    rep_owner: str | None = None
+    rep_email: str
+    llm_task_queue: str = "vim-llm"
+
+
+class ExpansionResult(BaseModel):
+    opportunity_id: str
+    draft: dict
+
+
+class ChurnSaveInput(BaseModel):
+    account_id: str
+    account_name: str
+    reason: str
+    csm_owner: str
+    csm_email: str
+    score: float | None = None
+    band: str | None = None
+    churn_level: str | None = None
+    drivers: list[str] = Field(default_factory=list)
+    renewal_date: date
+    arr: float
+    llm_task_queue: str = "vim-llm"
+    approval_sla_days: int = 3  # escalate to the Director of CS when no decision by then
+    escalation_sla_days: int = 4  # give up waiting after this many more days
+
+
+class ChurnSaveResult(BaseModel):
+    account_id: str
+    outcome: str  # approved | declined | no_decision
+    decided_by: str | None = None
+    steps_done: list[str] = Field(default_factory=list)
