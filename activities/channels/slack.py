@@ -1,0 +1,239 @@
+"""Slack chat alerts with Block Kit: an incoming webhook or ``chat.postMessage``.
+
+httpx directly (no Slack SDK in the dependencies; two endpoints do not
+justify one). ``SLACK_WEBHOOK_URL`` wins when set; otherwise
+``SLACK_BOT_TOKEN`` + ``SLACK_CHANNEL`` post through ``SLACK_BASE_URL``
+(default https://slack.com/api).
+
+Errors: webhooks answer with HTTP status + a short text ("invalid_payload",
+"no_service", ...); the Web API answers HTTP 200 with ``{"ok": false,
+"error": ...}``. Both are mapped to retryable / rejected-with-fix.
+All customer-derived text is escaped (&, <, >) so it cannot mention
+@channel or forge links.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from activities.channels.errors import by_status, redact, rejected, retry_after_seconds, retryable
+from domain.delivery import DeliveryRequest, DeliverySection
+
+CHANNEL = "Slack"
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+
+_RETRY_ERRORS = {
+    "ratelimited",
+    "rate_limited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+}
+_FIXES = {
+    "invalid_auth": "SLACK_BOT_TOKEN is invalid: reinstall the app and set SLACK_BOT_TOKEN",
+    "not_authed": "no token was sent: set SLACK_BOT_TOKEN",
+    "token_revoked": "SLACK_BOT_TOKEN was revoked: reinstall the app and set SLACK_BOT_TOKEN",
+    "account_inactive": "the bot user is deactivated: reinstall the app",
+    "missing_scope": "the app lacks chat:write: add the scope and reinstall",
+    "channel_not_found": "SLACK_CHANNEL does not exist or is private: fix SLACK_CHANNEL",
+    "not_in_channel": "invite the app to SLACK_CHANNEL (/invite @app)",
+    "is_archived": "SLACK_CHANNEL is archived: choose another channel",
+    "channel_is_archived": "the webhook's channel is archived: create a new webhook",
+    "invalid_blocks": "the Block Kit payload was rejected",
+    "invalid_payload": "the Block Kit payload was rejected",
+    "no_service": "the webhook was removed: create a new incoming webhook and set SLACK_WEBHOOK_URL",
+    "invalid_token": "the webhook token is invalid: create a new incoming webhook and set SLACK_WEBHOOK_URL",
+    "action_prohibited": "an admin restricted the webhook: ask a workspace admin",
+    "posting_to_general_channel_denied": "the app may not post to #general: choose another channel",
+}
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    webhook_url: str | None = field(default=None, repr=False)  # the URL itself is a secret
+    bot_token: str | None = field(default=None, repr=False)
+    channel: str | None = None
+    base_url: str = "https://slack.com/api"
+    timeout_s: float = 15.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SlackConfig:
+        env = os.environ if env is None else env
+        return cls(
+            webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
+            bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            channel=env.get("SLACK_CHANNEL") or None,
+            base_url=(env.get("SLACK_BASE_URL") or "https://slack.com/api").rstrip("/"),
+            timeout_s=float(env.get("SLACK_TIMEOUT_S") or 15),
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.webhook_url or (self.bot_token and self.channel))
+
+
+def esc(text: str) -> str:
+    """Slack mrkdwn control characters; stops <!channel>, <@U...> and forged links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def section_blocks(s: DeliverySection) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    lines: list[str] = []
+    if s.heading:
+        lines.append(f"*{esc(s.heading)}*")
+    if s.callout:
+        lines.append(f"{s.callout_icon + ' ' if s.callout_icon else ''}{esc(s.callout)}")
+    lines += [esc(p) for p in s.paragraphs]
+    if lines:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _clip("\n".join(lines), MAX_SECTION_TEXT)},
+            }
+        )
+    if s.metrics:
+        fields = [
+            {"type": "mrkdwn", "text": _clip(f"*{esc(m.label)}*\n{esc(m.value)}", 2000)}
+            for m in s.metrics[:10]
+        ]
+        blocks.append({"type": "section", "fields": fields})
+    if s.table and s.table.rows:
+        rows = [" | ".join(s.table.columns), *(" | ".join(r) for r in s.table.rows[:15])]
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": _clip("```" + esc("\n".join(rows)) + "```", MAX_SECTION_TEXT),
+                },
+            }
+        )
+    if s.bullets:
+        text = "\n".join(f"• {esc(b)}" for b in s.bullets)
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, MAX_SECTION_TEXT)}}
+        )
+    if s.note:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": _clip(f"_{esc(s.note)}_", 2000)}],
+            }
+        )
+    return blocks
+
+
+def build_message(req: DeliveryRequest) -> dict[str, Any]:
+    """{"text", "blocks"}: ``text`` is the notification fallback Slack requires with blocks."""
+    title = req.title or req.subject or req.purpose
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(title, 150), "emoji": True}}
+    ]
+    if req.sections:
+        for s in req.sections:
+            blocks += section_blocks(s)
+    elif req.markdown:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _clip(esc(req.markdown), MAX_SECTION_TEXT)},
+            }
+        )
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {"type": "mrkdwn", "text": esc(f"account {req.account_id} · {req.purpose}")}
+            ],
+        }
+    )
+    if len(blocks) > MAX_BLOCKS:
+        blocks = [*blocks[: MAX_BLOCKS - 1], blocks[-1]]
+    return {"text": esc(_clip(title, 300)), "blocks": blocks}
+
+
+class SlackChannel:
+    def __init__(self, config: SlackConfig) -> None:
+        self.config = config
+
+    def _secrets(self) -> list[str | None]:
+        return [self.config.webhook_url, self.config.bot_token]
+
+    async def post(self, req: DeliveryRequest) -> tuple[str, str]:
+        """(external id, target). External id: the message ts (Web API) or 'webhook'."""
+        message = build_message(req)
+        try:
+            async with httpx.AsyncClient(timeout=self.config.timeout_s) as http:
+                if self.config.webhook_url:
+                    r = await http.post(self.config.webhook_url, json=message)
+                    if r.status_code == 200:
+                        return "webhook", "slack webhook"
+                    raise self._http_error(r)
+                body = {
+                    "channel": self.config.channel,
+                    **message,
+                    "unfurl_links": False,
+                    "unfurl_media": False,
+                    "metadata": {
+                        "event_type": "vim_delivery",
+                        "event_payload": {"idempotency_key": req.idempotency_key},
+                    },
+                }
+                r = await http.post(
+                    f"{self.config.base_url}/chat.postMessage",
+                    json=body,
+                    headers={"Authorization": f"Bearer {self.config.bot_token}"},
+                )
+                if r.status_code != 200:
+                    raise self._http_error(r)
+                data = _json(r)
+                if data.get("ok") is True:
+                    return str(data.get("ts")), str(data.get("channel") or self.config.channel)
+                error = str(data.get("error") or "unknown_error")
+                if error in _RETRY_ERRORS:
+                    raise retryable(
+                        CHANNEL, f"chat.postMessage {error}", retry_after_seconds(r.headers)
+                    )
+                raise rejected(
+                    CHANNEL,
+                    f"chat.postMessage {error}: {_FIXES.get(error, 'see the Slack API error list')}",
+                )
+        except httpx.TimeoutException:
+            raise retryable(
+                CHANNEL, f"request timed out after {self.config.timeout_s:g}s"
+            ) from None
+        except httpx.TransportError as e:
+            raise retryable(CHANNEL, f"connection error ({type(e).__name__})") from None
+
+    def _http_error(self, r: httpx.Response) -> Exception:
+        text = redact(r.text.strip()[:80], self._secrets())
+        reason = text if text and " " not in text else f"HTTP {r.status_code}"
+        fixes = {
+            s: _FIXES.get(reason, f"the webhook rejected the message ({reason})")
+            for s in (400, 401, 403, 404, 410)
+        }
+        if r.status_code in (401, 403, 404, 410) and reason not in _FIXES:
+            fixes = {r.status_code: "check SLACK_WEBHOOK_URL / SLACK_BOT_TOKEN"}
+        return by_status(CHANNEL, r.status_code, reason, fixes, retry_after_seconds(r.headers))
+
+
+def _json(r: httpx.Response) -> dict[str, Any]:
+    try:
+        data = r.json()
+    except ValueError:
+        raise retryable(
+            CHANNEL, "chat.postMessage answered with something other than JSON"
+        ) from None
+    return data if isinstance(data, dict) else {}

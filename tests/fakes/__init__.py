@@ -1,0 +1,1 @@
+"""Local fake HTTP servers for the adapter tests: each checks the public API contract."""

@@ -1,0 +1,97 @@
+"""Fake Slack: incoming webhooks and the Web API's chat.postMessage, with Block Kit checks."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from tests.fakes.base import FakeServer, Recorded, Reply, bearer, json_body
+
+WEBHOOK_PATH = "/services/T0001/B0001/fakewebhooksecret123"
+BLOCK_TYPES = {"header", "section", "context", "divider", "actions", "image", "rich_text"}
+
+
+def check_blocks(blocks: Any) -> list[str]:
+    if not isinstance(blocks, list):
+        return ["blocks must be a list"]
+    problems = []
+    if len(blocks) > 50:
+        problems.append("at most 50 blocks per message")
+    for b in blocks:
+        t = b.get("type")
+        if t not in BLOCK_TYPES:
+            problems.append(f"unknown block type {t!r}")
+        elif t == "header":
+            text = b.get("text") or {}
+            if text.get("type") != "plain_text" or len(text.get("text", "")) > 150:
+                problems.append("header text must be plain_text of at most 150 characters")
+        elif t == "section":
+            if "text" not in b and "fields" not in b:
+                problems.append("a section needs text or fields")
+            if "text" in b and (
+                b["text"].get("type") not in ("mrkdwn", "plain_text")
+                or len(b["text"].get("text", "")) > 3000
+            ):
+                problems.append("section text must be mrkdwn/plain_text of at most 3000 characters")
+            if len(b.get("fields") or []) > 10:
+                problems.append("a section has at most 10 fields")
+        elif t == "context" and not b.get("elements"):
+            problems.append("a context block needs elements")
+    return problems
+
+
+class SlackFake(FakeServer):
+    name = "slack"
+
+    def __init__(self, bot_token: str = "xoxb-fake-bot-token-123") -> None:
+        super().__init__()
+        self.bot_token = bot_token
+        self.messages: list[dict[str, Any]] = []
+        self.api_errors: list[str] = []  # scripted {"ok": false, "error": ...} answers
+        self._ts = itertools.count(1)
+
+    @property
+    def webhook_url(self) -> str:
+        return self.url + WEBHOOK_PATH
+
+    def error_body(self, status: int) -> Any:
+        return {
+            400: "invalid_payload",
+            403: "invalid_token",
+            404: "no_service",
+            410: "channel_is_archived",
+        }.get(status, "internal_error")
+
+    def check(self, req: Recorded) -> list[str]:
+        if req.method != "POST":
+            return [f"unexpected method {req.method}"]
+        problems: list[str] = []
+        if req.path == "/api/chat.postMessage":
+            problems += bearer(req, self.bot_token)
+        elif req.path != WEBHOOK_PATH:
+            return [f"unexpected endpoint {req.path}"]
+        body, errs = json_body(req)
+        if errs:
+            return problems + errs
+        if req.path == "/api/chat.postMessage" and not body.get("channel"):
+            problems.append("chat.postMessage needs channel")
+        if not body.get("text") and not body.get("blocks"):
+            problems.append("a message needs text or blocks")
+        if "blocks" in body:
+            problems += check_blocks(body["blocks"])
+            if not body.get("text"):
+                problems.append("send a top-level text fallback with blocks")
+        return problems
+
+    def route(self, req: Recorded) -> Reply:
+        body = req.json()
+        if req.path == WEBHOOK_PATH:
+            self.messages.append(body)
+            return Reply(200, "ok")
+        if self.api_errors:
+            return Reply(200, {"ok": False, "error": self.api_errors.pop(0)})
+        self.messages.append(body)
+        ts = f"1700000000.{next(self._ts):06d}"
+        return Reply(
+            200, {"ok": True, "channel": "C0123", "ts": ts, "message": {"text": body.get("text")}}
+        )
