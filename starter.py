@@ -15,6 +15,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from cli.accounts import CliError, add_account_parsers
+from cli.backtest import add_backtest_parser
+from cli.events import add_events_parser, run_events
+from cli.score import add_score_parser
 from stack.settings import Settings, load_settings
 
 
@@ -24,13 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     add_account_parsers(sub)
-    from cli.backtest import add_backtest_parser
-    from cli.events import add_events_parser
-    from cli.score import add_score_parser
-
     add_score_parser(sub)
     add_backtest_parser(sub)
-    add_events_parser(sub)
+    add_events_parser(sub).set_defaults(run=run_events)
     return parser
 
 
@@ -50,7 +49,11 @@ async def connect(settings: Settings) -> Client:
         ) from err
 
 
-async def main(argv: Sequence[str] | None = None, client: Client | None = None, settings: Settings | None = None) -> int:
+async def main(
+    argv: Sequence[str] | None = None,
+    client: Client | None = None,
+    settings: Settings | None = None,
+) -> int:
     args = build_parser().parse_args(argv)
     settings = settings or load_settings()
     try:

@@ -64,7 +64,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     account = AccountActivities(pool)
     health = HealthActivities(pool, config)
     deliveries = DeliveryActivities(pool, settings)
-    narratives = NarrativeActivities(pool, settings)
+    narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)
     delivery_acts: Sequence = [deliveries.deliver, deliveries.publish_event]
     return Workers(
@@ -114,7 +114,10 @@ async def connect_temporal(settings: Settings) -> Client:
             log.warning(
                 "Temporal is not reachable at %s (namespace %s): %s. Start it with `make demo` or set "
                 "TEMPORAL_ADDRESS; retrying in %.0fs.",
-                settings.temporal_address, settings.temporal_namespace, _first_line(err), RETRY_SECONDS,
+                settings.temporal_address,
+                settings.temporal_namespace,
+                _first_line(err),
+                RETRY_SECONDS,
             )
             await asyncio.sleep(RETRY_SECONDS)
 
@@ -130,10 +133,16 @@ async def connect_postgres(settings: Settings) -> asyncpg.Pool:
                 log.info("applied schema migrations %s", applied)
             return pool
         except (OSError, ConnectionError, asyncpg.PostgresError) as err:
-            where = describe_dsn(settings.database_url) if settings.database_url else f"embedded in {settings.pgdata}"
+            where = (
+                describe_dsn(settings.database_url)
+                if settings.database_url
+                else f"embedded in {settings.pgdata}"
+            )
             log.warning(
                 "Postgres is not reachable (%s): %s. Set DATABASE_URL or run `make demo`; retrying in %.0fs.",
-                where, _first_line(err), RETRY_SECONDS,
+                where,
+                _first_line(err),
+                RETRY_SECONDS,
             )
             await asyncio.sleep(RETRY_SECONDS)
 
@@ -143,7 +152,9 @@ def _first_line(err: BaseException) -> str:
 
 
 async def main(client: Client | None = None, settings: Settings | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = settings or load_settings()
     client = client or await connect_temporal(settings)
     pool = await connect_postgres(settings)
@@ -153,8 +164,11 @@ async def main(client: Client | None = None, settings: Settings | None = None) -
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(workers.shutdown()))
     log.info(
         "worker polling %s, %s, %s on %s/%s",
-        settings.task_queue, settings.sales_task_queue, settings.llm_task_queue,
-        settings.temporal_address, settings.temporal_namespace,
+        settings.task_queue,
+        settings.sales_task_queue,
+        settings.llm_task_queue,
+        settings.temporal_address,
+        settings.temporal_namespace,
     )
     await workers.run()
 

@@ -6,8 +6,6 @@ Temporal retries activities and a retry must not add a second row.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import asyncpg
 from temporalio import activity
 
@@ -32,18 +30,35 @@ class AccountActivities:
                      name = EXCLUDED.name, tier = EXCLUDED.tier, industry = EXCLUDED.industry,
                      csm_owner = EXCLUDED.csm_owner, csm_email = EXCLUDED.csm_email,
                      rep_owner = EXCLUDED.rep_owner, rep_email = EXCLUDED.rep_email""",
-                handoff.account_id, handoff.name, handoff.tier, handoff.industry,
-                handoff.csm_owner, str(handoff.csm_email), handoff.rep_owner,
+                handoff.account_id,
+                handoff.name,
+                handoff.tier,
+                handoff.industry,
+                handoff.csm_owner,
+                str(handoff.csm_email),
+                handoff.rep_owner,
                 str(handoff.rep_email) if handoff.rep_email else None,
             )
             await _upsert_contract(conn, handoff.account_id, c)
-            for i, sh in enumerate(handoff.stakeholders):
-                await conn.execute(
-                    """INSERT INTO stakeholders (stakeholder_id, account_id, name, email, title, role, is_champion, joined_on)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (stakeholder_id) DO NOTHING""",
-                    f"{handoff.account_id}:handoff:{i}", handoff.account_id, sh.name,
-                    str(sh.email) if sh.email else None, sh.title, sh.role, sh.is_champion, c.start_date,
-                )
+            # Stakeholders from the handoff seed an empty account only: an
+            # account whose ETL already loaded stakeholders keeps its own list.
+            if not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM stakeholders WHERE account_id = $1)",
+                handoff.account_id,
+            ):
+                for i, sh in enumerate(handoff.stakeholders):
+                    await conn.execute(
+                        """INSERT INTO stakeholders (stakeholder_id, account_id, name, email, title, role, is_champion, joined_on)
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (stakeholder_id) DO NOTHING""",
+                        f"{handoff.account_id}:handoff:{i}",
+                        handoff.account_id,
+                        sh.name,
+                        str(sh.email) if sh.email else None,
+                        sh.title,
+                        sh.role,
+                        sh.is_champion,
+                        c.start_date,
+                    )
 
     @activity.defn
     async def record_telemetry(self, batch: TelemetryBatch) -> int:
@@ -62,14 +77,18 @@ class AccountActivities:
                 """SELECT start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules
                    FROM contracts WHERE account_id = $1 AND end_date > $2 AND start_date <= $2 + 1
                    ORDER BY start_date DESC LIMIT 1""",
-                req.account_id, req.term_end,
+                req.account_id,
+                req.term_end,
             )
         if row is None:
             return RenewalCheckResult()
         return RenewalCheckResult(
             next_term=HandoffContract(
-                start_date=row["start_date"], end_date=row["end_date"], arr=float(row["arr"]),
-                seats_purchased=row["seats_purchased"], price_per_seat=float(row["price_per_seat"]),
+                start_date=row["start_date"],
+                end_date=row["end_date"],
+                arr=float(row["arr"]),
+                seats_purchased=row["seats_purchased"],
+                price_per_seat=float(row["price_per_seat"]),
                 licensed_modules=list(row["licensed_modules"]),
             )
         )
@@ -82,7 +101,13 @@ async def _upsert_contract(conn: asyncpg.Connection, account_id: str, c: Handoff
            ON CONFLICT (account_id, start_date) DO UPDATE SET
              end_date = EXCLUDED.end_date, arr = EXCLUDED.arr, seats_purchased = EXCLUDED.seats_purchased,
              price_per_seat = EXCLUDED.price_per_seat, licensed_modules = EXCLUDED.licensed_modules""",
-        account_id, c.start_date, c.end_date, c.arr, c.seats_purchased, c.price_per_seat, c.licensed_modules,
+        account_id,
+        c.start_date,
+        c.end_date,
+        c.arr,
+        c.seats_purchased,
+        c.price_per_seat,
+        c.licensed_modules,
     )
     return int(status.rsplit(" ", 1)[-1])
 
@@ -95,25 +120,45 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         first = await conn.fetchval(
             "INSERT INTO events (event_key, account_id, event_type, payload, occurred_at) "
             "VALUES ($1, $2, 'telemetry.usage_batch', $3::jsonb, now()) ON CONFLICT (event_key) DO NOTHING RETURNING event_id",
-            f"usage-batch:{account_id}:{msg.batch_id}", account_id,
+            f"usage-batch:{account_id}:{msg.batch_id}",
+            account_id,
             f'{{"events": {len(msg.events)}}}',
         )
         if first is None:
             return 0
-        records = [(account_id, e.user_id, e.occurred_at, e.event_type, e.quantity) for e in msg.events]
+        records = [
+            (account_id, e.user_id, e.occurred_at, e.event_type, e.quantity) for e in msg.events
+        ]
         await conn.copy_records_to_table(
-            "usage_events", records=records,
+            "usage_events",
+            records=records,
             columns=["account_id", "user_id", "occurred_at", "event_type", "quantity"],
         )
         return len(records)
     if item.signal == "ticket":
         sql = """INSERT INTO support_tickets (ticket_id, account_id, opened_at, priority, sentiment, escalated, subject, body)
                  VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (ticket_id) DO NOTHING"""
-        args = [p["ticket_id"], account_id, p["opened_at"], p["priority"], p["sentiment"], p["escalated"], p["subject"], p["body"]]
+        args = [
+            p["ticket_id"],
+            account_id,
+            p["opened_at"],
+            p["priority"],
+            p["sentiment"],
+            p["escalated"],
+            p["subject"],
+            p["body"],
+        ]
     elif item.signal == "nps":
         sql = """INSERT INTO nps_responses (response_id, account_id, respondent, responded_at, score, comment)
                  VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (response_id) DO NOTHING"""
-        args = [p["response_id"], account_id, p["respondent"], p["responded_at"], p["score"], p["comment"]]
+        args = [
+            p["response_id"],
+            account_id,
+            p["respondent"],
+            p["responded_at"],
+            p["score"],
+            p["comment"],
+        ]
     elif item.signal == "invoice":
         sql = """INSERT INTO invoices (invoice_id, account_id, issued_on, due_on, paid_on, amount)
                  VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (invoice_id) DO UPDATE SET paid_on = EXCLUDED.paid_on"""
@@ -121,13 +166,31 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
     elif item.signal == "interaction":
         sql = """INSERT INTO interactions (interaction_id, account_id, occurred_at, kind, meaningful, attendees, notes)
                  VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (interaction_id) DO NOTHING"""
-        args = [p["interaction_id"], account_id, p["occurred_at"], p["kind"], p["meaningful"], p["attendees"], p["notes"]]
+        args = [
+            p["interaction_id"],
+            account_id,
+            p["occurred_at"],
+            p["kind"],
+            p["meaningful"],
+            p["attendees"],
+            p["notes"],
+        ]
     elif item.signal == "stakeholder":
         sql = """INSERT INTO stakeholders (stakeholder_id, account_id, name, email, title, role, is_champion, joined_on, left_on)
                  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (stakeholder_id) DO UPDATE SET
                    name = EXCLUDED.name, email = EXCLUDED.email, title = EXCLUDED.title, role = EXCLUDED.role,
                    is_champion = EXCLUDED.is_champion, left_on = EXCLUDED.left_on"""
-        args = [p["stakeholder_id"], account_id, p["name"], p["email"], p["title"], p["role"], p["is_champion"], p["joined_on"], p["left_on"]]
+        args = [
+            p["stakeholder_id"],
+            account_id,
+            p["name"],
+            p["email"],
+            p["title"],
+            p["role"],
+            p["is_champion"],
+            p["joined_on"],
+            p["left_on"],
+        ]
     elif item.signal == "tam":
         sql = """INSERT INTO tam_health (account_id, measured_at, score, rag, escalation, note)
                  VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (account_id, measured_at) DO NOTHING"""
@@ -138,5 +201,3 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         raise ValueError(f"no writer for telemetry signal {item.signal!r}")
     status = await conn.execute(sql, *args)
     return int(status.rsplit(" ", 1)[-1])
-
-

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from domain.handoff import Handoff, account_workflow_id
-from domain.messages import SIGNALS, UPDATES, DecisionUpdate, MilestoneUpdate, PauseUpdate, ReassignUpdate
+from domain.messages import (
+    SIGNALS,
+    UPDATES,
+    DecisionUpdate,
+    MilestoneUpdate,
+    PauseUpdate,
+    ReassignUpdate,
+)
 from domain.state import AccountView, AccountWorkflowInput
 from stack.settings import Settings
 from workflows.search_attributes import (
@@ -51,7 +59,9 @@ def read_json(source: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise CliError(f"{source} is not JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
+        raise CliError(
+            f"{source} is not JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from err
 
 
 def validate(model: type[BaseModel], data: Any, what: str) -> Any:
@@ -71,7 +81,7 @@ def validate(model: type[BaseModel], data: Any, what: str) -> Any:
 def start_args(handoff: Handoff, settings: Settings) -> dict[str, Any]:
     """Arguments of `client.start_workflow` for a handoff (also used by the demo)."""
     c = handoff.contract
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     return {
         "id": account_workflow_id(handoff.account_id),
@@ -83,22 +93,24 @@ def start_args(handoff: Handoff, settings: Settings) -> dict[str, Any]:
             f"Account lifecycle of {handoff.name} ({handoff.account_id}). Contract {c.start_date} to "
             f"{c.end_date}, {c.seats_purchased} seats, ARR ${c.arr:,.0f}, modules {', '.join(c.licensed_modules)}."
         ),
-        "search_attributes": _initial_attributes(handoff, datetime(c.end_date.year, c.end_date.month, c.end_date.day, tzinfo=timezone.utc)),
+        "search_attributes": _initial_attributes(
+            handoff, datetime(c.end_date.year, c.end_date.month, c.end_date.day, tzinfo=UTC)
+        ),
     }
 
 
 def _initial_attributes(handoff: Handoff, renewal: Any) -> Any:
-    from temporalio.common import TypedSearchAttributes
+    from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
     from domain.lifecycle import Phase
 
     return TypedSearchAttributes(
         [
-            ACCOUNT_PHASE.value_set(Phase.TRANSITION.slug),
-            RENEWAL_DATE.value_set(renewal),
-            ARR.value_set(float(handoff.contract.arr)),
-            CSM_OWNER.value_set(handoff.csm_owner),
-            ACCOUNT_TIER.value_set(handoff.tier),
+            SearchAttributePair(ACCOUNT_PHASE, Phase.TRANSITION.slug),
+            SearchAttributePair(RENEWAL_DATE, renewal),
+            SearchAttributePair(ARR, float(handoff.contract.arr)),
+            SearchAttributePair(CSM_OWNER, handoff.csm_owner),
+            SearchAttributePair(ACCOUNT_TIER, handoff.tier),
         ]
     )
 
@@ -184,14 +196,20 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
     except RPCError as err:
         raise CliError(f"no workflow for account {args.account!r}: {err.message}") from err
     if desc.status != WorkflowExecutionStatus.RUNNING:
-        print(f"account {args.account}: workflow is {desc.status.name.lower() if desc.status else 'unknown'}")
+        print(
+            f"account {args.account}: workflow is {desc.status.name.lower() if desc.status else 'unknown'}"
+        )
         return 0
     view: AccountView = await handle.query("view", result_type=AccountView)
     if args.json:
         print(view.model_dump_json(indent=2))
         return 0
-    print(f"{view.name} ({view.account_id})  phase: {view.phase}{'  [PAUSED]' if view.paused else ''}")
-    print(f"  health {view.score} {view.band}   churn risk {view.churn_level}   renewal {view.renewal_date}   ARR ${view.arr:,.0f}   CSM {view.csm_owner}")
+    print(
+        f"{view.name} ({view.account_id})  phase: {view.phase}{'  [PAUSED]' if view.paused else ''}"
+    )
+    print(
+        f"  health {view.score} {view.band}   churn risk {view.churn_level}   renewal {view.renewal_date}   ARR ${view.arr:,.0f}   CSM {view.csm_owner}"
+    )
     if view.waiting_for:
         print(f"  {view.waiting_for}")
     for d in view.drivers:
@@ -200,10 +218,12 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
         dollars = f" ${f.get('dollar_impact'):,.0f}/yr" if f.get("dollar_impact") else ""
         print(f"  finding [{f.get('kind')}/{f.get('severity')}]{dollars}: {f.get('title')}")
     for o in view.opportunities:
-        print(f"  opportunity [{o.get('opportunity_type')}] ~${o.get('estimated_arr_impact', 0):,.0f} ARR ({o.get('opportunity_id')})")
+        print(
+            f"  opportunity [{o.get('opportunity_type')}] ~${o.get('estimated_arr_impact', 0):,.0f} ARR ({o.get('opportunity_id')})"
+        )
     print("  next: " + "; ".join(view.next_checkpoints))
     print(f"  timeline (last {min(len(view.timeline), args.tail)} of {len(view.timeline)}):")
-    for t in view.timeline[-args.tail:]:
+    for t in view.timeline[-args.tail :]:
         print(f"    {t.at:%Y-%m-%d %H:%M} {t.kind:<9} {t.text}")
     return 0
 
@@ -225,9 +245,14 @@ async def _require_running(handle: Any, account: str) -> None:
     try:
         desc = await handle.describe()
     except RPCError as err:
-        raise CliError(f"unknown account {account!r}: no workflow {handle.id} ({err.message})") from err
+        raise CliError(
+            f"unknown account {account!r}: no workflow {handle.id} ({err.message})"
+        ) from err
     if desc.status != WorkflowExecutionStatus.RUNNING:
-        raise CliError(f"account {account!r} is not running (workflow {desc.status.name.lower()})", EXIT_CONFLICT)
+        raise CliError(
+            f"account {account!r} is not running (workflow {desc.status.name.lower()})",
+            EXIT_CONFLICT,
+        )
 
 
 async def send_update(client: Client, account: str, name: str, msg: BaseModel) -> int:
@@ -237,7 +262,9 @@ async def send_update(client: Client, account: str, name: str, msg: BaseModel) -
         result = await handle.execute_update(name, msg)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
-        raise CliError(f"{name} rejected: {getattr(cause, 'message', None) or cause}", EXIT_CONFLICT) from err
+        raise CliError(
+            f"{name} rejected: {getattr(cause, 'message', None) or cause}", EXIT_CONFLICT
+        ) from err
     print(result.get("message") if isinstance(result, dict) else result)
     return 0
 
@@ -247,23 +274,47 @@ async def cmd_update(client: Client, settings: Settings, args: argparse.Namespac
     if name == "approve_cs_plan":
         msg = validate(UPDATES[name], read_json(args.file), "CS plan")
     elif name == "decide_save":
-        msg = validate(DecisionUpdate, {"decided_by": args.by, "approve": args.approve, "note": args.note}, "decision")
+        msg = validate(
+            DecisionUpdate,
+            {"decided_by": args.by, "approve": args.approve, "note": args.note},
+            "decision",
+        )
     elif name == "decide_expansion":
-        msg = validate(DecisionUpdate, {"decided_by": args.by, "approve": args.approve, "target_id": args.opportunity,
-                                        "note": args.note}, "decision")
+        msg = validate(
+            DecisionUpdate,
+            {
+                "decided_by": args.by,
+                "approve": args.approve,
+                "target_id": args.opportunity,
+                "note": args.note,
+            },
+            "decision",
+        )
     elif name == "mark_milestone":
-        msg = validate(MilestoneUpdate, {"milestone": args.milestone, "marked_by": args.by, "note": args.note}, "milestone")
+        msg = validate(
+            MilestoneUpdate,
+            {"milestone": args.milestone, "marked_by": args.by, "note": args.note},
+            "milestone",
+        )
     elif name == "set_paused":
-        msg = validate(PauseUpdate, {"paused": args.paused, "by": args.by, "reason": args.reason}, "pause")
+        msg = validate(
+            PauseUpdate, {"paused": args.paused, "by": args.by, "reason": args.reason}, "pause"
+        )
     elif name == "reassign_csm":
-        msg = validate(ReassignUpdate, {"csm_owner": args.csm, "csm_email": args.email, "by": args.by}, "reassignment")
+        msg = validate(
+            ReassignUpdate,
+            {"csm_owner": args.csm, "csm_email": args.email, "by": args.by},
+            "reassignment",
+        )
     else:  # pragma: no cover - argparse restricts the choices
         raise CliError(f"unknown update {name}")
     return await send_update(client, args.account, name, msg)
 
 
 def add_account_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("handoff", help="start an account's lifecycle workflow from a sales-handoff JSON")
+    p = sub.add_parser(
+        "handoff", help="start an account's lifecycle workflow from a sales-handoff JSON"
+    )
     p.add_argument("file", help="handoff JSON file, or - for stdin")
     p.set_defaults(temporal=cmd_handoff)
 
@@ -279,13 +330,17 @@ def add_account_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(temporal=cmd_describe)
 
-    p = sub.add_parser("signal", help="send a signal (usage, ticket, nps, ...) from a JSON file or stdin")
+    p = sub.add_parser(
+        "signal", help="send a signal (usage, ticket, nps, ...) from a JSON file or stdin"
+    )
     p.add_argument("signal", choices=sorted(SIGNALS))
     p.add_argument("account")
     p.add_argument("file", help="JSON file, or - for stdin")
     p.set_defaults(temporal=cmd_signal)
 
-    p = sub.add_parser("approve-plan", help="approve the CS plan (JSON: approved_by, objectives, success_metrics)")
+    p = sub.add_parser(
+        "approve-plan", help="approve the CS plan (JSON: approved_by, objectives, success_metrics)"
+    )
     p.add_argument("account")
     p.add_argument("file")
     p.set_defaults(temporal=cmd_update, update_name="approve_cs_plan")

@@ -71,7 +71,9 @@ class AccountFacts(BaseModel):
     usage_quantity_prev: float | None = None
     logins: int | None = None  # 'login' events, last activity_days
     login_days: int | None = None  # distinct days with a login, last activity_days
-    weekly_active_users: list[int] | None = None  # oldest..newest, weeks_series weeks ending at as_of
+    weekly_active_users: list[int] | None = (
+        None  # oldest..newest, weeks_series weeks ending at as_of
+    )
     max_gap_days: int | None = None  # longest run of days without any event, last adoption_days
     first_event_at: datetime | None = None
     last_event_at: datetime | None = None

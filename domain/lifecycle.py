@@ -128,6 +128,16 @@ def loop_active(phase: Phase) -> bool:
     return phase >= Phase.EXECUTIVE_ALIGNMENT and phase != Phase.CHURNED
 
 
+# Below this share of health weight with data, a RED band is not enough to
+# confirm churn risk: a brand-new account with no telemetry is unknown, not lost.
+MIN_COVERAGE_TO_CONFIRM = 0.5
+
+
+def risk_confirmed(churn_level: str | None, band: str | None, coverage: float) -> bool:
+    """Risk control's exit to churn handling (seed 000: "risk detected? yes")."""
+    return churn_level == "CRITICAL" and band == "RED" and coverage >= MIN_COVERAGE_TO_CONFIRM
+
+
 class Transition(BaseModel):
     from_phase: Phase
     to_phase: Phase
@@ -199,6 +209,17 @@ def quarter_label(d: date) -> str:
     return f"{d.year}-Q{(d.month - 1) // 3 + 1}"
 
 
+QBR_GRACE = timedelta(
+    days=7
+)  # a quarterly QBR whose timer fired late (or a run restarted) still runs
+
+
+def quarter_start(at: datetime) -> datetime:
+    """Midnight on the first day of `at`'s quarter (same tz)."""
+    q_month = ((at.month - 1) // 3) * 3 + 1
+    return at.replace(month=q_month, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
 def next_quarter_start(after: datetime) -> datetime:
     """The first day of the next quarter strictly after `after` (midnight, same tz)."""
     q_month = ((after.month - 1) // 3) * 3 + 1
@@ -250,14 +271,14 @@ def calendar(as_of: datetime, contract_end: date, done: set[str]) -> list[Checkp
                 label=f"pre-renewal QBR {quarter_label(pre)} (90 days before {end_key})",
             )
         )
-    nq = next_quarter_start(as_of)
-    q_key = f"qbr:{quarter_label(nq.date())}"
-    if q_key not in done:
-        out.append(
-            Checkpoint(
-                kind="qbr", key=q_key, at=nq, label=f"quarterly QBR {quarter_label(nq.date())}"
-            )
-        )
+    # The quarter that just began (its timer fires a moment after midnight,
+    # when "next quarter" already means the one after) and the next one.
+    for start in (quarter_start(as_of), next_quarter_start(as_of)):
+        q_key = f"qbr:{quarter_label(start.date())}"
+        if q_key in done or (start <= as_of and as_of - start > QBR_GRACE):
+            continue
+        label = f"quarterly QBR {quarter_label(start.date())}"
+        out.append(Checkpoint(kind="qbr", key=q_key, at=start, label=label))
     return sorted(out, key=lambda c: (c.at, c.key))
 
 

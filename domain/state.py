@@ -81,6 +81,9 @@ class AccountWorkflowInput(BaseModel):
     state: AccountState | None = None
     # Days after which a run continues as new even if the server has not suggested it.
     max_days_per_run: int = 30
+    # Also continue as new after this many loop passes (None: only days/suggestion).
+    # Small values make continue-as-new observable in tests.
+    max_passes_per_run: int | None = None
     sales_task_queue: str = "vim-sales"
     llm_task_queue: str = "vim-llm"
 

@@ -93,7 +93,9 @@ def up(settings: Settings) -> tuple[str, bool, subprocess.Popen | None]:
     else:
         pg_started = embedded_dsn(settings.pgdata) is None
         dsn = resolve_database_url(settings, start=True)
-        say(f"Postgres: embedded in {settings.pgdata} ({'started' if pg_started else 'already running'})")
+        say(
+            f"Postgres: embedded in {settings.pgdata} ({'started' if pg_started else 'already running'})"
+        )
     applied = asyncio.run(migrate_dsn(dsn))
     say(f"schema migrations: {'applied ' + str(applied) if applied else 'up to date'}")
     reused = port_open(settings.temporal_address)
@@ -183,11 +185,15 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings()
-    say(f"Temporal {settings.temporal_address}: {'up' if port_open(settings.temporal_address) else 'down'}")
+    say(
+        f"Temporal {settings.temporal_address}: {'up' if port_open(settings.temporal_address) else 'down'}"
+    )
     if settings.database_url:
         say("Postgres: DATABASE_URL")
     else:
-        say(f"Postgres embedded: {'up' if embedded_dsn(settings.pgdata) else 'down'} ({settings.pgdata})")
+        say(
+            f"Postgres embedded: {'up' if embedded_dsn(settings.pgdata) else 'down'} ({settings.pgdata})"
+        )
     return 0
 
 

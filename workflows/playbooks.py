@@ -8,7 +8,7 @@ the purpose so a retry or a replay never makes a second draft.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -17,7 +17,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from domain import lifecycle as lc
-    from domain.narrative import NarrativeFacts
+    from domain.delivery import BusEvent, DeliveryRequest, DeliveryResult, delivery_key
+    from domain.narrative import Narrative, NarrativeFacts, NarrativeRequest, narrative_delivery
     from domain.summary import AssessmentSummary
     from workflows.child_models import ChurnSaveInput, ExpansionInput, QbrInput
 
@@ -29,7 +30,9 @@ DELIVERY_RETRY = RetryPolicy(
 )
 NARRATIVE_ATTEMPTS = 3
 NARRATIVE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30), maximum_attempts=NARRATIVE_ATTEMPTS
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=NARRATIVE_ATTEMPTS,
 )
 REALERT_AFTER = timedelta(days=30)
 EXPANSION_COOLDOWN = timedelta(days=90)
@@ -39,12 +42,17 @@ DIRECTOR_OF_CS = "director-of-cs@example.com"
 # ------------------------------------------------------------ building blocks
 
 
-async def narrative(wf: Any, facts: NarrativeFacts) -> dict:
+def key(purpose: str, *parts: object) -> str:
+    """Idempotency key of a delivery: this workflow's id + purpose (+ occurrence)."""
+    return delivery_key(workflow.info().workflow_id, purpose, *parts)
+
+
+async def narrative(wf: Any, facts: NarrativeFacts) -> Narrative:
     """Words for a draft: the model when configured, else (or on failure) a template."""
     return await workflow.execute_activity(
         "write_narrative",
-        {"facts": facts.model_dump(mode="json"), "max_attempts": NARRATIVE_ATTEMPTS},
-        result_type=dict,
+        NarrativeRequest(facts=facts, max_attempts=NARRATIVE_ATTEMPTS),
+        result_type=Narrative,
         task_queue=wf.llm_task_queue,
         start_to_close_timeout=timedelta(seconds=90),
         retry_policy=NARRATIVE_RETRY,
@@ -52,161 +60,204 @@ async def narrative(wf: Any, facts: NarrativeFacts) -> dict:
     )
 
 
-async def deliver(
-    wf: Any,
-    *,
-    kind: str,
-    purpose: str,
-    key: str,
-    account_id: str,
-    to: str | None,
-    subject: str,
-    markdown: str,
-    sections: list[dict] | None = None,
-    metadata: dict | None = None,
-) -> dict:
-    """One draft/page/message. `key` must be unique per purpose and occurrence."""
+async def deliver(req: DeliveryRequest) -> DeliveryResult:
+    """One draft/page/message; the key makes a retry or a replay a no-op."""
     return await workflow.execute_activity(
         "deliver",
-        {
-            "idempotency_key": f"{workflow.info().workflow_id}:{key}:{kind}",
-            "account_id": account_id,
-            "kind": kind,
-            "purpose": purpose,
-            "to": to,
-            "subject": subject,
-            "title": subject,
-            "markdown": markdown,
-            "sections": sections or [],
-            "metadata": metadata or {},
-        },
-        result_type=dict,
+        req,
+        result_type=DeliveryResult,
         start_to_close_timeout=timedelta(minutes=2),
         retry_policy=DELIVERY_RETRY,
-        summary=f"{kind} draft: {purpose}",
+        summary=f"{req.kind}: {req.purpose}" + (f" to {req.to}" if req.to else ""),
     )
 
 
-async def publish(wf: Any, event_type: str, payload: dict, key: str | None = None) -> None:
+async def deliver_narrative(
+    n: Narrative,
+    facts: NarrativeFacts,
+    *,
+    kind: str,
+    occurrence: str,
+    to: str | None = None,
+    to_name: str | None = None,
+    subject: str | None = None,
+    purpose: str | None = None,
+) -> DeliveryResult:
+    purpose = purpose or n.purpose
+    req = narrative_delivery(
+        n,
+        idempotency_key=key(purpose, occurrence, kind),
+        kind=kind,  # type: ignore[arg-type]
+        to=to,
+        to_name=to_name,
+        subject=subject,
+        facts=facts,
+    )
+    if req.purpose != purpose:
+        req = req.model_copy(update={"purpose": purpose})
+    return await deliver(req)
+
+
+async def publish(wf: Any, event_type: str, payload: dict, occurrence: str | None = None) -> None:
     """Every decision goes on the event bus (Postgres outbox + NOTIFY)."""
-    info = workflow.info()
+    now = workflow.now()
     await workflow.execute_activity(
         "publish_event",
-        {
-            "event_key": f"{info.workflow_id}:{key or event_type}:{workflow.now().isoformat()}",
-            "account_id": wf.s.account_id if hasattr(wf, "s") else payload.get("account_id"),
-            "event_type": event_type,
-            "payload": payload,
-            "occurred_at": workflow.now().isoformat(),
-        },
+        BusEvent(
+            event_key=key(event_type, occurrence or now.isoformat()),
+            account_id=wf.account_id,
+            event_type=event_type,
+            payload=payload,
+            occurred_at=now,
+        ),
         start_to_close_timeout=timedelta(seconds=30),
         retry_policy=DELIVERY_RETRY,
         summary=f"event bus: {event_type}",
     )
 
 
-def _paragraphs(n: dict) -> str:
-    parts = [n.get("headline", "")] + list(n.get("paragraphs", [])) + [f"- {b}" for b in n.get("bullets", [])]
-    note = n.get("note")
-    if note:
-        parts.append(f"_{note}_")
-    return "\n\n".join(p for p in parts if p)
-
-
 # ----------------------------------------------------------------- playbooks
 
 
 async def run_risk_playbooks(wf: AccountLifecycleWorkflow, summary: AssessmentSummary) -> None:
-    """Risk -> prevention playbook: churn alert on four channels, Lean plays per finding."""
+    """Risk -> prevention playbook: churn alert on four channels, a Lean play per finding."""
     s = wf.s
-    today = workflow.now()
+    now = workflow.now()
     if summary.churn_level in ("HIGH", "CRITICAL"):
-        key = f"churn:{summary.churn_level}"
-        if _due(s.alerts_sent.get(key), today):
-            s.alerts_sent[key] = today.date().isoformat()
+        alert = f"churn:{summary.churn_level}"
+        if _due(s.alerts_sent.get(alert), now):
+            s.alerts_sent[alert] = now.date().isoformat()
             await churn_alert(wf, summary)
     for f in summary.findings:
-        if f.kind not in ("muda", "mura", "muri") or f.severity == "low":
+        if f.kind not in LEAN_PURPOSE or f.severity == "low":
             continue
-        key = f"lean:{f.kind}"
-        if not _due(s.alerts_sent.get(key), today):
-            continue
-        s.alerts_sent[key] = today.date().isoformat()
-        await lean_play(wf, summary, f)
+        alert = f"lean:{f.kind}"
+        if _due(s.alerts_sent.get(alert), now):
+            s.alerts_sent[alert] = now.date().isoformat()
+            await lean_play(wf, summary, f)
 
 
-def _due(last_sent: str | None, now: Any) -> bool:
-    if last_sent is None:
-        return True
-    from datetime import date as _date
+def _due(last_sent: str | None, now: datetime) -> bool:
+    return last_sent is None or now.date() - date.fromisoformat(last_sent) >= REALERT_AFTER
 
-    return now.date() - _date.fromisoformat(last_sent) >= REALERT_AFTER
+
+def _facts(
+    wf: AccountLifecycleWorkflow, purpose: str, summary: AssessmentSummary | None = None, **kw: Any
+) -> NarrativeFacts:
+    s = wf.s
+    h = s.handoff
+    metrics = _metrics(summary) if summary is not None else {}
+    metrics.update(kw.pop("metrics", {}))
+    return NarrativeFacts(
+        account_id=s.account_id,
+        account_name=h.name,
+        purpose=purpose,  # type: ignore[arg-type]
+        as_of=workflow.now().date().isoformat(),
+        csm_name=h.csm_owner,
+        csm_email=str(h.csm_email),
+        rep_name=h.rep_owner,
+        rep_email=str(h.rep_email) if h.rep_email else None,
+        stakeholders=[f"{x.name} ({x.title or x.role})" for x in h.stakeholders][:6],
+        metrics=metrics,
+        **kw,
+    )
 
 
 async def churn_alert(wf: AccountLifecycleWorkflow, summary: AssessmentSummary) -> None:
+    """Seed 001's four channels: Notion health update, Gmail draft to the rep, chat alert, event bus."""
     s = wf.s
-    facts = NarrativeFacts(
-        account_id=s.account_id,
-        account_name=s.handoff.name,
-        purpose="churn_risk",
-        csm_name=s.handoff.csm_owner,
-        rep_name=s.handoff.rep_owner,
-        metrics=_metrics(summary),
-        bullets=[*summary.churn_flags, *summary.drivers],
-    )
+    facts = _facts(wf, "churn_risk", summary, evidence=[*summary.churn_flags, *summary.drivers])
     n = await narrative(wf, facts)
-    body = _paragraphs(n)
     subject = f"[{summary.churn_level} churn risk] {s.handoff.name}: health {summary.score} {summary.band}"
-    occurrence = f"churn:{summary.churn_level}:{workflow.now():%Y-%m-%d}"
-    to_rep = str(s.handoff.rep_email or s.handoff.csm_email)
-    await deliver(wf, kind="health_update", purpose="churn_alert", key=occurrence, account_id=s.account_id,
-                  to=None, subject=subject, markdown=body, metadata=_metrics(summary))
-    await deliver(wf, kind="email_draft", purpose="churn_alert", key=occurrence, account_id=s.account_id,
-                  to=to_rep, subject=subject, markdown=body)
-    await deliver(wf, kind="chat_alert", purpose="churn_alert", key=occurrence, account_id=s.account_id,
-                  to=None, subject=subject, markdown=body)
-    await publish(wf, "churn.alert", {"level": summary.churn_level, "score": summary.score,
-                                      "band": summary.band, "flags": summary.churn_flags}, key=occurrence)
-    wf._log("delivery", f"churn alert ({summary.churn_level}) on Notion, Gmail draft to {to_rep}, chat, event bus")
+    occurrence = f"{summary.churn_level}:{workflow.now():%Y-%m-%d}"
+    rep = str(s.handoff.rep_email or s.handoff.csm_email)
+    for kind, to in (("health_update", None), ("email_draft", rep), ("chat_alert", None)):
+        await deliver_narrative(
+            n,
+            facts,
+            kind=kind,
+            occurrence=occurrence,
+            to=to,
+            to_name=s.handoff.rep_owner if to else None,
+            subject=subject,
+            purpose="churn_alert",
+        )
+    await publish(
+        wf,
+        "churn.alert",
+        {
+            "level": summary.churn_level,
+            "score": summary.score,
+            "band": summary.band,
+            "flags": summary.churn_flags,
+        },
+        occurrence,
+    )
+    wf._log(
+        "delivery",
+        f"churn alert ({summary.churn_level}): Notion update, Gmail draft to {rep}, chat, event bus",
+    )
 
 
-LEAN_PURPOSE = {"muda": "muda_license_plan", "mura": "mura_adoption_plan", "muri": "muri_escalation_brief"}
+LEAN_PURPOSE = {
+    "muda": "muda_license_plan",
+    "mura": "mura_adoption_plan",
+    "muri": "muri_escalation_brief",
+}
 
 
 async def lean_play(wf: AccountLifecycleWorkflow, summary: AssessmentSummary, finding: Any) -> None:
     s = wf.s
     purpose = LEAN_PURPOSE[finding.kind]
-    facts = NarrativeFacts(
-        account_id=s.account_id,
-        account_name=s.handoff.name,
-        purpose=purpose,
-        csm_name=s.handoff.csm_owner,
-        rep_name=s.handoff.rep_owner,
-        metrics={**_metrics(summary), **({"dollar_impact": finding.dollar_impact} if finding.dollar_impact else {})},
-        bullets=[finding.title, *finding.evidence, f"Recommended play: {finding.play}"],
+    extra = {"dollar_impact": finding.dollar_impact} if finding.dollar_impact else {}
+    facts = _facts(
+        wf,
+        purpose,
+        summary,
+        metrics=extra,
+        evidence=[finding.title, *getattr(finding, "evidence", [])],
+        recommended_actions=[finding.play],
     )
     n = await narrative(wf, facts)
     to = DIRECTOR_OF_CS if finding.kind == "muri" else str(s.handoff.csm_email)
-    subject = f"{finding.play}: {s.handoff.name}" + (
-        f" (${finding.dollar_impact:,.0f}/yr)" if finding.dollar_impact else ""
+    dollars = f" (${finding.dollar_impact:,.0f}/yr)" if finding.dollar_impact else ""
+    await deliver_narrative(
+        n,
+        facts,
+        kind="email_draft",
+        occurrence=finding.finding_id,
+        to=to,
+        subject=f"{finding.play}: {s.handoff.name}{dollars}",
     )
-    await deliver(wf, kind="email_draft", purpose=purpose, key=finding.finding_id, account_id=s.account_id,
-                  to=to, subject=subject, markdown=_paragraphs(n))
-    await publish(wf, "finding.raised", {"finding_id": finding.finding_id, "kind": finding.kind,
-                                         "severity": finding.severity, "dollar_impact": finding.dollar_impact},
-                  key=finding.finding_id)
+    await publish(
+        wf,
+        "finding.created",
+        {
+            "finding_id": finding.finding_id,
+            "kind": finding.kind,
+            "severity": finding.severity,
+            "dollar_impact": finding.dollar_impact,
+            "play": finding.play,
+        },
+        finding.finding_id,
+    )
     wf._log("delivery", f"{finding.kind} play drafted for {to}: {finding.title}")
 
 
-def _metrics(summary: AssessmentSummary) -> dict:
-    return {
-        "health_score": summary.score if summary.score is not None else "n/a",
-        "band": summary.band or "n/a",
+def _metrics(summary: AssessmentSummary) -> dict[str, float | int | str]:
+    out: dict[str, float | int | str] = {
         "churn_level": summary.churn_level,
         "coverage": round(summary.coverage, 2),
-        "days_to_renewal": summary.days_to_renewal if summary.days_to_renewal is not None else "n/a",
-        "arr": summary.arr if summary.arr is not None else "n/a",
     }
+    if summary.score is not None:
+        out["health_score"] = summary.score
+    if summary.band:
+        out["band"] = summary.band
+    if summary.days_to_renewal is not None:
+        out["days_to_renewal"] = summary.days_to_renewal
+    if summary.arr is not None:
+        out["arr"] = summary.arr
+    return out
 
 
 # ------------------------------------------------------------------ children
@@ -217,16 +268,15 @@ async def dispatch_expansions(wf: AccountLifecycleWorkflow, summary: AssessmentS
     s = wf.s
     today = workflow.now().date()
     for o in summary.opportunities:
-        key = o.opportunity_id
-        last = s.dispatched.get(key) or s.declined.get(key)
+        last = s.dispatched.get(o.opportunity_id) or s.declined.get(o.opportunity_id)
         if last is not None and today - last < EXPANSION_COOLDOWN:
             continue
-        s.dispatched[key] = today
+        s.dispatched[o.opportunity_id] = today
         child_id = f"expansion-{s.account_id}-{o.opportunity_type}-{o.key}-{today:%Y%m%d}"
         inp = ExpansionInput(
             account_id=s.account_id,
             account_name=s.handoff.name,
-            opportunity_id=key,
+            opportunity_id=o.opportunity_id,
             opportunity_type=o.opportunity_type,
             evidence=o.evidence,
             estimated_arr_impact=o.estimated_arr_impact,
@@ -235,9 +285,18 @@ async def dispatch_expansions(wf: AccountLifecycleWorkflow, summary: AssessmentS
             rep_email=str(s.handoff.rep_email or s.handoff.csm_email),
             llm_task_queue=wf.llm_task_queue,
         )
-        await _start_child("ExpansionDispatchWorkflow", inp, child_id, wf.sales_task_queue,
-                           f"dispatch {o.opportunity_type} expansion (${o.estimated_arr_impact:,.0f} ARR) to Sales")
-        wf._log("child", f"expansion {o.opportunity_type}/{o.key} dispatched to Sales ({child_id})")
+        await _start_child(
+            "ExpansionDispatchWorkflow",
+            inp,
+            child_id,
+            wf.sales_task_queue,
+            f"dispatch {o.opportunity_type} expansion (~${o.estimated_arr_impact:,.0f} ARR) to Sales",
+        )
+        wf._log(
+            "child",
+            f"expansion {o.opportunity_type}/{o.key} (~${o.estimated_arr_impact:,.0f} ARR) "
+            f"dispatched to Sales ({child_id})",
+        )
 
 
 async def start_qbr(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> None:
@@ -257,11 +316,10 @@ async def start_qbr(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> None:
         csm_owner=s.handoff.csm_owner,
         llm_task_queue=wf.llm_task_queue,
     )
-    started = await _start_child("QBRWorkflow", inp, child_id, workflow.info().task_queue, f"QBR {label}")
-    if started:
+    if await _start_child("QBRWorkflow", inp, child_id, workflow.info().task_queue, f"QBR {label}"):
         s.qbrs_started.append(child_id)
         wf._log("child", f"QBR {label} started ({child_id})")
-        # The first QBR delivered opens the Value Proof gate.
+        # A QBR under way is the Value Proof gate's evidence.
         wf._milestone("first_qbr_delivered", child_id)
 
 
@@ -282,10 +340,17 @@ async def start_churn_save(wf: AccountLifecycleWorkflow, reason: str) -> None:
         arr=s.contract.arr,
         llm_task_queue=wf.llm_task_queue,
     )
-    if await _start_child("ChurnSaveWorkflow", inp, child_id, workflow.info().task_queue, "churn save playbook"):
+    if await _start_child(
+        "ChurnSaveWorkflow", inp, child_id, workflow.info().task_queue, "churn save playbook"
+    ):
         s.save_workflow_id = child_id
-        wf._log("child", f"churn save playbook started ({child_id}): approve with `starter.py decide-save`")
-    await publish(wf, "churn.handling_started", {"reason": reason, "save_workflow_id": child_id})
+        wf._log(
+            "child",
+            f"churn save playbook started ({child_id}): decide with `starter.py decide-save`",
+        )
+    await publish(
+        wf, "churn.handling_started", {"reason": reason, "save_workflow_id": child_id}, child_id
+    )
 
 
 async def _start_child(name: str, inp: Any, child_id: str, task_queue: str, summary: str) -> bool:
@@ -317,50 +382,83 @@ async def _start_child(name: str, inp: Any, child_id: str, task_queue: str, summ
 
 async def renewal_window(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> None:
     s = wf.s
-    text = (
-        f"Renewal of {s.handoff.name} in {cp.days_before_end} days ({s.contract.end_date}); "
-        f"health {s.score} {s.band}, churn risk {s.churn_level}, ARR ${s.contract.arr:,.0f}."
+    await publish(
+        wf,
+        "renewal.window",
+        {
+            "days_before_end": cp.days_before_end,
+            "band": s.band,
+            "churn_level": s.churn_level,
+            "end_date": str(s.contract.end_date),
+        },
+        cp.key,
     )
-    await publish(wf, "renewal.window", {"days_before_end": cp.days_before_end, "band": s.band,
-                                         "churn_level": s.churn_level}, key=cp.key)
     if cp.days_before_end in (90, 60, 30):
-        await deliver(wf, kind="email_draft", purpose="renewal_window", key=cp.key, account_id=s.account_id,
-                      to=str(s.handoff.csm_email), subject=f"Renewal T-{cp.days_before_end}d: {s.handoff.name}",
-                      markdown=text)
-    # A scan right now: the 60-day window is the contract-proximity trigger.
+        text = (
+            f"Renewal of {s.handoff.name} in {cp.days_before_end} days ({s.contract.end_date}): "
+            f"health {s.score} {s.band}, churn risk {s.churn_level}, ARR ${s.contract.arr:,.0f}."
+        )
+        await deliver(
+            DeliveryRequest(
+                idempotency_key=key("renewal_window", cp.key),
+                account_id=s.account_id,
+                kind="email_draft",
+                purpose="renewal_window",
+                to=str(s.handoff.csm_email),
+                to_name=s.handoff.csm_owner,
+                subject=f"Renewal T-{cp.days_before_end}d: {s.handoff.name}",
+                markdown=text,
+            )
+        )
+    # Scan now: the 60-day window is the contract-proximity trigger of seed 001.
     s.rescore = True
 
 
 async def nudge(wf: AccountLifecycleWorkflow, due: lc.NudgeDue, count: int) -> None:
     s = wf.s
-    facts = NarrativeFacts(
-        account_id=s.account_id,
-        account_name=s.handoff.name,
-        purpose="nudge",
-        csm_name=s.handoff.csm_owner,
-        metrics={"phase": lc.Phase(due.phase).label, "days_in_phase": due.days_in_phase},
-        bullets=[f"Missing: {lc.MILESTONES[m]}" for m in due.missing],
+    phase = lc.Phase(due.phase)
+    facts = _facts(
+        wf,
+        "nudge",
+        metrics={"phase": phase.label, "days_in_phase": due.days_in_phase},
+        evidence=[f"Missing: {lc.MILESTONES[m]}" for m in due.missing],
     )
     n = await narrative(wf, facts)
-    await deliver(wf, kind="email_draft", purpose="nudge", key=f"nudge:{due.phase}:{count}", account_id=s.account_id,
-                  to=str(s.handoff.csm_email), subject=f"{s.handoff.name} is waiting in {lc.Phase(due.phase).label}",
-                  markdown=_paragraphs(n))
+    await deliver_narrative(
+        n,
+        facts,
+        kind="email_draft",
+        occurrence=f"{due.phase}:{count}",
+        to=str(s.handoff.csm_email),
+        to_name=s.handoff.csm_owner,
+        subject=f"{s.handoff.name} is waiting in {phase.label}",
+    )
+    await publish(
+        wf, "gate.nudged", {"phase": phase.label, "missing": due.missing}, f"{due.phase}:{count}"
+    )
 
 
 async def post_mortem(wf: AccountLifecycleWorkflow) -> None:
     s = wf.s
-    facts = NarrativeFacts(
-        account_id=s.account_id,
-        account_name=s.handoff.name,
-        purpose="churn_post_mortem",
-        csm_name=s.handoff.csm_owner,
-        metrics={"arr_lost": s.contract.arr, "last_score": s.score if s.score is not None else "n/a",
-                 "last_band": s.band or "n/a"},
-        bullets=[f"Reason: {s.churn_reason}", *s.drivers, *[t.text for t in s.timeline if t.kind in ("decision", "phase")][-8:]],
+    history = [t.text for t in s.timeline if t.kind in ("decision", "phase")][-8:]
+    facts = _facts(
+        wf,
+        "churn_post_mortem",
+        metrics={
+            "arr_lost": s.contract.arr,
+            **({"last_score": s.score} if s.score is not None else {}),
+        },
+        evidence=[f"Reason: {s.churn_reason}", *s.drivers, *history],
     )
     n = await narrative(wf, facts)
-    res = await deliver(wf, kind="email_draft", purpose="churn_post_mortem", key="post_mortem",
-                        account_id=s.account_id, to=str(s.handoff.csm_email),
-                        subject=f"Post-mortem: {s.handoff.name} churned", markdown=_paragraphs(n))
-    s.alerts_sent["post_mortem"] = str(res.get("external_id") or res.get("channel") or "delivered")
-    wf._log("delivery", "post-mortem drafted")
+    res = await deliver_narrative(
+        n,
+        facts,
+        kind="email_draft",
+        occurrence="final",
+        to=str(s.handoff.csm_email),
+        to_name=s.handoff.csm_owner,
+        subject=f"Post-mortem: {s.handoff.name} churned",
+    )
+    s.alerts_sent["post_mortem"] = res.target or res.external_id or res.channel
+    wf._log("delivery", f"post-mortem drafted ({res.channel})")

@@ -16,7 +16,17 @@ ARR = SearchAttributeKey.for_float("ARR")
 CSM_OWNER = SearchAttributeKey.for_keyword("CsmOwner")
 ACCOUNT_TIER = SearchAttributeKey.for_keyword("AccountTier")
 
-ALL_KEYS = [ACCOUNT_PHASE, HEALTH_BAND, HEALTH_SCORE, CHURN_RISK, RENEWAL_DATE, ARR, CSM_OWNER, ACCOUNT_TIER]
+ALL_KEYS = [
+    ACCOUNT_PHASE,
+    HEALTH_BAND,
+    HEALTH_SCORE,
+    CHURN_RISK,
+    RENEWAL_DATE,
+    ARR,
+    CSM_OWNER,
+    ACCOUNT_TIER,
+]
+
 
 def cli_registrations() -> list[str]:
     """`Name=Type` strings for `temporal server start-dev --search-attribute`."""

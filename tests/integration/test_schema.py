@@ -9,7 +9,9 @@ from stack.migrate import migrate, migration_files
 
 async def test_migrations_are_idempotent_and_recorded(db: asyncpg.Connection) -> None:
     assert await migrate(db) == []  # the template already has every version
-    versions = [r["version"] for r in await db.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+    versions = [
+        r["version"] for r in await db.fetch("SELECT version FROM schema_migrations ORDER BY 1")
+    ]
     assert versions == [v for v, _, _ in migration_files()]
 
 

@@ -11,8 +11,13 @@ GOOD = {
     "tier": "tier-1",
     "csm_owner": "Dana",
     "csm_email": "dana@example.com",
-    "contract": {"start_date": "2026-01-01", "end_date": "2027-01-01", "arr": 60000,
-                 "seats_purchased": 100, "price_per_seat": 600},
+    "contract": {
+        "start_date": "2026-01-01",
+        "end_date": "2027-01-01",
+        "arr": 60000,
+        "seats_purchased": 100,
+        "price_per_seat": 600,
+    },
 }
 
 
@@ -23,8 +28,13 @@ def test_a_good_handoff_validates() -> None:
 
 
 def test_each_bad_field_is_named() -> None:
-    bad = {**GOOD, "account_id": "bad id!", "tier": "gold", "csm_email": "nope",
-           "contract": {**GOOD["contract"], "end_date": "2025-01-01", "seats_purchased": 0}}
+    bad = {
+        **GOOD,
+        "account_id": "bad id!",
+        "tier": "gold",
+        "csm_email": "nope",
+        "contract": {**GOOD["contract"], "end_date": "2025-01-01", "seats_purchased": 0},
+    }
     with pytest.raises(ValidationError) as err:
         Handoff.model_validate(bad)
     fields = {".".join(str(p) for p in e["loc"]) for e in err.value.errors()}

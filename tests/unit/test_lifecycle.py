@@ -11,13 +11,25 @@ NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 def test_gates_walk_the_linear_phases_only_as_far_as_data_allows() -> None:
     moves = lc.advance(Phase.TRANSITION, {"handoff_complete", "questionnaire_answered"})
     assert [m.to_phase for m in moves] == [Phase.DISCOVERY]  # maturity assessment still missing
-    done = {"handoff_complete", "questionnaire_answered", "maturity_assessed", "kickoff_held",
-            "stakeholders_mapped", "cs_plan_approved", "onboarding_complete", "first_value",
-            "first_qbr_delivered"}
+    done = {
+        "handoff_complete",
+        "questionnaire_answered",
+        "maturity_assessed",
+        "kickoff_held",
+        "stakeholders_mapped",
+        "cs_plan_approved",
+        "onboarding_complete",
+        "first_value",
+        "first_qbr_delivered",
+    }
     moves = lc.advance(Phase.TRANSITION, done)
-    assert [m.to_phase for m in moves] == [Phase.DISCOVERY, Phase.EXECUTIVE_ALIGNMENT,
-                                           Phase.VALUE_ACTIVATION, Phase.VALUE_PROOF,
-                                           Phase.RELATIONSHIP_CAPITAL]
+    assert [m.to_phase for m in moves] == [
+        Phase.DISCOVERY,
+        Phase.EXECUTIVE_ALIGNMENT,
+        Phase.VALUE_ACTIVATION,
+        Phase.VALUE_PROOF,
+        Phase.RELATIONSHIP_CAPITAL,
+    ]
     assert "CS plan approved" in moves[2].reason
 
 
@@ -43,7 +55,10 @@ def test_stalled_gate_nudges_after_sla_then_every_sla() -> None:
     assert first.missing == ["questionnaire_answered", "maturity_assessed"]
     second = lc.next_nudge(Phase.DISCOVERY, NOW, 1, {"handoff_complete"})
     assert second.due_at == NOW + timedelta(days=42)
-    assert lc.next_nudge(Phase.DISCOVERY, NOW, 0, {"questionnaire_answered", "maturity_assessed"}) is None
+    assert (
+        lc.next_nudge(Phase.DISCOVERY, NOW, 0, {"questionnaire_answered", "maturity_assessed"})
+        is None
+    )
 
 
 def test_data_milestones_from_telemetry() -> None:
@@ -82,6 +97,25 @@ def test_past_renewal_windows_collapse_to_the_latest() -> None:
 
 
 def test_next_quarter_start_rolls_over_the_year() -> None:
-    assert lc.next_quarter_start(datetime(2026, 12, 31, 23, tzinfo=UTC)) == datetime(2027, 1, 1, tzinfo=UTC)
-    assert lc.next_quarter_start(datetime(2027, 1, 1, tzinfo=UTC)) == datetime(2027, 4, 1, tzinfo=UTC)
+    assert lc.next_quarter_start(datetime(2026, 12, 31, 23, tzinfo=UTC)) == datetime(
+        2027, 1, 1, tzinfo=UTC
+    )
+    assert lc.next_quarter_start(datetime(2027, 1, 1, tzinfo=UTC)) == datetime(
+        2027, 4, 1, tzinfo=UTC
+    )
     assert lc.quarter_label(date(2027, 5, 2)) == "2027-Q2"
+
+
+def test_risk_is_confirmed_only_on_enough_data() -> None:
+    assert lc.risk_confirmed("CRITICAL", "RED", 0.8)
+    assert not lc.risk_confirmed("CRITICAL", "RED", 0.04)  # a new account with no telemetry
+    assert not lc.risk_confirmed("HIGH", "RED", 0.9)
+    assert not lc.risk_confirmed("CRITICAL", "AMBER", 0.9)
+
+
+def test_a_quarterly_qbr_stays_due_just_after_its_timer_fires() -> None:
+    fired = datetime(2027, 1, 1, 0, 0, 0, 5000, tzinfo=UTC)
+    due = [c for c in lc.calendar(fired, date(2027, 12, 31), set()) if c.at <= fired]
+    assert [c.key for c in due] == ["qbr:2027-Q1"]
+    # Weeks into a quarter (e.g. a handoff on Nov 21), that quarter's QBR is not owed.
+    assert "qbr:2026-Q4" not in [c.key for c in lc.calendar(NOW, date(2027, 12, 31), set())]

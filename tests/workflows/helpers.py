@@ -1,0 +1,100 @@
+"""Small helpers for workflow tests: a real worker (worker.build_workers) on
+private task queues, against a fresh real database."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import asyncpg
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.db import create_pool
+from domain.handoff import Handoff
+from stack.settings import Settings, load_settings
+from worker import build_workers
+
+
+def test_settings(tmp_path: Path) -> Settings:
+    q = uuid.uuid4().hex[:8]
+    return load_settings(
+        {
+            "VIM_DATA_DIR": str(tmp_path),
+            "VIM_TASK_QUEUE": f"accounts-{q}",
+            "VIM_SALES_TASK_QUEUE": f"sales-{q}",
+            "VIM_LLM_TASK_QUEUE": f"llm-{q}",
+        }
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_worker(
+    client: Client, dsn: str, settings: Settings
+) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(dsn, max_size=5)
+    workers = build_workers(client, pool, settings)
+    async with contextlib.AsyncExitStack() as stack:
+        for w in workers.workers:
+            await stack.enter_async_context(w)
+        yield pool
+    await pool.close()
+
+
+def make_handoff(
+    account_id: str,
+    today: date,
+    *,
+    days_to_end: int = 365,
+    seats: int = 20,
+    milestones: list[str] | None = None,
+    **extra: object,
+) -> Handoff:
+    return Handoff.model_validate(
+        {
+            "account_id": account_id,
+            "name": f"{account_id.title()} Inc",
+            "tier": "tier-2",
+            "csm_owner": "Dana Reyes",
+            "csm_email": "dana@example.com",
+            "rep_owner": "Sam Okafor",
+            "rep_email": "sam@example.com",
+            "contract": {
+                "start_date": (today - timedelta(days=30)).isoformat(),
+                "end_date": (today + timedelta(days=days_to_end)).isoformat(),
+                "arr": seats * 600,
+                "seats_purchased": seats,
+                "price_per_seat": 600,
+                "licensed_modules": ["core", "reports"],
+            },
+            "milestones": milestones or [],
+            **extra,
+        }
+    )
+
+
+async def view(handle: WorkflowHandle):  # -> AccountView
+    from domain.state import AccountView
+
+    return await handle.query("view", result_type=AccountView)
+
+
+async def deliveries(pool: asyncpg.Pool, account_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT idempotency_key, purpose, channel, status, target FROM deliveries WHERE account_id = $1 ORDER BY created_at",
+        account_id,
+    )
+
+
+async def skip(
+    env: WorkflowEnvironment, delta: timedelta, step: timedelta = timedelta(days=5)
+) -> None:
+    """Advance the time-skipping server's clock in steps (one long sleep RPC can time out)."""
+    remaining = delta
+    while remaining > timedelta(0):
+        chunk = min(step, remaining)
+        await env.sleep(chunk)
+        remaining -= chunk
