@@ -19,7 +19,7 @@ from stack.settings import Settings, load_settings
 from worker import build_workers
 
 
-def test_settings(tmp_path: Path) -> Settings:
+def settings_for_test(tmp_path: Path) -> Settings:
     q = uuid.uuid4().hex[:8]
     return load_settings(
         {

@@ -13,7 +13,14 @@ from temporalio.testing import WorkflowEnvironment
 from cli.accounts import start_account
 from domain.messages import ChurnNoticeSignal, ContractChangeSignal, CsPlanUpdate, MilestoneSignal
 from domain.state import AccountOutcome
-from tests.workflows.helpers import deliveries, make_handoff, running_worker, test_settings, view
+from tests.workflows.helpers import (
+    deliveries,
+    make_handoff,
+    running_worker,
+    settings_for_test,
+    skip,
+    view,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +47,7 @@ async def test_a_simulated_year_walks_every_phase_with_five_qbrs_and_a_renewal(
     time_skipping_env: WorkflowEnvironment, db_dsn: str, tmp_path: Path
 ) -> None:
     env = time_skipping_env
-    settings = test_settings(tmp_path)
+    settings = settings_for_test(tmp_path)
     today = await _today(env)
     account = _acct("year")
     h = make_handoff(account, today, days_to_end=330)
@@ -102,7 +109,7 @@ async def test_churn_notice_leads_to_save_playbook_then_post_mortem_and_completi
     time_skipping_env: WorkflowEnvironment, db_dsn: str, tmp_path: Path
 ) -> None:
     env = time_skipping_env
-    settings = test_settings(tmp_path)
+    settings = settings_for_test(tmp_path)
     today = await _today(env)
     account = _acct("churn")
     h = make_handoff(account, today, days_to_end=20, milestones=ALL_BUT_QBR)
@@ -133,7 +140,7 @@ async def test_moving_the_renewal_date_rearms_the_pre_renewal_qbr(
     time_skipping_env: WorkflowEnvironment, db_dsn: str, tmp_path: Path
 ) -> None:
     env = time_skipping_env
-    settings = test_settings(tmp_path)
+    settings = settings_for_test(tmp_path)
     today = await _today(env)
     account = _acct("move")
     h = make_handoff(account, today, days_to_end=100, milestones=ALL_BUT_QBR)
@@ -170,7 +177,7 @@ async def test_bad_signals_are_recorded_as_rejected_and_bad_updates_leave_state_
     time_skipping_env: WorkflowEnvironment, db_dsn: str, tmp_path: Path
 ) -> None:
     env = time_skipping_env
-    settings = test_settings(tmp_path)
+    settings = settings_for_test(tmp_path)
     today = await _today(env)
     h = make_handoff(_acct("bad"), today)
     async with running_worker(env.client, db_dsn, settings):
@@ -209,7 +216,7 @@ async def test_handing_off_a_running_account_again_starts_nothing(
     from cli.accounts import EXIT_CONFLICT, CliError
 
     env = time_skipping_env
-    settings = test_settings(tmp_path)
+    settings = settings_for_test(tmp_path)
     h = make_handoff(_acct("dup"), await _today(env))
     async with running_worker(env.client, db_dsn, settings):
         await start_account(env.client, h, settings)
@@ -218,3 +225,45 @@ async def test_handing_off_a_running_account_again_starts_nothing(
         assert err.value.code == EXIT_CONFLICT
         assert "already handed off" in str(err.value)
         await env.client.get_workflow_handle(h.workflow_id).terminate("test done")
+
+
+async def test_an_expansion_is_dispatched_to_sales_once(
+    time_skipping_env: WorkflowEnvironment, db_dsn: str, tmp_path: Path
+) -> None:
+    env = time_skipping_env
+    settings = settings_for_test(tmp_path)
+    now = await env.get_current_time()
+    account = _acct("grow")
+    h = make_handoff(account, now.date(), seats=10, milestones=ALL_BUT_QBR)
+    async with running_worker(env.client, db_dsn, settings) as pool:
+        # Every one of the 10 seats active for the last 60 days: sustained full utilization.
+        rows = [
+            (account, f"u{u}", now - timedelta(days=d, hours=u), "reports.create", 3)
+            for u in range(10)
+            for d in range(1, 61)
+        ]
+        await pool.execute("INSERT INTO accounts (account_id, name) VALUES ($1, $1)", account)
+        await pool.copy_records_to_table(
+            "usage_events",
+            records=rows,
+            columns=["account_id", "user_id", "occurred_at", "event_type", "quantity"],
+        )
+        await start_account(env.client, h, settings)
+        handle = env.client.get_workflow_handle(h.workflow_id)
+        await skip(env, timedelta(days=6))  # six daily scans, each seeing the opportunity
+        v = await view(handle)
+        seats = [o for o in v.opportunities if o["opportunity_type"] == "seats"]
+        assert seats, v.opportunities
+        drafts = [
+            r for r in await deliveries(pool, account) if r["purpose"] == "expansion_talk_track"
+        ]
+        assert len(drafts) == 1
+        assert drafts[0]["channel"] == "outbox"  # no Gmail credentials in tests: a local .eml draft
+        assert "To: Sam Okafor <sam@example.com>" in Path(drafts[0]["target"]).read_text()
+        dispatched = await pool.fetchval(
+            "SELECT count(*) FROM events WHERE account_id = $1 AND event_type = 'expansion.dispatched'",
+            account,
+        )
+        assert dispatched == 1
+        assert sum("dispatched to Sales" in t.text for t in v.timeline) == 1
+        await handle.terminate("test done")
