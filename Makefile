@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench.health_scan --demo --accounts 10000
 
 up: $(STAMP)
 	$(PY) -m stack up

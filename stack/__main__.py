@@ -112,7 +112,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     dsn, pg_started, temporal_proc = up(settings)
     env = dict(os.environ, DATABASE_URL=dsn, VIM_DATA_DIR=str(settings.data_dir))
-    worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT)
+    worker_log = settings.data_dir / "worker.log"
+    with open(worker_log, "ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py")],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     stopping = False
 
     def stop(*_: object) -> None:
@@ -142,8 +150,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
   Event bus         .venv/bin/python starter.py events --follow
   Local outbox      {settings.outbox_dir}   (drafts: no credentials configured)
   Postgres          {dsn}
+  Worker log        {worker_log}
 
-Running until Ctrl-C (the worker logs below). Run `make demo` again later: the same workflows resume.
+Running until Ctrl-C. Run `make demo` again later: the same workflows resume.
 """,
             flush=True,
         )
