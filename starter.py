@@ -57,6 +57,8 @@ async def main(
     args = build_parser().parse_args(argv)
     settings = settings or load_settings()
     try:
+        if hasattr(args, "check"):
+            args.check(args)
         if hasattr(args, "temporal"):
             client = client or await connect(settings)
             return await args.temporal(client, settings, args)

@@ -136,8 +136,13 @@ async def start_account(client: Client, handoff: Handoff, settings: Settings) ->
     return handle.id
 
 
+def check_handoff(args: argparse.Namespace) -> None:
+    """Runs before connecting: bad input is reported even when Temporal is down."""
+    args.handoff = validate(Handoff, read_json(args.file), f"handoff {args.file}")
+
+
 async def cmd_handoff(client: Client, settings: Settings, args: argparse.Namespace) -> int:
-    handoff = validate(Handoff, read_json(args.file), f"handoff {args.file}")
+    handoff: Handoff = args.handoff
     wf_id = await start_account(client, handoff, settings)
     print(f"started {wf_id} for {handoff.name} on {settings.task_queue}")
     print(f"  see it: {settings.ui_url}/namespaces/{settings.temporal_namespace}/workflows/{wf_id}")
@@ -231,9 +236,12 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
 # ------------------------------------------------------- signals & updates
 
 
+def check_signal(args: argparse.Namespace) -> None:
+    args.message = validate(SIGNALS[args.signal], read_json(args.file), f"{args.signal} signal")
+
+
 async def cmd_signal(client: Client, settings: Settings, args: argparse.Namespace) -> int:
-    model = SIGNALS[args.signal]
-    msg = validate(model, read_json(args.file), f"{args.signal} signal")
+    msg = args.message
     handle = client.get_workflow_handle(account_workflow_id(args.account))
     await _require_running(handle, args.account)
     await handle.signal(args.signal, msg)
@@ -316,7 +324,7 @@ def add_account_parsers(sub: argparse._SubParsersAction) -> None:
         "handoff", help="start an account's lifecycle workflow from a sales-handoff JSON"
     )
     p.add_argument("file", help="handoff JSON file, or - for stdin")
-    p.set_defaults(temporal=cmd_handoff)
+    p.set_defaults(temporal=cmd_handoff, check=check_handoff)
 
     p = sub.add_parser("list", help="list account workflows with phase, health and renewal")
     p.add_argument("--query", help="extra visibility filter, e.g. \"HealthBand = 'RED'\"")
@@ -336,7 +344,7 @@ def add_account_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("signal", choices=sorted(SIGNALS))
     p.add_argument("account")
     p.add_argument("file", help="JSON file, or - for stdin")
-    p.set_defaults(temporal=cmd_signal)
+    p.set_defaults(temporal=cmd_signal, check=check_signal)
 
     p = sub.add_parser(
         "approve-plan", help="approve the CS plan (JSON: approved_by, objectives, success_metrics)"
