@@ -98,9 +98,17 @@ async def events_after(
     *,
     account: str | None = None,
     event_type: str | None = None,
+    upto: int | None = None,
 ) -> list[asyncpg.Record]:
     where, params = _where(account, event_type, after_id)
-    return await conn.fetch(f"SELECT * FROM events{where} ORDER BY event_id LIMIT 1000", *params)
+    if upto is None:
+        return await conn.fetch(
+            f"SELECT * FROM events{where} ORDER BY event_id LIMIT 1000", *params
+        )
+    params.append(upto)
+    return await conn.fetch(
+        f"SELECT * FROM events{where} AND event_id <= ${len(params)} ORDER BY event_id", *params
+    )
 
 
 def format_event(row: asyncpg.Record | dict[str, Any], as_json: bool = False) -> str:
@@ -166,12 +174,16 @@ async def tail(
     stop = stop or asyncio.Event()
     try:
         while not stop.is_set():
-            for row in await events_after(conn, last_id, account=account, event_type=event_type):
+            # Clear first and fix the upper bound before reading, so an event
+            # inserted meanwhile is neither skipped nor waited for.
+            wake.clear()
+            upto = await conn.fetchval("SELECT coalesce(max(event_id), $1) FROM events", last_id)
+            for row in await events_after(
+                conn, last_id, account=account, event_type=event_type, upto=upto
+            ):
                 print(format_event(row, as_json), file=out, flush=True)
                 printed += 1
-            # Advance past events that did not match the filters too.
-            last_id = await conn.fetchval("SELECT coalesce(max(event_id), $1) FROM events", last_id)
-            wake.clear()
+            last_id = upto  # past the events that did not match the filters too
             waiter = asyncio.ensure_future(wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait(

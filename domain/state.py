@@ -86,6 +86,9 @@ class AccountWorkflowInput(BaseModel):
     max_passes_per_run: int | None = None
     sales_task_queue: str = "vim-sales"
     llm_task_queue: str = "vim-llm"
+    # Start-to-close timeout of the account's database and delivery activities: how long
+    # the attempt of a worker that died (kill -9, lost host) holds before Temporal retries it.
+    activity_timeout_seconds: int = Field(default=120, ge=1)
 
 
 class AccountView(BaseModel):

@@ -68,7 +68,6 @@ RENEWAL_GRACE = timedelta(days=30)
 SEEN_KEYS_LIMIT = 500
 
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-DB_TIMEOUT = timedelta(minutes=2)
 
 
 @workflow.defn
@@ -84,6 +83,8 @@ class AccountLifecycleWorkflow:
         self._passes = 0
         self.sales_task_queue = inp.sales_task_queue
         self.llm_task_queue = inp.llm_task_queue
+        # DB and delivery activities (playbooks.deliver reads it through workflow.instance()).
+        self.activity_timeout = timedelta(seconds=inp.activity_timeout_seconds)
         self._wake = False
 
     @property
@@ -103,7 +104,7 @@ class AccountLifecycleWorkflow:
             await workflow.execute_activity(
                 "record_handoff",
                 s.handoff,
-                start_to_close_timeout=DB_TIMEOUT,
+                start_to_close_timeout=self.activity_timeout,
                 retry_policy=DB_RETRY,
                 summary="record the sales handoff in Postgres (account activation)",
             )
@@ -138,6 +139,7 @@ class AccountLifecycleWorkflow:
                             max_passes_per_run=self.max_passes_per_run,
                             sales_task_queue=self.sales_task_queue,
                             llm_task_queue=self.llm_task_queue,
+                            activity_timeout_seconds=inp.activity_timeout_seconds,
                         )
                     )
             await self._sleep_until_next()
@@ -200,7 +202,7 @@ class AccountLifecycleWorkflow:
             await workflow.execute_activity(
                 "record_telemetry",
                 TelemetryBatch(account_id=s.account_id, items=batch),
-                start_to_close_timeout=DB_TIMEOUT,
+                start_to_close_timeout=self.activity_timeout,
                 retry_policy=DB_RETRY,
                 summary=f"write {len(batch)} telemetry item(s) to Postgres",
             )
@@ -215,7 +217,7 @@ class AccountLifecycleWorkflow:
             "score_account",
             ScoreAccountRequest(account_id=s.account_id, as_of=now),
             result_type=AssessmentSummary,
-            start_to_close_timeout=DB_TIMEOUT,
+            start_to_close_timeout=self.activity_timeout,
             retry_policy=DB_RETRY,
             summary="health scan: score, churn risk, Lean waste, expansion",
         )
@@ -316,7 +318,7 @@ class AccountLifecycleWorkflow:
             "check_renewal",
             RenewalCheckRequest(account_id=s.account_id, term_end=s.contract.end_date),
             result_type=RenewalCheckResult,
-            start_to_close_timeout=DB_TIMEOUT,
+            start_to_close_timeout=self.activity_timeout,
             retry_policy=DB_RETRY,
             summary=f"renewal outcome for the term ending {s.contract.end_date}",
         )

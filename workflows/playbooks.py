@@ -34,6 +34,7 @@ NARRATIVE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=NARRATIVE_ATTEMPTS,
 )
+DELIVERY_TIMEOUT = timedelta(minutes=2)  # children; the account workflow sets its own
 REALERT_AFTER = timedelta(days=30)
 EXPANSION_COOLDOWN = timedelta(days=90)
 DIRECTOR_OF_CS = "director-of-cs@example.com"
@@ -66,7 +67,7 @@ async def deliver(req: DeliveryRequest) -> DeliveryResult:
         "deliver",
         req,
         result_type=DeliveryResult,
-        start_to_close_timeout=timedelta(minutes=2),
+        start_to_close_timeout=getattr(workflow.instance(), "activity_timeout", DELIVERY_TIMEOUT),
         retry_policy=DELIVERY_RETRY,
         summary=f"{req.kind}: {req.purpose}" + (f" to {req.to}" if req.to else ""),
     )
