@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
+from activities.db import contract_fields
 from domain.handoff import Handoff, HandoffContract
 from domain.messages import SIGNALS
 from domain.state import PendingTelemetry
@@ -82,16 +83,7 @@ class AccountActivities:
             )
         if row is None:
             return RenewalCheckResult()
-        return RenewalCheckResult(
-            next_term=HandoffContract(
-                start_date=row["start_date"],
-                end_date=row["end_date"],
-                arr=float(row["arr"]),
-                seats_purchased=row["seats_purchased"],
-                price_per_seat=float(row["price_per_seat"]),
-                licensed_modules=list(row["licensed_modules"]),
-            )
-        )
+        return RenewalCheckResult(next_term=HandoffContract(**contract_fields(row)))
 
 
 async def _upsert_contract(conn: asyncpg.Connection, account_id: str, c: HandoffContract) -> int:

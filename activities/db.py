@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import asyncpg
 
 
@@ -19,3 +22,15 @@ def describe_dsn(dsn: str) -> str:
     creds, _, where = rest.rpartition("@")
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user}@{where}"
+
+
+def contract_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A contracts row as plain fields for the contract models (numeric -> float)."""
+    return {
+        "start_date": row["start_date"],
+        "end_date": row["end_date"],
+        "arr": float(row["arr"]),
+        "seats_purchased": row["seats_purchased"],
+        "price_per_seat": float(row["price_per_seat"]),
+        "licensed_modules": list(row["licensed_modules"]),
+    }

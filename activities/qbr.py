@@ -17,6 +17,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.db import contract_fields
 from domain.qbr import (
     ContractInfo,
     FeatureBenchmark,
@@ -220,16 +221,7 @@ async def gather_qbr_data(
         reason=req.reason,
         as_of=as_of,
         period_start=start,
-        contract=ContractInfo(
-            start_date=contract["start_date"],
-            end_date=contract["end_date"],
-            arr=float(contract["arr"]),
-            seats_purchased=contract["seats_purchased"],
-            price_per_seat=float(contract["price_per_seat"]),
-            licensed_modules=list(contract["licensed_modules"]),
-        )
-        if contract
-        else None,
+        contract=ContractInfo(**contract_fields(contract)) if contract else None,
         score_history=[
             ScorePoint(
                 as_of=s["as_of"],

@@ -32,6 +32,7 @@ from domain.delivery import (
     DeliveryTable,
     render_sections_markdown,
 )
+from domain.facts import ContractFacts as ContractInfo
 from domain.narrative import NarrativeFacts, NarrativeOutput, render_template
 
 QbrReason = Literal["quarterly", "pre_renewal"]
@@ -152,15 +153,6 @@ class FeatureUse(BaseModel):
     event_type: str
     users: int
     quantity: float
-
-
-class ContractInfo(BaseModel):
-    start_date: date
-    end_date: date
-    arr: float
-    seats_purchased: int
-    price_per_seat: float
-    licensed_modules: list[str]
 
 
 class FindingInfo(BaseModel):
