@@ -267,3 +267,52 @@ async def test_an_expansion_is_dispatched_to_sales_once(
         assert dispatched == 1
         assert sum("dispatched to Sales" in t.text for t in v.timeline) == 1
         await handle.terminate("test done")
+
+
+async def test_operator_updates_save_decision_pause_and_reassign(
+    time_skipping_env: WorkflowEnvironment, db_dsn: str, tmp_path: Path
+) -> None:
+    from domain.messages import DecisionUpdate, PauseUpdate, ReassignUpdate
+    from workflows.child_models import ChurnSaveResult
+
+    env = time_skipping_env
+    settings = settings_for_test(tmp_path)
+    today = await _today(env)
+    account = _acct("ops")
+    h = make_handoff(account, today, days_to_end=200, milestones=ALL_BUT_QBR)
+    async with running_worker(env.client, db_dsn, settings) as pool:
+        await start_account(env.client, h, settings)
+        handle = env.client.get_workflow_handle(h.workflow_id)
+        await env.sleep(timedelta(hours=1))
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(
+                "decide_save", DecisionUpdate(decided_by="dana", approve=True)
+            )
+        assert "no churn save plan is waiting" in str(err.value.cause)
+
+        await handle.signal("churn_notice", ChurnNoticeSignal(reason="new CFO cutting tools"))
+        await env.sleep(timedelta(hours=1))
+        save_id = (await view(handle)).save_workflow_id
+        assert save_id is not None
+        await handle.execute_update("decide_save", DecisionUpdate(decided_by="dana", approve=True))
+        saved = await env.client.get_workflow_handle(save_id, result_type=ChurnSaveResult).result()
+        assert saved.outcome == "approved" and saved.decided_by == "dana"
+        assert "churn_save_approved" in {r["purpose"] for r in await deliveries(pool, account)}
+
+        await handle.execute_update(
+            "set_paused", PauseUpdate(paused=True, by="ops", reason="M&A freeze")
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update("set_paused", PauseUpdate(paused=True, by="ops"))
+        assert "already paused" in str(err.value.cause)
+        await handle.execute_update(
+            "reassign_csm",
+            ReassignUpdate(csm_owner="Lee Chen", csm_email="lee@example.com", by="ops"),
+        )
+        desc = await handle.describe()
+        assert any(
+            p.key.name == "CsmOwner" and p.value == "Lee Chen" for p in desc.typed_search_attributes
+        )
+        v = await view(handle)
+        assert v.paused and v.csm_owner == "Lee Chen"
+        await handle.terminate("test done")
