@@ -34,6 +34,8 @@ class FindingLine(BaseModel):
     title: str
     dollar_impact: float | None = None
     play: str
+    # The numbers behind it, so the play drafted from the summary can cite them.
+    evidence: list[str] = Field(default_factory=list)
 
 
 class OpportunityLine(BaseModel):
@@ -106,6 +108,7 @@ def summarize(assessment: Assessment, facts: AccountFacts | None = None) -> Asse
                 title=_clip(f.title),
                 dollar_impact=f.dollar_impact,
                 play=f.play,
+                evidence=[_clip(e) for e in f.evidence[:5]],
             )
             for f in a.findings
         ],

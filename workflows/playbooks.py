@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle as lc
     from domain.delivery import BusEvent, DeliveryRequest, DeliveryResult, delivery_key
     from domain.narrative import Narrative, NarrativeFacts, NarrativeRequest, narrative_delivery
-    from domain.summary import AssessmentSummary
+    from domain.summary import AssessmentSummary, FindingLine
     from workflows.child_models import ChurnSaveInput, ExpansionInput, QbrInput
 
 if TYPE_CHECKING:
@@ -207,7 +207,9 @@ LEAN_PURPOSE = {
 }
 
 
-async def lean_play(wf: AccountLifecycleWorkflow, summary: AssessmentSummary, finding: Any) -> None:
+async def lean_play(
+    wf: AccountLifecycleWorkflow, summary: AssessmentSummary, finding: FindingLine
+) -> None:
     s = wf.s
     purpose = LEAN_PURPOSE[finding.kind]
     extra = {"dollar_impact": finding.dollar_impact} if finding.dollar_impact else {}
@@ -216,7 +218,7 @@ async def lean_play(wf: AccountLifecycleWorkflow, summary: AssessmentSummary, fi
         purpose,
         summary,
         metrics=extra,
-        evidence=[finding.title, *getattr(finding, "evidence", [])],
+        evidence=[finding.title, *finding.evidence],
         recommended_actions=[finding.play],
     )
     n = await narrative(wf, facts)
