@@ -151,7 +151,13 @@ class NarrativeActivities:
             msg = self._safe(str(e))
             activity.logger.error("%s (falling back to template)", msg)
             await self._record(facts, cfg.model, None, fallback=True, error=msg)
-            return self._fallback(facts, attempt, msg, error=msg, version=version)
+            return self._fallback(
+                facts,
+                attempt,
+                "the model call was refused; see the worker log",
+                error=msg,
+                version=version,
+            )
 
         await self._record(facts, cfg.model, usage, fallback=False, error=None)
         out = output_from_body(facts, body, "model")
