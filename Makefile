@@ -33,7 +33,10 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 bench: $(STAMP)
-	$(PY) -m bench.health_scan --demo --accounts 10000
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-smoke: $(STAMP)
+	$(PY) -m pytest -q tests/bench
 
 up: $(STAMP)
 	$(PY) -m stack up

@@ -8,12 +8,12 @@ queues, and a second subprocess running the no-op baseline workflows.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from temporalio.client import Client
 
 from bench.noop import READY as NOOP_READY
@@ -28,6 +28,7 @@ WORKER_READY = "worker polling"
 class DevStack:
     root: Path
     dsn: str
+    pool: asyncpg.Pool  # the bench's own reads (progress polls), apart from the worker's
     dev: DevServer
     client: Client
     settings: Settings
@@ -37,9 +38,11 @@ class DevStack:
     probe: Probe
     watch: ProcessWatch
     worker_idle_rss: int = 0
-    # Account workflows the handoff scenario left running (ids bench-h-<i>);
-    # the memory scenario tops them up instead of starting over.
+    # bench-h-<i> accounts handed off so far (the next id to use).
     handed_off: int = 0
+    # Account workflows running on the worker (every scenario's): the memory
+    # scenario tops them up to its targets instead of starting over.
+    running: int = 0
     rss_peak_at: dict[int, int] | None = None  # running accounts -> worker peak RSS seen
 
     def check(self) -> None:
@@ -47,9 +50,11 @@ class DevStack:
         self.noop.check()
 
 
-async def start_dev_stack(root: Path, pg: Postgres, watch: ProcessWatch, profile: bool) -> DevStack:
+async def start_dev_stack(
+    root: Path, pg: Postgres, watch: ProcessWatch, profile: bool, *, server_in_memory: bool = False
+) -> DevStack:
     dsn = await pg.create_database("vim_bench_dev")
-    dev = DevServer(root)
+    dev = DevServer(root, in_memory=server_in_memory)
     env = await dev.start()
     q = uuid.uuid4().hex[:6]
     settings = load_settings(
@@ -97,6 +102,7 @@ async def start_dev_stack(root: Path, pg: Postgres, watch: ProcessWatch, profile
     st = DevStack(
         root=root,
         dsn=dsn,
+        pool=await asyncpg.create_pool(dsn, min_size=1, max_size=4),
         dev=dev,
         client=env.client,
         settings=settings,
@@ -124,6 +130,7 @@ async def stop_dev_stack(st: DevStack) -> None:
     # Stop the workers before the server, so they do not log reconnect errors.
     await asyncio.to_thread(st.worker.stop)
     await asyncio.to_thread(st.noop.stop)
+    await st.pool.close()
     await st.dev.stop()
 
 
@@ -150,19 +157,17 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-async def wait_for(predicate: Any, *, timeout: float, every: float = 0.25, check: Any = None) -> float:
+async def wait_for(
+    predicate: Any, *, within: float, every: float = 0.25, check: Any = None
+) -> float:
     """Poll `await predicate()` until true; returns the loop time it became true."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         if await predicate():
             return loop.time()
         if check is not None:
             check()
         if loop.time() > deadline:
-            raise TimeoutError(f"condition not met in {timeout:.0f}s")
+            raise TimeoutError(f"condition not met in {within:.0f}s")
         await asyncio.sleep(every)
-
-
-def _unused() -> None:  # pragma: no cover - keeps os imported for type checkers
-    _ = os

