@@ -36,6 +36,7 @@ from stack.postgres import resolve_database_url
 from stack.settings import Settings, load_settings
 from workflows.account import AccountLifecycleWorkflow
 from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
+from workflows.sandbox import workflow_runner
 
 log = logging.getLogger("vim.worker")
 RETRY_SECONDS = 5.0
@@ -84,12 +85,14 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     *delivery_acts,
                 ],
                 max_concurrent_activities=20,
+                workflow_runner=workflow_runner(),
             ),
             Worker(
                 client,
                 task_queue=settings.sales_task_queue,
                 workflows=[ExpansionDispatchWorkflow],
                 activities=list(delivery_acts),
+                workflow_runner=workflow_runner(),
             ),
             Worker(
                 client,

@@ -28,6 +28,7 @@ from domain.messages import (
 from tests.workflows.helpers import make_handoff, running_worker, settings_for_test, skip
 from workflows.account import AccountLifecycleWorkflow
 from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
+from workflows.sandbox import workflow_runner
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 WORKFLOWS = [AccountLifecycleWorkflow, QBRWorkflow, ChurnSaveWorkflow, ExpansionDispatchWorkflow]
@@ -39,7 +40,11 @@ def _recorded() -> list[Path]:
 
 @pytest.mark.skipif(not _recorded(), reason="no recorded histories")
 async def test_recorded_histories_replay_deterministically() -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
     for path in _recorded():
         history = WorkflowHistory.from_json(path.stem, path.read_text())
         await replayer.replay_workflow(history)  # raises on non-determinism
