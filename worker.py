@@ -36,7 +36,7 @@ from stack.postgres import resolve_database_url
 from stack.settings import Settings, load_settings
 from workflows.account import AccountLifecycleWorkflow
 from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
-from workflows.sandbox import workflow_runner
+from workflows.sandbox import cache_workflow_bytecode, workflow_runner
 
 log = logging.getLogger("vim.worker")
 RETRY_SECONDS = 5.0
@@ -159,6 +159,8 @@ async def main(client: Client | None = None, settings: Settings | None = None) -
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = settings or load_settings()
+    if not cache_workflow_bytecode(settings.data_dir / "pycache"):
+        log.warning("no bytecode cache for workflows/: each workflow run recompiles its source")
     client = client or await connect_temporal(settings)
     pool = await connect_postgres(settings)
     workers = build_workers(client, pool, settings)
