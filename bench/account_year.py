@@ -50,6 +50,7 @@ from domain.handoff import Handoff
 from stack.settings import load_settings
 from stack.temporal_dev import register_search_attributes
 from worker import build_workers
+from workflows.sandbox import cache_workflow_bytecode
 
 DAYS = 365
 STEP = timedelta(days=5)
@@ -320,6 +321,7 @@ def _per(total: float, k: int, months: bool = False) -> float:
 async def run(
     root: Path, pg: Postgres, watch: ProcessWatch, k: int, profile: bool, res: ScenarioResult
 ) -> None:
+    cache_workflow_bytecode(root / "pycache")  # as worker.py does before it polls
     template = await simulate(
         root, pg, watch, k, profile, mode="template", model=None, baseline=True
     )
