@@ -384,13 +384,16 @@ async def run(
         "model calls per account-year (fake endpoint)",
         _per(m_llm["model_calls"] + m_llm["errors"], k),
         "calls",
-        "narratives per account-year in the template run",
-        _per(t_llm["fallbacks"], k),
+        "narratives per account-year in the same run",
+        _per(m_llm["rows"], k),
         notes=(
             f"{_per(m_llm['model_calls'], k, True):.1f} calls per account-month; "
             f"{m_llm['errors']} failed calls; fake counted {modeled.get('fake_calls_counted')} calls, "
             f"{len(modeled.get('fake_violations') or [])} contract violations; ratio 1.0 = one "
-            "call per narrative (no retry)"
+            "call per narrative (no retry); the template run wrote "
+            f"{_per(t_llm['fallbacks'], k):.1f} per account-year: it starts a year later on the "
+            "server clock (after the timer-only year), so quarter ends fall differently "
+            "against the contracts and QBR counts differ"
         ),
     )
     prompt = m_llm["input_tokens"] + m_llm["cache_read_tokens"] + m_llm["cache_write_tokens"]
