@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 
 import asyncpg
 from temporalio.api.enums.v1 import EventType, PendingActivityState, WorkflowTaskFailedCause
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
+
+from stack.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTED = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
@@ -92,6 +94,22 @@ class WorkerProcess:
         env.update(values)
         env["PYTHONUNBUFFERED"] = "1"
         return env
+
+    @classmethod
+    def environment_for(
+        cls, client: Client, db_dsn: str, settings: Settings, **values: str
+    ) -> dict[str, str]:
+        """The environment of a worker polling the test's server, database and queues."""
+        return cls.environment(
+            TEMPORAL_ADDRESS=client.service_client.config.target_host,
+            TEMPORAL_NAMESPACE=client.namespace,
+            DATABASE_URL=db_dsn,
+            VIM_DATA_DIR=str(settings.data_dir),
+            VIM_TASK_QUEUE=settings.task_queue,
+            VIM_SALES_TASK_QUEUE=settings.sales_task_queue,
+            VIM_LLM_TASK_QUEUE=settings.llm_task_queue,
+            **values,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -34,20 +34,11 @@ from tests.fakes.base import Recorded
 from tests.fakes.google_api import GmailFake
 from tests.fakes.notion_api import NotionFake
 from tests.fakes.slack_api import WEBHOOK_PATH, SlackFake
-from tests.workflows.helpers import make_handoff, settings_for_test
+from tests.workflows.helpers import ALL_BUT_QBR, make_handoff, settings_for_test
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
 
 HEALTH_DB = "22222222-2222-2222-2222-222222222222"
-ALL_BUT_QBR = [
-    "questionnaire_answered",
-    "maturity_assessed",
-    "kickoff_held",
-    "stakeholders_mapped",
-    "cs_plan_approved",
-    "onboarding_complete",
-    "first_value",
-]
 
 
 class WebhookFake(SlackFake):
@@ -143,14 +134,10 @@ async def test_secrets_never_reach_logs_histories_search_attributes_or_outbox(
         notion.add_database(HEALTH_DB)  # the QBR database is left unset: QBR pages -> outbox
         _script_echoing_failures(model, notion, gmail, slack, secrets)
         worker = WorkerProcess(
-            WorkerProcess.environment(
-                TEMPORAL_ADDRESS=client.service_client.config.target_host,
-                TEMPORAL_NAMESPACE=client.namespace,
-                DATABASE_URL=db_dsn,
-                VIM_DATA_DIR=str(settings.data_dir),
-                VIM_TASK_QUEUE=settings.task_queue,
-                VIM_SALES_TASK_QUEUE=settings.sales_task_queue,
-                VIM_LLM_TASK_QUEUE=settings.llm_task_queue,
+            WorkerProcess.environment_for(
+                client,
+                db_dsn,
+                settings,
                 VIM_LLM_RATE_PER_SECOND="20",
                 ANTHROPIC_API_KEY=secrets.anthropic,
                 ANTHROPIC_BASE_URL=model.url,

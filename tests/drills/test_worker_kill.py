@@ -94,15 +94,7 @@ async def test_kill_9_mid_scan_and_mid_delivery_loses_nothing_and_does_nothing_t
     client = dev_env.client
     settings = settings_for_test(tmp_path / "data")
     worker = WorkerProcess(
-        WorkerProcess.environment(
-            TEMPORAL_ADDRESS=client.service_client.config.target_host,
-            TEMPORAL_NAMESPACE=client.namespace,
-            DATABASE_URL=db_dsn,
-            VIM_DATA_DIR=str(settings.data_dir),
-            VIM_TASK_QUEUE=settings.task_queue,
-            VIM_SALES_TASK_QUEUE=settings.sales_task_queue,
-            VIM_LLM_TASK_QUEUE=settings.llm_task_queue,
-        ),
+        WorkerProcess.environment_for(client, db_dsn, settings),
         tmp_path / "worker.log",
     )
     account = f"kill-{uuid.uuid4().hex[:6]}"

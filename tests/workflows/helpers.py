@@ -18,6 +18,17 @@ from domain.handoff import Handoff
 from stack.settings import Settings, load_settings
 from worker import build_workers
 
+# Every milestone up to first value: the account's next gate is its first QBR.
+ALL_BUT_QBR = [
+    "questionnaire_answered",
+    "maturity_assessed",
+    "kickoff_held",
+    "stakeholders_mapped",
+    "cs_plan_approved",
+    "onboarding_complete",
+    "first_value",
+]
+
 
 def settings_for_test(tmp_path: Path) -> Settings:
     q = uuid.uuid4().hex[:8]

@@ -14,6 +14,7 @@ from cli.accounts import start_account
 from domain.messages import ChurnNoticeSignal, ContractChangeSignal, CsPlanUpdate, MilestoneSignal
 from domain.state import AccountOutcome
 from tests.workflows.helpers import (
+    ALL_BUT_QBR,
     deliveries,
     make_handoff,
     running_worker,
@@ -23,16 +24,6 @@ from tests.workflows.helpers import (
 )
 
 pytestmark = pytest.mark.slow
-
-ALL_BUT_QBR = [
-    "questionnaire_answered",
-    "maturity_assessed",
-    "kickoff_held",
-    "stakeholders_mapped",
-    "cs_plan_approved",
-    "onboarding_complete",
-    "first_value",
-]
 
 
 def _acct(prefix: str) -> str:
