@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 from activities.channels.errors import install_log_redaction, redact, retry_after_seconds
 from domain.narrative import (
     BODY_MODELS,
+    REGISTRY,
     Narrative,
     NarrativeFacts,
     NarrativeRequest,
@@ -121,7 +122,8 @@ class NarrativeActivities:
             await self._record(facts, None, None, fallback=True, error="no ANTHROPIC_API_KEY")
             return self._fallback(facts, attempt, "no ANTHROPIC_API_KEY set", error=None)
 
-        shared, purpose = self._prompt(SHARED_PROMPT), self._prompt(facts.purpose)
+        shared = self._prompt(SHARED_PROMPT)
+        purpose = self._prompt(REGISTRY[facts.purpose].prompt)
         version = f"{shared.name}:{shared.version}+{purpose.name}:{purpose.version}"
         try:
             raw, usage = await self._call(facts, shared, purpose)

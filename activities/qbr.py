@@ -48,6 +48,16 @@ def load_catalogue() -> tuple[list[FeatureBenchmark], dict[str, str]]:
     return features, {m: spec.label for m, spec in cfg.catalogue.items()}
 
 
+def default_qbr_config() -> QbrConfig:
+    """The QBR's expansion threshold is the expansion rules' own (VIM_HEALTH_CONFIG applies)."""
+    import os
+
+    from domain.config import load_health_config
+
+    cfg = load_health_config(env=os.environ)
+    return QbrConfig(expansion_seat_utilization=cfg.expansion.seat_utilization_min)
+
+
 class QbrActivities:
     def __init__(
         self,
@@ -58,7 +68,7 @@ class QbrActivities:
     ) -> None:
         self.pool = pool
         self.settings = settings
-        self.config = config or QbrConfig()
+        self.config = config or default_qbr_config()
         self._catalogue = catalogue
 
     @activity.defn(name="prepare_qbr")
@@ -207,6 +217,7 @@ async def gather_qbr_data(
                 dollar_impact=_float(f["dollar_impact"]),
                 evidence=[str(e) for e in payload.get("evidence") or []][:3],
                 play=payload.get("play"),
+                metrics=payload.get("metrics") or {},
             )
 
     return QbrData(
@@ -232,6 +243,8 @@ async def gather_qbr_data(
             for s in snaps
         ],
         drivers=driver_texts(_json(latest_payload)),
+        # Seat utilization has one definition: the latest snapshot's (its activity window).
+        **seat_use(_json(latest_payload)),
         active_users=users["now"] if users["events"] else None,
         active_users_prev=users["prev"] if users["events"] else None,
         provisioned_users=provisioned,
@@ -253,6 +266,18 @@ async def gather_qbr_data(
         stakeholders=[_person(p) for p in people],
         config=config,
     )
+
+
+def seat_use(payload: dict[str, Any]) -> dict[str, int]:
+    """Active users and their window from a snapshot's seat utilization signal ({} if none)."""
+    for sig in payload.get("signals") or []:
+        if isinstance(sig, dict) and sig.get("name") == "seat_utilization":
+            if isinstance(sig.get("value"), int | float) and sig.get("window_days"):
+                return {
+                    "seat_active_users": int(sig["value"]),
+                    "seat_window_days": int(sig["window_days"]),
+                }
+    return {}
 
 
 def driver_texts(payload: dict[str, Any]) -> list[str]:

@@ -107,7 +107,7 @@ def pick_accounts(portfolio: Portfolio, k: int) -> list[Handoff]:
     return [handoffs[a] for a in chosen[:k]]
 
 
-async def skip_year(env: WorkflowEnvironment) -> tuple[int, float]:
+async def skip_year(env: WorkflowEnvironment, days: int = DAYS) -> tuple[int, float]:
     """Advance the server clock a year in 5-day steps (one long sleep RPC can time out).
 
     Returns how many leaked time-skipping locks had to be released, and the
@@ -123,7 +123,7 @@ async def skip_year(env: WorkflowEnvironment) -> tuple[int, float]:
     from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
 
     leaks, stalled = 0, 0.0
-    end = await env.get_current_time() + timedelta(days=DAYS)
+    end = await env.get_current_time() + timedelta(days=days)
     while (now := await env.get_current_time()) < end:
         sleeper = asyncio.ensure_future(env.sleep(min(STEP, end - now)))
         while not sleeper.done():

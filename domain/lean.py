@@ -18,10 +18,10 @@ away -> Muda, high, 75 unused seats, dollar_impact 45,000, "Re-deployment strate
 from __future__ import annotations
 
 import statistics
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from domain.config import HealthConfig
 from domain.facts import AccountFacts
@@ -48,7 +48,73 @@ class Finding(BaseModel):
     evidence: list[str] = Field(default_factory=list)
     dollar_impact: float | None = None
     play: str
-    metrics: dict[str, float | int | str] = Field(default_factory=dict)
+    metrics: dict[str, float | int | str | None] = Field(default_factory=dict)
+
+
+class _Metrics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MudaSeatMetrics(_Metrics):
+    """The figures of a seat-waste finding: what the Muda play states."""
+
+    type: Literal["muda_seats"] = "muda_seats"
+    seats_purchased: int
+    active_users: int
+    unused_seats: int
+    utilization: float
+    activity_window_days: int
+    price_per_seat: float
+    annual_waste: float
+    days_to_renewal: int | None
+    renewal_date: date | None
+    framing: Literal["redeployment", "license_optimization"]
+
+
+class ShelfwareMetrics(_Metrics):
+    type: Literal["muda_shelfware"] = "muda_shelfware"
+    idle_modules: str
+    idle_module_count: int
+    seats_in_use: int
+    adoption_window_days: int
+    annual_waste: float | None
+    days_to_renewal: int | None
+    renewal_date: date | None
+    framing: Literal["redeployment", "license_optimization"]
+
+
+class MuraMetrics(_Metrics):
+    type: Literal["mura"] = "mura"
+    weekly_cv: float | None = None
+    weekly_mean: float | None = None
+    weeks: int | None = None
+    max_gap_days: int | None = None
+    adoption_window_days: int
+
+
+class MuriMetrics(_Metrics):
+    type: Literal["muri"] = "muri"
+    tickets_recent: int
+    tickets_baseline: float
+    baseline_floor: float
+    spike_ratio: float
+    renewal_weighted_ratio: float
+    ticket_window_days: int
+    days_to_renewal: int | None
+    renewal_window_days: int
+
+
+LeanMetrics = Annotated[
+    MudaSeatMetrics | ShelfwareMetrics | MuraMetrics | MuriMetrics, Field(discriminator="type")
+]
+_LEAN_METRICS: TypeAdapter[LeanMetrics] = TypeAdapter(LeanMetrics)
+
+
+def lean_metrics(finding: Finding) -> LeanMetrics | None:
+    """The typed figures of a Lean finding (None for churn and expansion findings)."""
+    if finding.kind not in ("muda", "mura", "muri"):
+        return None
+    return _LEAN_METRICS.validate_python(finding.metrics)
 
 
 def finding_id(kind: str, account_id: str, as_of: datetime, suffix: str | None = None) -> str:
@@ -129,16 +195,18 @@ def _muda(facts: AccountFacts, config: HealthConfig) -> list[Finding]:
                     evidence=evidence,
                     dollar_impact=dollars,
                     play=play,
-                    metrics={
-                        "seats_purchased": seats,
-                        "active_users": active,
-                        "unused_seats": unused,
-                        "utilization": round_half_up(util, 4),
-                        "price_per_seat": price,
-                        "annual_waste": dollars,
-                        "days_to_renewal": d if d is not None else "n/a",
-                        "framing": framing,
-                    },
+                    metrics=MudaSeatMetrics(
+                        seats_purchased=seats,
+                        active_users=active,
+                        unused_seats=unused,
+                        utilization=round_half_up(util, 4),
+                        activity_window_days=days,
+                        price_per_seat=price,
+                        annual_waste=dollars,
+                        days_to_renewal=d,
+                        renewal_date=contract.end_date,
+                        framing=framing,
+                    ).model_dump(mode="json"),
                 )
             )
 
@@ -184,13 +252,16 @@ def _muda(facts: AccountFacts, config: HealthConfig) -> list[Finding]:
                     evidence=evidence,
                     dollar_impact=dollars_or_none,
                     play=play,
-                    metrics={
-                        "idle_modules": ",".join(idle),
-                        "idle_module_count": len(idle),
-                        "seats_in_use": seats_in_use,
-                        "annual_waste": dollars_or_none if dollars_or_none is not None else "n/a",
-                        "framing": framing,
-                    },
+                    metrics=ShelfwareMetrics(
+                        idle_modules=",".join(idle),
+                        idle_module_count=len(idle),
+                        seats_in_use=seats_in_use,
+                        adoption_window_days=adoption_days,
+                        annual_waste=dollars_or_none,
+                        days_to_renewal=d,
+                        renewal_date=contract.end_date,
+                        framing=framing,
+                    ).model_dump(mode="json"),
                 )
             )
     return out
@@ -229,7 +300,7 @@ def _mura(facts: AccountFacts, config: HealthConfig) -> list[Finding]:
         level(gap, m.max_gap_days, m.gap_medium, m.gap_high),
     )
     evidence: list[str] = []
-    metrics: dict[str, float | int | str] = {}
+    metrics = MuraMetrics(adoption_window_days=facts.windows.adoption_days)
     if cv is not None:
         mean = statistics.fmean(weeks)
         evidence.append(
@@ -243,14 +314,15 @@ def _mura(facts: AccountFacts, config: HealthConfig) -> list[Finding]:
         zero_weeks = sum(1 for v in weeks if v == 0)
         if zero_weeks:
             evidence.append(f"{zero_weeks} of {len(weeks)} weeks had no active user")
-        metrics.update({"weekly_cv": round_half_up(cv, 3), "weekly_mean": round_half_up(mean, 2)})
-        metrics["weeks"] = len(weeks)
+        metrics.weekly_cv = round_half_up(cv, 3)
+        metrics.weekly_mean = round_half_up(mean, 2)
+        metrics.weeks = len(weeks)
     if gap is not None:
         evidence.append(
             f"longest stretch without any activity: {gap} days in the last "
             f"{facts.windows.adoption_days} days (inconsistent at {m.max_gap_days} or more)"
         )
-        metrics["max_gap_days"] = gap
+        metrics.max_gap_days = gap
     parts = []
     if cv_hit:
         parts.append(f"spiky weekly usage (CV {cv:.2f})")
@@ -267,7 +339,7 @@ def _mura(facts: AccountFacts, config: HealthConfig) -> list[Finding]:
             evidence=evidence,
             dollar_impact=None,
             play=PLAY_ADOPTION,
-            metrics=metrics,
+            metrics=metrics.model_dump(mode="json"),
         )
     ]
 
@@ -328,13 +400,16 @@ def _muri(facts: AccountFacts, config: HealthConfig) -> list[Finding]:
             evidence=evidence,
             dollar_impact=None,
             play=PLAY_ESCALATE,
-            metrics={
-                "tickets_recent": recent,
-                "tickets_baseline": facts.tickets_baseline or 0.0,
-                "spike_ratio": round_half_up(ratio, 3),
-                "renewal_weighted_ratio": round_half_up(weighted, 3),
-                "days_to_renewal": d if d is not None else "n/a",
-            },
+            metrics=MuriMetrics(
+                tickets_recent=recent,
+                tickets_baseline=facts.tickets_baseline or 0.0,
+                baseline_floor=m.baseline_floor,
+                spike_ratio=round_half_up(ratio, 3),
+                renewal_weighted_ratio=round_half_up(weighted, 3),
+                ticket_window_days=days,
+                days_to_renewal=d,
+                renewal_window_days=m.renewal_window_days,
+            ).model_dump(mode="json"),
         )
     ]
 

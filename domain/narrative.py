@@ -23,7 +23,10 @@ import html
 import json
 import re
 import unicodedata
-from typing import Any, Literal, get_args
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -34,6 +37,8 @@ from domain.delivery import (
     DeliverySection,
     render_sections_markdown,
 )
+from domain.format import clip
+from domain.health import fmt_money, fmt_num, fmt_pct, plural
 
 NarrativePurpose = Literal[
     "churn_risk",
@@ -66,13 +71,21 @@ MAX_QUOTES = 12
 
 
 class NarrativeFacts(BaseModel):
-    """Everything a narrative may say. Numbers come from here, never from the model."""
+    """What every narrative may say about its account; one subclass per purpose adds its numbers.
+
+    Numbers come from here, never from the model. Each purpose's facts model
+    (``ChurnRiskFacts``, ``MudaFacts``, ...) declares its figures as typed
+    fields: the workflow builds it, the template and the model prompt read
+    the same fields, so a renamed or missing fact is a validation error
+    (``extra="forbid"``, required fields) or an ``AttributeError`` in the
+    template's unit test, never an empty sentence.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
+    purpose: NarrativePurpose
     account_id: str
     account_name: str
-    purpose: NarrativePurpose
     as_of: str | None = Field(default=None, description="ISO date the facts hold at")
     csm_name: str | None = None
     csm_email: str | None = None
@@ -80,8 +93,6 @@ class NarrativeFacts(BaseModel):
     rep_email: str | None = None
     # Named stakeholders, e.g. "Dana Lee (VP Operations, champion)".
     stakeholders: list[str] = Field(default_factory=list)
-    # Numbers and labels from the rules engine; see METRIC_LABELS for known keys.
-    metrics: dict[str, float | int | str] = Field(default_factory=dict)
     # Evidence lines already written with numbers ("active users fell from 41 to 18 in 30 days").
     evidence: list[str] = Field(default_factory=list)
     # The deterministic play the rules recommend; the narrative may rephrase, not replace it.
@@ -89,9 +100,178 @@ class NarrativeFacts(BaseModel):
     # UNTRUSTED customer-written text: ticket bodies, NPS comments, meeting notes.
     customer_quotes: list[str] = Field(default_factory=list)
 
+    @classmethod
+    def metric_fields(cls) -> list[str]:
+        """The purpose's own figures: every field its subclass adds to the common ones."""
+        return [k for k in cls.model_fields if k not in NarrativeFacts.model_fields]
+
+    def metrics(self) -> dict[str, float | int | str]:
+        """The figures that are set, by field name (for the Key numbers table and checks)."""
+        out: dict[str, float | int | str] = {}
+        for k in self.metric_fields():
+            v = getattr(self, k)
+            if v is None or v == "" or isinstance(v, list | dict):
+                continue
+            out[k] = v if isinstance(v, int | float | str) else str(v)
+        return out
+
     def trusted_text(self) -> str:
         """All text except customer quotes: what contact details may be drawn from."""
         return json.dumps(self.model_dump(exclude={"customer_quotes"}), default=str)
+
+
+class ChurnRiskFacts(NarrativeFacts):
+    purpose: Literal["churn_risk"] = "churn_risk"
+    churn_level: Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+    score: float | None = None
+    band: str | None = None
+    coverage: float | None = None
+    days_to_renewal: int | None = None
+    renewal_date: date | None = None
+    arr: float | None = None
+
+
+class MudaFacts(NarrativeFacts):
+    """License waste: the seat finding's figures (and idle modules when the finding names them)."""
+
+    purpose: Literal["muda_license_plan"] = "muda_license_plan"
+    unused_seats: int | None = None
+    seats_purchased: int | None = None
+    active_users: int | None = None
+    seat_utilization: float | None = None
+    activity_window_days: int | None = None
+    price_per_seat: float | None = None
+    annual_waste: float | None = None
+    idle_modules: str | None = None
+    framing: Literal["redeployment", "license_optimization"] | None = None
+    days_to_renewal: int | None = None
+    renewal_date: date | None = None
+    arr: float | None = None
+
+
+class MuraFacts(NarrativeFacts):
+    purpose: Literal["mura_adoption_plan"] = "mura_adoption_plan"
+    weekly_users_cv: float | None = None
+    weekly_mean: float | None = None
+    weeks: int | None = None
+    max_gap_days: int | None = None
+    adoption_window_days: int | None = None
+
+
+class MuriFacts(NarrativeFacts):
+    purpose: Literal["muri_escalation_brief"] = "muri_escalation_brief"
+    tickets_recent: int
+    tickets_baseline: float
+    ticket_ratio: float
+    ticket_window_days: int
+    baseline_floor: float | None = None
+    days_to_renewal: int | None = None
+    renewal_date: date | None = None
+    renewal_window_days: int | None = None
+    arr: float | None = None
+
+    @property
+    def renewal_near(self) -> bool:
+        d, w = self.days_to_renewal, self.renewal_window_days
+        return d is not None and w is not None and 0 <= d <= w
+
+
+class SavePlanFacts(NarrativeFacts):
+    purpose: Literal["churn_save_plan"] = "churn_save_plan"
+    reason: str
+    arr: float
+    renewal_date: date
+    days_to_renewal: int | None = None
+    score: float | None = None
+    band: str | None = None
+    churn_level: str | None = None
+    decision_due: date | None = None
+
+
+class PostMortemFacts(NarrativeFacts):
+    purpose: Literal["churn_post_mortem"] = "churn_post_mortem"
+    arr: float
+    churn_reason: str | None = None
+    last_score: float | None = None
+    tenure_days: int | None = None
+
+
+class TalkTrackFacts(NarrativeFacts):
+    """One talk track per account: every opportunity of the dispatch, the largest first."""
+
+    purpose: Literal["expansion_talk_track"] = "expansion_talk_track"
+    opportunity_type: Literal["seats", "module", "integration"]
+    estimated_arr_impact: float
+    opportunities: list[str] = Field(default_factory=list)
+
+
+class NudgeFacts(NarrativeFacts):
+    purpose: Literal["nudge"] = "nudge"
+    phase: str
+    days_in_phase: int
+    missing: str
+    nudges_sent: int
+    sla_days: int | None = None
+
+
+class QbrHealthFacts(NarrativeFacts):
+    purpose: Literal["qbr_health_summary"] = "qbr_health_summary"
+    score: float | None = None
+    band: str | None = None
+    score_start: float | None = None
+    band_prev: str | None = None
+    snapshots: int = 0
+    tam_score: float | None = None
+
+
+class QbrRoiFacts(NarrativeFacts):
+    purpose: Literal["qbr_roi_impact"] = "qbr_roi_impact"
+    period_days: int
+    hours_saved: float | None = None
+    value_usd: float | None = None
+    hourly_cost: float | None = None
+    period_cost: float | None = None
+    roi_multiple: float | None = None
+
+
+class QbrAdoptionFacts(NarrativeFacts):
+    purpose: Literal["qbr_adoption_scorecard"] = "qbr_adoption_scorecard"
+    active_users: int | None = None
+    seats_purchased: int | None = None
+    seat_utilization: float | None = None
+    activity_window_days: int | None = None
+    adoption_window_days: int | None = None
+    features_tracked: int | None = None
+    features_at_benchmark: int | None = None
+    top_gap_feature: str | None = None
+    top_gap_rate: float | None = None
+    top_gap_benchmark: float | None = None
+
+
+class QbrExpansionFacts(NarrativeFacts):
+    purpose: Literal["qbr_expansion_next_steps"] = "qbr_expansion_next_steps"
+    opportunities: int = 0
+    estimated_arr_impact: float | None = None
+    arr: float | None = None
+    days_to_renewal: int | None = None
+    renewal_date: date | None = None
+
+
+AnyFacts = Annotated[
+    ChurnRiskFacts
+    | MudaFacts
+    | MuraFacts
+    | MuriFacts
+    | SavePlanFacts
+    | PostMortemFacts
+    | TalkTrackFacts
+    | NudgeFacts
+    | QbrHealthFacts
+    | QbrRoiFacts
+    | QbrAdoptionFacts
+    | QbrExpansionFacts,
+    Field(discriminator="purpose"),
+]
 
 
 # ------------------------------------------------------------------ outputs
@@ -170,90 +350,12 @@ class NudgeBody(NarrativeBody):
     actions: list[str] = Field(max_length=3, description="What unblocks the gate.")
 
 
-BODY_MODELS: dict[str, type[NarrativeBody]] = {
-    "churn_risk": ChurnRiskBody,
-    "qbr_health_summary": QbrSectionBody,
-    "qbr_roi_impact": QbrSectionBody,
-    "qbr_adoption_scorecard": QbrSectionBody,
-    "qbr_expansion_next_steps": QbrSectionBody,
-    "expansion_talk_track": TalkTrackBody,
-    "muda_license_plan": PlanBody,
-    "mura_adoption_plan": PlanBody,
-    "muri_escalation_brief": EscalationBody,
-    "churn_save_plan": PlanBody,
-    "churn_post_mortem": PostMortemBody,
-    "nudge": NudgeBody,
-}
-
-
 class PurposeSpec(BaseModel):
     title: str  # what a reader sees above the narrative
     audience: str
     sentences: tuple[int, int] | None = None  # per paragraph, when the issue fixes it
     actions_label: str = "Next steps"
     bullets_label: str = "Evidence"
-
-
-SPECS: dict[str, PurposeSpec] = {
-    "churn_risk": PurposeSpec(
-        title="Why this account is at risk",
-        audience="account rep and CSM",
-        sentences=(2, 3),
-        bullets_label="Signals",
-    ),
-    "qbr_health_summary": PurposeSpec(
-        title="Account Health Summary",
-        audience="customer executive sponsor",
-        sentences=(2, 3),
-        bullets_label="Talking points",
-    ),
-    "qbr_roi_impact": PurposeSpec(
-        title="ROI & Business Impact",
-        audience="customer executive sponsor",
-        sentences=(2, 3),
-        bullets_label="Talking points",
-    ),
-    "qbr_adoption_scorecard": PurposeSpec(
-        title="Feature Adoption Scorecard",
-        audience="customer executive sponsor and admin",
-        sentences=(2, 3),
-        bullets_label="Talking points",
-    ),
-    "qbr_expansion_next_steps": PurposeSpec(
-        title="Expansion & Next Steps",
-        audience="customer executive sponsor",
-        sentences=(2, 3),
-        bullets_label="Talking points",
-    ),
-    "expansion_talk_track": PurposeSpec(
-        title="Expansion talk track", audience="account rep", actions_label="Talk track"
-    ),
-    "muda_license_plan": PurposeSpec(
-        title="License Optimization / re-deployment plan",
-        audience="CSM",
-        actions_label="Re-deployment plan",
-    ),
-    "mura_adoption_plan": PurposeSpec(
-        title="Targeted adoption and training plan", audience="CSM", actions_label="Adoption plan"
-    ),
-    "muri_escalation_brief": PurposeSpec(
-        title="Escalation brief: support overload before renewal",
-        audience="Director of CS",
-        actions_label="Asks",
-    ),
-    "churn_save_plan": PurposeSpec(
-        title="Churn save plan", audience="CSM and account rep", actions_label="Save plan"
-    ),
-    "churn_post_mortem": PurposeSpec(
-        title="Churn post-mortem",
-        audience="CS leadership",
-        bullets_label="Root causes",
-        actions_label="Lessons",
-    ),
-    "nudge": PurposeSpec(
-        title="Phase gate reminder", audience="CSM", sentences=(2, 3), actions_label="To unblock"
-    ),
-}
 
 
 class NarrativeOutput(BaseModel):
@@ -322,7 +424,7 @@ class NarrativeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    facts: NarrativeFacts
+    facts: AnyFacts
     # Must equal the activity's RetryPolicy.maximum_attempts: on that attempt a
     # failing model call returns the template instead of raising.
     max_attempts: int = Field(default=3, ge=1, le=20)
@@ -360,7 +462,7 @@ def narrative_delivery(
     account data; nothing in the narrative can change them.
     """
     sections = narrative.to_sections()
-    if facts is not None and facts.metrics:
+    if facts is not None and facts.metrics():
         sections.append(DeliverySection(heading="Key numbers", metrics=metric_lines(facts)))
     sections += extra_sections or []
     title = (
@@ -408,7 +510,7 @@ def check_body(purpose: str, body: NarrativeBody, facts: NarrativeFacts) -> list
             n = count_sentences(p)
             if not lo <= n <= hi:
                 problems.append(f"paragraph {i + 1} has {n} sentences, expected {lo}-{hi}")
-    has_numbers = any(isinstance(v, int | float) for v in facts.metrics.values()) or any(
+    has_numbers = any(isinstance(v, int | float) for v in facts.metrics().values()) or any(
         _DIGIT.search(e) for e in facts.evidence
     )
     prose = " ".join([body.headline, *body.paragraphs])
@@ -550,37 +652,41 @@ def build_user_message(facts: NarrativeFacts, schema: dict[str, Any] | None = No
 # ----------------------------------------------------------------- templates
 
 METRIC_LABELS: dict[str, tuple[str, str]] = {
-    # key: (label, kind) ; kind in money|pct|days|score|int|num|text
+    # field: (label, kind) ; kind in money|pct|days|score|int|num|x|text
     "score": ("health score", "score"),
-    "score_prev": ("previous health score", "score"),
     "score_start": ("score at start of period", "score"),
+    "last_score": ("last health score", "score"),
     "band": ("health band", "text"),
-    "band_prev": ("previous band", "text"),
+    "band_prev": ("band at start of period", "text"),
+    "snapshots": ("health snapshots in the period", "int"),
     "churn_level": ("churn risk", "text"),
     "coverage": ("signal coverage", "pct"),
-    "renewal_days": ("days to renewal", "days"),
+    "days_to_renewal": ("days to renewal", "days"),
     "renewal_date": ("renewal date", "text"),
+    "decision_due": ("save decision due", "text"),
     "arr": ("ARR", "money"),
     "seats_purchased": ("seats purchased", "int"),
-    "active_users": ("active users (30 days)", "int"),
-    "active_users_prev": ("active users (prior 30 days)", "int"),
+    "active_users": ("active users", "int"),
     "seat_utilization": ("seat utilization", "pct"),
+    "activity_window_days": ("activity window", "days"),
+    "adoption_window_days": ("adoption window", "days"),
     "unused_seats": ("unused seats", "int"),
     "price_per_seat": ("price per seat per year", "money"),
     "annual_waste": ("annual license waste", "money"),
-    "shelfware_modules": ("licensed modules never used", "text"),
-    "tickets_recent": ("tickets (30 days)", "int"),
-    "tickets_baseline": ("baseline tickets per 30 days", "num"),
+    "idle_modules": ("licensed modules never used", "text"),
+    "framing": ("framing", "text"),
+    "tickets_recent": ("tickets in the window", "int"),
+    "tickets_baseline": ("baseline tickets per window", "num"),
+    "baseline_floor": ("baseline floor", "num"),
     "ticket_ratio": ("tickets vs baseline", "x"),
-    "escalations": ("escalations (180 days)", "int"),
-    "urgent_open": ("urgent tickets open", "int"),
-    "nps_latest": ("latest NPS score", "int"),
+    "ticket_window_days": ("ticket window", "days"),
+    "renewal_window_days": ("renewal window", "days"),
     "tam_score": ("technical (TAM) health", "score"),
-    "tam_rag": ("TAM band", "text"),
     "weekly_users_cv": ("variation of weekly active users", "pct"),
+    "weekly_mean": ("mean weekly active users", "num"),
     "max_gap_days": ("longest gap without use", "days"),
     "weeks": ("weeks observed", "int"),
-    "opportunity_type": ("opportunity type", "text"),
+    "opportunity_type": ("largest opportunity type", "text"),
     "estimated_arr_impact": ("estimated ARR impact", "money"),
     "period_days": ("period", "days"),
     "hours_saved": ("hours saved (proxy)", "num"),
@@ -600,62 +706,61 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "missing": ("gate items missing", "text"),
     "nudges_sent": ("reminders sent", "int"),
     "churn_reason": ("churn reason", "text"),
+    "reason": ("why churn handling started", "text"),
     "tenure_days": ("customer tenure", "days"),
 }
 
 
-def fmt_metric(key: str, value: float | int | str) -> str:
-    """Human formatting of one metric by its key (money, percent, days...)."""
-    kind = METRIC_LABELS.get(key, ("", "auto"))[1]
-    if isinstance(value, str):
-        return value
+def fmt_metric(key: str, value: float | int | str | date) -> str:
+    """Human formatting of one figure by its field name: money always with its currency."""
+    kind = METRIC_LABELS.get(key, ("", "num"))[1]
+    if isinstance(value, str | date):
+        return str(value)
     v = float(value)
-    if kind == "auto":
-        if key.endswith(("_usd", "_arr", "_amount", "_waste")):
-            kind = "money"
-        elif key.endswith(("_pct", "_rate", "_share", "utilization")):
-            kind = "pct"
-        elif key.endswith("_days"):
-            kind = "days"
-        else:
-            kind = "num"
     if kind == "money":
-        return f"${v:,.0f}"
+        return fmt_money(v)
     if kind == "pct":
-        return f"{v * 100:.0f}%" if abs(v) <= 1.5 else f"{v:.0f}%"
+        return fmt_pct(v)
     if kind == "days":
-        return f"{v:.0f} days"
+        return plural(round(v), "day")
     if kind == "score":
-        return f"{v:.0f}/100"
+        return f"{fmt_num(v, 0)}/100"
     if kind == "x":
-        return f"{v:.1f}x"
-    if kind == "int" or v.is_integer():
-        return f"{v:,.0f}"
-    return f"{v:,.1f}"
+        return f"{fmt_num(v, 1)}x"
+    return fmt_num(v, 0 if kind == "int" or v.is_integer() else 1)
 
 
 def metric_lines(facts: NarrativeFacts) -> list[DeliveryMetric]:
     out = []
-    for k, v in facts.metrics.items():
+    for k, v in facts.metrics().items():
         label = METRIC_LABELS.get(k, (k.replace("_", " "), ""))[0]
         out.append(DeliveryMetric(label=label[:1].upper() + label[1:], value=fmt_metric(k, v)))
     return out
 
 
 class _M:
-    """Formatted access to metrics: ``m.f('arr')`` is '$120,000' or None."""
+    """Formatted access to a facts model's figures: ``m.f('arr')`` is '$120,000' or None.
+
+    Only the purpose's declared fields can be read: a name the facts model
+    does not have raises, so a renamed fact fails the template's unit test.
+    """
 
     def __init__(self, facts: NarrativeFacts) -> None:
-        self.raw = facts.metrics
+        self.facts = facts
+
+    def _get(self, key: str) -> Any:
+        if key not in type(self.facts).model_fields:
+            raise AttributeError(f"{type(self.facts).__name__} has no fact {key!r}")
+        return getattr(self.facts, key)
 
     def has(self, *keys: str) -> bool:
-        return all(k in self.raw and self.raw[k] not in ("", None) for k in keys)
+        return all(self._get(k) not in ("", None) for k in keys)
 
     def f(self, key: str) -> str | None:
-        return fmt_metric(key, self.raw[key]) if self.has(key) else None
+        return fmt_metric(key, self._get(key)) if self.has(key) else None
 
     def num(self, key: str) -> float | None:
-        v = self.raw.get(key)
+        v = self._get(key)
         return float(v) if isinstance(v, int | float) else None
 
 
@@ -668,9 +773,13 @@ def _sentence(text: str) -> str:
 
 
 def _paragraph(candidates: list[str | None], lo: int, hi: int, fillers: list[str]) -> str:
-    chosen = [_sentence(c) for c in candidates if c][:hi]
+    chosen: list[str] = []
+    for c in candidates:
+        if c and _sentence(c) not in chosen:
+            chosen.append(_sentence(c))
+    chosen = chosen[:hi]
     # Fillers keep the 2-3 sentence contract when facts are thin.
-    for f in [*fillers, "The details are listed below", "Review them before the next touchpoint"]:
+    for f in [*fillers, "Review the details before the next touchpoint"]:
         if len(chosen) >= lo:
             break
         if _sentence(f) not in chosen:
@@ -684,7 +793,7 @@ def _names(facts: NarrativeFacts, n: int = 2) -> str | None:
 
 def _steps(facts: NarrativeFacts, defaults: list[str], lo: int, hi: int) -> list[str]:
     """The rules' actions first; the purpose's defaults only pad up to the minimum."""
-    steps = list(facts.recommended_actions[:hi])
+    steps = list(dict.fromkeys(facts.recommended_actions))[:hi]
     target = max(lo, len(steps)) if steps else len(defaults)
     for d in defaults:
         if len(steps) >= target:
@@ -698,17 +807,31 @@ def _strip_period(s: str | None) -> str | None:
     return s.rstrip(". ") if s else s
 
 
-def _score_clause(m: _M) -> str | None:
+def _unquoted(items: list[str], quoted: str | None, limit: int) -> list[str]:
+    """Evidence bullets without the line a paragraph already quotes (no sentence twice)."""
+    out = [e for e in dict.fromkeys(items) if _strip_period(e) != _strip_period(quoted)]
+    return out[:limit]
+
+
+def _score_clause(m: _M, prev_key: str | None = None) -> str | None:
     if not m.has("score"):
         return None
     clause = f"scores {m.f('score')}"
     if m.has("band"):
         clause += f" ({m.f('band')})"
-    prev = m.num("score_prev") if m.has("score_prev") else m.num("score_start")
+    prev = m.num(prev_key) if prev_key and m.has(prev_key) else None
     cur = m.num("score")
     if prev is not None and cur is not None and round(cur) != round(prev):
         clause += f", {'down' if cur < prev else 'up'} from {prev:.0f}"
     return clause
+
+
+def _renewal_phrase(m: _M) -> str | None:
+    """'in 12 days (2027-01-19)': the days left at ``as_of`` and the date, from one source."""
+    if not m.has("days_to_renewal"):
+        return None
+    d = m.f("days_to_renewal")
+    return f"in {d} ({m.f('renewal_date')})" if m.has("renewal_date") else f"in {d}"
 
 
 def render_template(
@@ -719,89 +842,98 @@ def render_template(
     Always valid for its purpose's schema (2-3 sentences where required).
     ``reason`` explains why the model was not used; it goes in the visible note.
     """
-    body = _TEMPLATES[facts.purpose](facts)
+    entry = REGISTRY[facts.purpose]
+    if not isinstance(facts, entry.facts):
+        raise TypeError(f"{facts.purpose} needs {entry.facts.__name__}, got {type(facts).__name__}")
+    body = entry.template(facts)
     reason = reason.rstrip(". ") if reason else None
     note = (
         f"{FALLBACK_NOTE} ({reason})." if reason else f"{FALLBACK_NOTE} (deterministic template)."
     )
     # Clip to the schema's limits (evidence lines can be long), then validate
     # against the purpose's own model so templates keep the same contract.
-    model = BODY_MODELS[facts.purpose]
+    model = entry.body
     data = body.model_dump()
-    data["headline"] = _clip(data["headline"], 160)
+    data["headline"] = clip(data["headline"], 160)
     for key in ("paragraphs", "bullets", "actions", "questions"):
         limit = model.model_fields[key].metadata
         max_len = next((c.max_length for c in limit if getattr(c, "max_length", None)), None)
-        items = [_clip(i, 700) for i in data[key] if i and i.strip()]
+        items = [clip(i, 700) for i in dict.fromkeys(data[key]) if i and i.strip()]
         data[key] = items[:max_len] if max_len else items
     body = model.model_validate(data)
     return output_from_body(facts, body, "template", fallback=fallback, note=note)
 
 
-def _t_churn_risk(facts: NarrativeFacts) -> NarrativeBody:
+def _t_churn_risk(facts: ChurnRiskFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
-    level = m.f("churn_level") or "elevated"
+    level = facts.churn_level
     headline = f"{name}: {level} churn risk"
-    if m.has("renewal_days"):
-        headline += f", renewal in {m.f('renewal_days')}"
-    elif facts.evidence:
-        headline += f": {_strip_period(facts.evidence[0])}"
+    if m.has("days_to_renewal"):
+        headline += f", renewal {_renewal_phrase(m)}"
     sc = _score_clause(m)
     renew = (
-        f"{m.f('arr')} of ARR renews in {m.f('renewal_days')}"
-        if m.has("arr", "renewal_days")
-        else (f"renewal is {m.f('renewal_days')} away" if m.has("renewal_days") else None)
+        f"{m.f('arr')} of ARR renews {_renewal_phrase(m)}"
+        if m.has("arr", "days_to_renewal")
+        else (f"renewal is {_renewal_phrase(m)}" if m.has("days_to_renewal") else None)
     )
+    strongest = facts.evidence[0] if facts.evidence else None
     para = _paragraph(
         [
             f"{name} {sc}, and the churn rules rate the risk {level}"
             if sc
             else f"The churn rules rate {name} {level}",
             renew,
-            f"The strongest signal: {_strip_period(facts.evidence[0])}" if facts.evidence else None,
+            f"The strongest signal: {_strip_period(strongest)}" if strongest else None,
         ],
         2,
         3,
-        ["Review the signals below before the next customer touchpoint"],
+        ["Hear the customer's side before the next renewal conversation"],
     )
     actions = facts.recommended_actions[:4] or [
         f"Call {_names(facts, 1) or 'the champion'} this week to hear the customer's side",
-        "Prepare a one-page value recap with the numbers below",
+        "Prepare a one-page value recap with the key numbers",
     ]
     return NarrativeBody(
-        headline=headline, paragraphs=[para], bullets=facts.evidence[:6], actions=actions
+        headline=headline,
+        paragraphs=[para],
+        bullets=_unquoted(facts.evidence, strongest, 6),
+        actions=actions,
     )
 
 
-def _t_qbr_health(facts: NarrativeFacts) -> NarrativeBody:
+def _t_qbr_health(facts: QbrHealthFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
     cur, start = m.num("score"), m.num("score_start")
     trend = None
-    if cur is not None and start is not None:
+    if cur is not None and start is not None and facts.snapshots >= 2:
         delta = cur - start
         trend = (
-            f"{name} held steady at {cur:.0f}/100 over the period"
+            f"{name} held steady at {cur:.0f}/100 over the period ({facts.snapshots} snapshots)"
             if abs(delta) < 1
             else f"{name} moved from {start:.0f} to {cur:.0f}/100 over the period ({delta:+.0f} points)"
         )
     elif cur is not None:
-        trend = f"{name} ends the period at {cur:.0f}/100"
+        trend = f"{name} scores {cur:.0f}/100; there is no trend yet (one health snapshot so far)"
     band = None
     if m.has("band"):
         band = f"The account is {m.f('band')}" + (
-            f", after {m.f('band_prev')} earlier in the period"
-            if m.has("band_prev") and m.f("band_prev") != m.f("band")
+            f", after {m.f('band_prev')} at the start of the period"
+            if m.has("band_prev") and m.f("band_prev") != m.f("band") and facts.snapshots >= 2
             else ""
         )
     drivers = f"What moved it most: {_strip_period(facts.evidence[0])}" if facts.evidence else None
     para = _paragraph([trend, band, drivers], 2, 3, ["Health history is limited for this period"])
     headline = f"Health {m.f('score') or 'n/a'}" + (f", {m.f('band')}" if m.has("band") else "")
-    return NarrativeBody(headline=headline, paragraphs=[para], bullets=facts.evidence[:5])
+    return NarrativeBody(
+        headline=headline,
+        paragraphs=[para],
+        bullets=_unquoted(facts.evidence, facts.evidence[0] if facts.evidence else None, 5),
+    )
 
 
-def _t_qbr_roi(facts: NarrativeFacts) -> NarrativeBody:
+def _t_qbr_roi(facts: QbrRoiFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
-    period = m.f("period_days") or "the period"
+    period = m.f("period_days")
     s1 = (
         f"Over {period}, {name} saved an estimated {m.f('hours_saved')} hours of manual work"
         + (
@@ -817,13 +949,14 @@ def _t_qbr_roi(facts: NarrativeFacts) -> NarrativeBody:
         if m.has("roi_multiple", "period_cost")
         else None
     )
-    s3 = f"The largest contributor: {_strip_period(facts.evidence[0])}" if facts.evidence else None
+    top = facts.evidence[0] if facts.evidence else None
+    s3 = f"The largest contributor: {_strip_period(top)}" if top else None
     para = _paragraph(
         [s1, s2, s3],
         2,
         3,
         [
-            "Value figures are proxies from product telemetry, with the assumptions listed below",
+            "Value figures are proxies from product telemetry, with the assumptions listed on the page",
             "Confirm the baseline with the customer's team before presenting",
         ],
     )
@@ -832,18 +965,25 @@ def _t_qbr_roi(facts: NarrativeFacts) -> NarrativeBody:
         if m.has("value_usd", "hours_saved")
         else "Value delivered this period"
     )
-    return NarrativeBody(headline=headline, paragraphs=[para], bullets=facts.evidence[:5])
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=_unquoted(facts.evidence, top, 5)
+    )
 
 
-def _t_qbr_adoption(facts: NarrativeFacts) -> NarrativeBody:
+def _t_qbr_adoption(facts: QbrAdoptionFacts) -> NarrativeBody:
     m = _M(facts)
+    window = (
+        f" over the last {m.f('activity_window_days')}" if m.has("activity_window_days") else ""
+    )
     s1 = (
-        f"{m.f('active_users')} of {m.f('seats_purchased')} licensed seats were active ({m.f('seat_utilization')})"
+        f"{m.f('active_users')} of {m.f('seats_purchased')} licensed seats were active{window} "
+        f"({m.f('seat_utilization')} of seats)"
         if m.has("active_users", "seats_purchased", "seat_utilization")
         else None
     )
     s2 = (
         f"{m.f('features_at_benchmark')} of {m.f('features_tracked')} tracked features meet their adoption benchmark"
+        + (f" over the last {m.f('adoption_window_days')}" if m.has("adoption_window_days") else "")
         if m.has("features_at_benchmark", "features_tracked")
         else None
     )
@@ -862,7 +1002,8 @@ def _t_qbr_adoption(facts: NarrativeFacts) -> NarrativeBody:
         ],
     )
     headline = (
-        f"{m.f('features_at_benchmark')}/{m.f('features_tracked')} features at benchmark, {m.f('seat_utilization')} of seats active"
+        f"{m.f('features_at_benchmark')}/{m.f('features_tracked')} features at benchmark, "
+        f"{m.f('seat_utilization')} of seats active{window}"
         if m.has("features_at_benchmark", "features_tracked", "seat_utilization")
         else "Feature adoption against benchmark"
     )
@@ -874,30 +1015,25 @@ def _t_qbr_adoption(facts: NarrativeFacts) -> NarrativeBody:
     )
 
 
-def _t_qbr_expansion(facts: NarrativeFacts) -> NarrativeBody:
+def _t_qbr_expansion(facts: QbrExpansionFacts) -> NarrativeBody:
     m = _M(facts)
-    n = m.num("opportunities")
+    n = facts.opportunities
     s1 = None
     if n:
-        s1 = f"{n:.0f} expansion signal{'s' if n != 1 else ''} this period" + (
+        s1 = f"{n} expansion signal{'s' if n != 1 else ''} this period" + (
             f", together worth about {m.f('estimated_arr_impact')} of ARR"
             if m.has("estimated_arr_impact")
             else ""
         )
-    elif n == 0:
+    else:
         s1 = "No expansion signal crossed its threshold this period, so the focus is on adoption and value"
-    s2 = (
-        f"Renewal is {m.f('renewal_days')} away"
-        + (f" ({m.f('renewal_date')})" if m.has("renewal_date") else "")
-        if m.has("renewal_days")
-        else None
-    )
+    s2 = f"Renewal is {_renewal_phrase(m)}" if m.has("days_to_renewal") else None
     s3 = (
         f"Recommended next step: {_strip_period(facts.recommended_actions[0])}"
         if facts.recommended_actions
         else None
     )
-    para = _paragraph([s1, s2, s3], 2, 3, ["Next steps are listed below with owners"])
+    para = _paragraph([s1, s2, s3], 2, 3, ["The next steps are listed with owners"])
     headline = (
         f"{m.f('estimated_arr_impact')} of expansion potential"
         if m.has("estimated_arr_impact") and n
@@ -907,22 +1043,40 @@ def _t_qbr_expansion(facts: NarrativeFacts) -> NarrativeBody:
         headline=headline,
         paragraphs=[para],
         bullets=facts.evidence[:5],
-        actions=facts.recommended_actions[:3],
+        actions=facts.recommended_actions[1:4] if s3 else facts.recommended_actions[:3],
     )
 
 
-def _t_talk_track(facts: NarrativeFacts) -> NarrativeBody:
+_DISCOVERY = {
+    "seats": [
+        "Which teams are waiting for access today?",
+        "How are you sharing logins or working around the seat limit?",
+    ],
+    "module": [
+        "Which workflow do you run outside the product today?",
+        "What would it be worth to automate it?",
+    ],
+    "integration": [
+        "Which systems do you copy data between by hand?",
+        "Who owns those integrations on your side?",
+    ],
+}
+
+
+def _t_talk_track(facts: TalkTrackFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
-    kind = m.f("opportunity_type")
-    kind_phrase = f"the {kind} expansion" if kind else "the expansion"
-    headline = f"{name}: {kind or 'expansion'} opportunity" + (
-        f", about {m.f('estimated_arr_impact')} ARR" if m.has("estimated_arr_impact") else ""
+    several = len(facts.opportunities) > 1
+    kind_phrase = "these expansions" if several else f"the {facts.opportunity_type} expansion"
+    headline = (
+        f"{name}: {len(facts.opportunities)} expansion opportunities, about "
+        f"{m.f('estimated_arr_impact')} ARR together"
+        if several
+        else f"{name}: {facts.opportunity_type} opportunity, about {m.f('estimated_arr_impact')} ARR"
     )
+    first = facts.evidence[0] if facts.evidence else None
     para = _paragraph(
         [
-            f"The usage behind this: {_strip_period(facts.evidence[0])}"
-            if facts.evidence
-            else None,
+            f"The usage behind this: {_strip_period(first)}" if first else None,
             f"Position {kind_phrase} as the next step of outcomes they already get, not as a price increase",
             f"Start with {_names(facts, 1)}" if facts.stakeholders else None,
         ],
@@ -932,99 +1086,98 @@ def _t_talk_track(facts: NarrativeFacts) -> NarrativeBody:
     )
     track = [
         "Open with the value recap: what the team achieved this quarter, in their numbers",
-        f"Share the usage evidence: {_strip_period(facts.evidence[0])}"
-        if facts.evidence
-        else "Share the usage evidence from the dashboard",
         f"Propose {kind_phrase} sized to the evidence, and agree a pilot or start date",
         "Confirm the decision path and budget owner before sending a quote",
     ]
-    questions = {
-        "seats": [
-            "Which teams are waiting for access today?",
-            "How are you sharing logins or working around the seat limit?",
-        ],
-        "module": [
-            "Which workflow do you run outside the product today?",
-            "What would it be worth to automate it?",
-        ],
-        "integration": [
-            "Which systems do you copy data between by hand?",
-            "Who owns those integrations on your side?",
-        ],
-    }.get(
-        str(facts.metrics.get("opportunity_type", "")),
-        ["What outcome matters most for you next quarter?", "Who else should see these results?"],
-    )
+    questions: list[str] = []
+    for o in [facts.opportunity_type, "seats", "module", "integration"]:
+        if any(o in line for line in facts.opportunities) or o == facts.opportunity_type:
+            questions += [q for q in _DISCOVERY[o] if q not in questions]
     return NarrativeBody(
         headline=headline,
         paragraphs=[para],
-        bullets=facts.evidence[:5],
+        bullets=list(dict.fromkeys([*facts.opportunities, *_unquoted(facts.evidence, first, 5)]))[
+            :8
+        ],
         actions=facts.recommended_actions[:6] or track,
-        questions=questions,
+        questions=questions[:5],
     )
 
 
-def _t_muda(facts: NarrativeFacts) -> NarrativeBody:
+def _t_muda(facts: MudaFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
     headline = (
         f"{name}: {m.f('unused_seats')} unused seats, about {m.f('annual_waste')} a year"
         if m.has("unused_seats", "annual_waste")
-        else f"{name}: license waste to re-deploy"
+        else f"{name}: licensed modules never used ({facts.idle_modules})"
+        if m.has("idle_modules")
+        else f"{name}: license waste"
     )
+    window = f" in the last {m.f('activity_window_days')}" if m.has("activity_window_days") else ""
     s1 = (
-        f"Only {m.f('active_users')} of {m.f('seats_purchased')} seats were active ({m.f('seat_utilization')} utilization)"
+        f"Only {m.f('active_users')} of {m.f('seats_purchased')} seats were active{window} "
+        f"({m.f('seat_utilization')} utilization)"
         if m.has("active_users", "seats_purchased", "seat_utilization")
         else None
     )
     s2 = (
-        f"At {m.f('price_per_seat')} a seat, the idle capacity costs about {m.f('annual_waste')} a year"
-        if m.has("price_per_seat", "annual_waste")
-        else None
-    )
-    s3 = (
-        f"With renewal {m.f('renewal_days')} away, there is time to turn a downsell risk into a re-deployment strategy"
-        if m.has("renewal_days") and (m.num("renewal_days") or 0) >= 90
+        f"At {m.f('price_per_seat')} a seat, the {m.f('unused_seats')} idle seats cost about "
+        f"{m.f('annual_waste')} a year"
+        if m.has("price_per_seat", "annual_waste", "unused_seats")
         else (
-            "Renewal is close, so agree the right-sized footprint now and protect the relationship"
-            if m.has("renewal_days")
+            f"The idle modules ({facts.idle_modules}) cost about {m.f('annual_waste')} a year"
+            if m.has("idle_modules", "annual_waste")
             else None
         )
     )
-    para = _paragraph(
-        [s1, s2, s3],
-        2,
-        3,
-        facts.evidence[:2] or ["The seat data below shows where capacity sits idle"],
+    when = _renewal_phrase(m)
+    s3 = (
+        f"With renewal {when}, there is time to re-deploy the idle capacity to new teams and use "
+        "cases, turning a downsell risk into a re-deployment strategy"
+        if facts.framing == "redeployment" and when
+        else (
+            f"With renewal {when}, agree the right-sized footprint now and protect the relationship"
+            if when
+            else None
+        )
     )
-    steps = _steps(
-        facts,
+    para = _paragraph([s1, s2, s3], 2, 3, ["The seat data shows where capacity sits idle"])
+    redeploy = facts.framing != "license_optimization"
+    defaults = (
         [
             "Share seat-level usage with the admin and executive sponsor",
             "Identify teams or use cases that could use the idle seats",
             "Run enablement for the re-deployed users within 30 days",
             "Reclaim seats inactive for 90 days and reassign them",
             "Review utilization again 60 days before renewal",
-        ],
-        2,
-        7,
+        ]
+        if redeploy
+        else [
+            "Share seat-level usage with the admin and executive sponsor",
+            "Agree the right-sized seat count and modules for the renewal",
+            "Keep the relationship whole: pair the smaller footprint with an adoption plan",
+        ]
     )
+    steps = list(dict.fromkeys([*facts.recommended_actions[:2], *defaults]))[:7]
     return NarrativeBody(
         headline=headline, paragraphs=[para], bullets=facts.evidence[:6], actions=steps
     )
 
 
-def _t_mura(facts: NarrativeFacts) -> NarrativeBody:
+def _t_mura(facts: MuraFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
     headline = f"{name}: uneven adoption" + (
         f", gaps of up to {m.f('max_gap_days')} without use" if m.has("max_gap_days") else ""
     )
     s1 = (
-        f"Weekly active users varied by {m.f('weekly_users_cv')} over {m.f('weeks') or 'recent weeks'}"
-        if m.has("weekly_users_cv")
+        f"Weekly active users varied by {m.f('weekly_users_cv')} around a mean of "
+        f"{m.f('weekly_mean')} over {m.f('weeks')} weeks"
+        if m.has("weekly_users_cv", "weekly_mean", "weeks")
         else None
     )
     s2 = (
         f"The longest stretch without any use was {m.f('max_gap_days')}"
+        + (f" in the last {m.f('adoption_window_days')}" if m.has("adoption_window_days") else "")
         if m.has("max_gap_days")
         else None
     )
@@ -1046,28 +1199,30 @@ def _t_mura(facts: NarrativeFacts) -> NarrativeBody:
     )
 
 
-def _t_muri(facts: NarrativeFacts) -> NarrativeBody:
+def _t_muri(facts: MuriFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
-    headline = (
-        f"{name}: support overload"
-        + (f", {m.f('tickets_recent')} tickets in 30 days" if m.has("tickets_recent") else "")
-        + (f" with renewal in {m.f('renewal_days')}" if m.has("renewal_days") else "")
+    window = m.f("ticket_window_days")
+    near = facts.renewal_near
+    headline = f"{name}: support overload, {facts.tickets_recent} tickets in {window}" + (
+        f" with renewal {_renewal_phrase(m)}" if near else ""
+    )
+    floor = (
+        f" (a floor of {m.f('baseline_floor')} applies when the history is thinner)"
+        if m.has("baseline_floor")
+        and (m.num("baseline_floor") or 0) > (m.num("tickets_baseline") or 0)
+        else ""
     )
     s1 = (
-        f"{name} opened {m.f('tickets_recent')} tickets in the last 30 days, {m.f('ticket_ratio')} its own baseline of {m.f('tickets_baseline')}"
-        if m.has("tickets_recent", "ticket_ratio", "tickets_baseline")
-        else (
-            f"{name} opened {m.f('tickets_recent')} tickets in the last 30 days"
-            if m.has("tickets_recent")
-            else None
-        )
+        f"{name} opened {facts.tickets_recent} tickets in the last {window}, {m.f('ticket_ratio')} "
+        f"its own baseline of {m.f('tickets_baseline')} per {window}{floor}"
     )
-    s2 = (
-        f"{m.f('arr')} of ARR renews in {m.f('renewal_days')}"
-        if m.has("arr", "renewal_days")
-        else None
+    s2 = f"{m.f('arr')} of ARR renews {_renewal_phrase(m)}" if near and m.has("arr") else None
+    s3 = (
+        "An overloaded customer this close to renewal needs a joint CS and support plan, "
+        "not more tickets closed one by one"
+        if near
+        else "A sustained spike needs a joint CS and support plan, not more tickets closed one by one"
     )
-    s3 = "An overloaded customer close to renewal needs a joint CS and support plan, not more tickets closed one by one"
     para = _paragraph([s1, s2, s3], 2, 3, [])
     asks = _steps(
         facts,
@@ -1084,32 +1239,30 @@ def _t_muri(facts: NarrativeFacts) -> NarrativeBody:
     )
 
 
-def _t_save_plan(facts: NarrativeFacts) -> NarrativeBody:
+def _t_save_plan(facts: SavePlanFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
-    headline = f"Save plan for {name}" + (f": {m.f('arr')} ARR at risk" if m.has("arr") else "")
+    headline = f"Save plan for {name}: {m.f('arr')} ARR at risk"
     sc = _score_clause(m)
     para = _paragraph(
         [
-            f"{name} {sc}, with churn risk {m.f('churn_level')}"
-            if sc and m.has("churn_level")
-            else None,
-            f"Renewal is {m.f('renewal_days')} away" if m.has("renewal_days") else None,
-            f"The plan targets the main cause: {_strip_period(facts.evidence[0])}"
-            if facts.evidence
-            else None,
+            f"{name} entered churn handling: {_strip_period(facts.reason)}",
+            f"It {sc}, with churn risk {facts.churn_level}" if sc and facts.churn_level else None,
+            f"The contract ends {_renewal_phrase(m)}" if m.has("days_to_renewal") else None,
         ],
         2,
         3,
-        [
-            "The plan below is ordered by urgency",
-            "Each step has an owner and a date to agree with the customer",
-        ],
+        ["Each step has an owner and a date to agree with the customer"],
+    )
+    review = (
+        "Root-cause review of the signals listed here with the champion"
+        if facts.evidence
+        else "Root-cause review with the champion: what changed, and since when"
     )
     steps = _steps(
         facts,
         [
             f"Executive sponsor call within 5 business days{' with ' + _names(facts, 1) if facts.stakeholders else ''}",
-            "Root-cause review of the signals below with the champion",
+            review,
             "Mutual action plan with dated milestones, shared with the customer",
             "Value recap: outcomes delivered so far, in the customer's numbers",
             "Weekly check-in until health is back above AMBER",
@@ -1122,52 +1275,43 @@ def _t_save_plan(facts: NarrativeFacts) -> NarrativeBody:
     )
 
 
-def _t_post_mortem(facts: NarrativeFacts) -> NarrativeBody:
+def _t_post_mortem(facts: PostMortemFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
-    headline = f"Post-mortem: {name}" + (
-        f" churned ({m.f('arr')} ARR)" if m.has("arr") else " churned"
-    )
+    headline = f"Post-mortem: {name} churned ({m.f('arr')} ARR)"
+    first = facts.evidence[0] if facts.evidence else None
     para = _paragraph(
         [
             f"{name} left after {m.f('tenure_days')} as a customer"
             if m.has("tenure_days")
             else None,
-            f"The stated reason: {m.f('churn_reason')}" if m.has("churn_reason") else None,
-            f"The earliest warning in the data: {_strip_period(facts.evidence[0])}"
-            if facts.evidence
-            else None,
+            f"The stated reason: {facts.churn_reason}" if facts.churn_reason else None,
+            f"The last health score was {m.f('last_score')}" if m.has("last_score") else None,
         ],
         2,
         3,
-        [
-            "The root causes below come from the account's signals",
-            "Use the lessons on accounts with the same pattern",
-        ],
+        ["The root causes come from the account's signals"],
     )
     lessons = facts.recommended_actions or [
         "Flag the same signal pattern on other accounts and review them this month",
         "Add an earlier touchpoint for the phase where this account stalled",
     ]
     return NarrativeBody(
-        headline=headline, paragraphs=[para], bullets=facts.evidence[:8], actions=lessons[:5]
+        headline=headline,
+        paragraphs=[para],
+        bullets=_unquoted(facts.evidence, first if not facts.churn_reason else None, 8),
+        actions=lessons[:5],
     )
 
 
-def _t_nudge(facts: NarrativeFacts) -> NarrativeBody:
+def _t_nudge(facts: NudgeFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
-    phase = m.f("phase") or "its current phase"
-    headline = f"{name}: {m.f('phase') or 'phase'} gate waiting" + (
-        f" {m.f('days_in_phase')}" if m.has("days_in_phase") else ""
+    headline = f"{name}: {facts.phase} gate waiting {m.f('days_in_phase')}"
+    s1 = f"{name} has been in {facts.phase} for {m.f('days_in_phase')}" + (
+        f", past its {m.f('sla_days')} SLA" if m.has("sla_days") else ""
     )
-    s1 = (
-        f"{name} has been in {phase} for {m.f('days_in_phase')}"
-        + (f", past its {m.f('sla_days')} SLA" if m.has("sla_days") else "")
-        if m.has("days_in_phase")
-        else None
-    )
-    s2 = f"The gate still needs: {m.f('missing')}" if m.has("missing") else None
-    s3 = f"This is reminder {m.f('nudges_sent')}" if m.has("nudges_sent") else None
-    para = _paragraph([s1, s2, s3], 2, 3, ["Mark the milestone in the workflow once it is done"])
+    s2 = f"The gate still needs: {facts.missing}"
+    s3 = f"This is reminder {facts.nudges_sent}"
+    para = _paragraph([s1, s2, s3], 2, 3, [])
     actions = facts.recommended_actions[:3] or [
         "Complete the missing items or mark them done with a note"
     ]
@@ -1176,22 +1320,149 @@ def _t_nudge(facts: NarrativeFacts) -> NarrativeBody:
     )
 
 
-_TEMPLATES = {
-    "churn_risk": _t_churn_risk,
-    "qbr_health_summary": _t_qbr_health,
-    "qbr_roi_impact": _t_qbr_roi,
-    "qbr_adoption_scorecard": _t_qbr_adoption,
-    "qbr_expansion_next_steps": _t_qbr_expansion,
-    "expansion_talk_track": _t_talk_track,
-    "muda_license_plan": _t_muda,
-    "mura_adoption_plan": _t_mura,
-    "muri_escalation_brief": _t_muri,
-    "churn_save_plan": _t_save_plan,
-    "churn_post_mortem": _t_post_mortem,
-    "nudge": _t_nudge,
+# ----------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """Everything about one narrative purpose, in one place.
+
+    ``facts``: the typed facts the workflow builds; ``body``: the JSON the
+    model must return; ``template``: the deterministic text from the same
+    facts; ``prompt``: ``prompts/<prompt>.md``; ``spec``: how it is shown.
+    """
+
+    facts: type[NarrativeFacts]
+    body: type[NarrativeBody]
+    template: Callable[[Any], NarrativeBody]
+    spec: PurposeSpec
+    prompt: str
+
+
+def _qbr_spec(title: str, audience: str = "customer executive sponsor") -> PurposeSpec:
+    return PurposeSpec(
+        title=title, audience=audience, sentences=(2, 3), bullets_label="Talking points"
+    )
+
+
+REGISTRY: dict[str, Purpose] = {
+    "churn_risk": Purpose(
+        ChurnRiskFacts,
+        ChurnRiskBody,
+        _t_churn_risk,
+        PurposeSpec(
+            title="Why this account is at risk",
+            audience="account rep and CSM",
+            sentences=(2, 3),
+            bullets_label="Signals",
+        ),
+        "churn_risk",
+    ),
+    "qbr_health_summary": Purpose(
+        QbrHealthFacts,
+        QbrSectionBody,
+        _t_qbr_health,
+        _qbr_spec("Account Health Summary"),
+        "qbr_health_summary",
+    ),
+    "qbr_roi_impact": Purpose(
+        QbrRoiFacts,
+        QbrSectionBody,
+        _t_qbr_roi,
+        _qbr_spec("ROI & Business Impact"),
+        "qbr_roi_impact",
+    ),
+    "qbr_adoption_scorecard": Purpose(
+        QbrAdoptionFacts,
+        QbrSectionBody,
+        _t_qbr_adoption,
+        _qbr_spec("Feature Adoption Scorecard", "customer executive sponsor and admin"),
+        "qbr_adoption_scorecard",
+    ),
+    "qbr_expansion_next_steps": Purpose(
+        QbrExpansionFacts,
+        QbrSectionBody,
+        _t_qbr_expansion,
+        _qbr_spec("Expansion & Next Steps"),
+        "qbr_expansion_next_steps",
+    ),
+    "expansion_talk_track": Purpose(
+        TalkTrackFacts,
+        TalkTrackBody,
+        _t_talk_track,
+        PurposeSpec(
+            title="Expansion talk track", audience="account rep", actions_label="Talk track"
+        ),
+        "expansion_talk_track",
+    ),
+    "muda_license_plan": Purpose(
+        MudaFacts,
+        PlanBody,
+        _t_muda,
+        PurposeSpec(
+            title="License Optimization / re-deployment plan",
+            audience="CSM",
+            actions_label="Re-deployment plan",
+        ),
+        "muda_license_plan",
+    ),
+    "mura_adoption_plan": Purpose(
+        MuraFacts,
+        PlanBody,
+        _t_mura,
+        PurposeSpec(
+            title="Targeted adoption and training plan",
+            audience="CSM",
+            actions_label="Adoption plan",
+        ),
+        "mura_adoption_plan",
+    ),
+    "muri_escalation_brief": Purpose(
+        MuriFacts,
+        EscalationBody,
+        _t_muri,
+        PurposeSpec(
+            title="Escalation brief: support overload",
+            audience="Director of CS",
+            actions_label="Asks",
+        ),
+        "muri_escalation_brief",
+    ),
+    "churn_save_plan": Purpose(
+        SavePlanFacts,
+        PlanBody,
+        _t_save_plan,
+        PurposeSpec(
+            title="Churn save plan", audience="CSM and account rep", actions_label="Save plan"
+        ),
+        "churn_save_plan",
+    ),
+    "churn_post_mortem": Purpose(
+        PostMortemFacts,
+        PostMortemBody,
+        _t_post_mortem,
+        PurposeSpec(
+            title="Churn post-mortem",
+            audience="CS leadership",
+            bullets_label="Root causes",
+            actions_label="Lessons",
+        ),
+        "churn_post_mortem",
+    ),
+    "nudge": Purpose(
+        NudgeFacts,
+        NudgeBody,
+        _t_nudge,
+        PurposeSpec(
+            title="Phase gate reminder",
+            audience="CSM",
+            sentences=(2, 3),
+            actions_label="To unblock",
+        ),
+        "nudge",
+    ),
 }
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+# Views of the registry, by purpose.
+BODY_MODELS: dict[str, type[NarrativeBody]] = {k: p.body for k, p in REGISTRY.items()}
+SPECS: dict[str, PurposeSpec] = {k: p.spec for k, p in REGISTRY.items()}
+FACTS_MODELS: dict[str, type[NarrativeFacts]] = {k: p.facts for k, p in REGISTRY.items()}

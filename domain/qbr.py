@@ -33,7 +33,17 @@ from domain.delivery import (
     render_sections_markdown,
 )
 from domain.facts import ContractFacts as ContractInfo
-from domain.narrative import NarrativeFacts, NarrativeOutput, render_template
+from domain.health import fmt_money, fmt_pct
+from domain.narrative import (
+    AnyFacts,
+    NarrativeFacts,
+    NarrativeOutput,
+    QbrAdoptionFacts,
+    QbrExpansionFacts,
+    QbrHealthFacts,
+    QbrRoiFacts,
+    render_template,
+)
 
 QbrReason = Literal["quarterly", "pre_renewal"]
 SectionKey = Literal["health", "roi", "adoption", "expansion"]
@@ -163,6 +173,7 @@ class FindingInfo(BaseModel):
     dollar_impact: float | None = None
     evidence: list[str] = Field(default_factory=list)
     play: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)  # the finding's typed metrics, dumped
 
 
 class OpportunityInfo(BaseModel):
@@ -189,6 +200,10 @@ class QbrData(BaseModel):
     score_history: list[ScorePoint] = Field(default_factory=list)
     drivers: list[str] = Field(default_factory=list)  # the latest snapshot's drivers, in words
     active_users: int | None = None  # distinct users in the period
+    # The latest snapshot's seat utilization figure and its window: what every
+    # "N of M seats active" in the QBR states (the same number the Muda play uses).
+    seat_active_users: int | None = None
+    seat_window_days: int | None = None
     active_users_prev: int | None = None  # the period before
     provisioned_users: int | None = None
     feature_use: list[FeatureUse] = Field(default_factory=list)
@@ -236,7 +251,7 @@ class QbrSection(BaseModel):
     table: QbrTable | None = None
     bullets: list[str] = Field(default_factory=list)
     recommendations: list[str] = Field(default_factory=list)
-    facts: NarrativeFacts  # what the narrative may say (input of write_narrative)
+    facts: AnyFacts  # what the narrative may say (input of write_narrative)
 
 
 class QbrDocument(BaseModel):
@@ -250,6 +265,7 @@ class QbrDocument(BaseModel):
     summary: str  # the one line at the top
     band: str | None = None
     score: float | None = None
+    days_to_renewal: int | None = None
     sections: list[QbrSection]
     assumptions: list[str] = Field(default_factory=list)
 
@@ -266,12 +282,8 @@ class QbrDocument(BaseModel):
 # ------------------------------------------------------------------ format
 
 
-def _money(x: float) -> str:
-    return f"${x:,.0f}"
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:.0f}%"
+_money = fmt_money
+_pct = fmt_pct
 
 
 def _num(x: float) -> str:
@@ -299,14 +311,12 @@ def build_qbr(data: QbrData) -> QbrDocument:
         parts.append(
             f"Health {latest.score:.0f}/100" + (f" ({latest.band})" if latest.band else "")
         )
-    roi = sections[1].facts.metrics
-    if "value_usd" in roi:
-        parts.append(f"about {_money(float(roi['value_usd']))} of value delivered")
-    ad = sections[2].facts.metrics
-    if "features_tracked" in ad:
-        parts.append(
-            f"{ad['features_at_benchmark']}/{ad['features_tracked']} features at benchmark"
-        )
+    roi = sections[1].facts
+    if isinstance(roi, QbrRoiFacts) and roi.value_usd is not None:
+        parts.append(f"about {_money(roi.value_usd)} of value delivered")
+    ad = sections[2].facts
+    if isinstance(ad, QbrAdoptionFacts) and ad.features_tracked:
+        parts.append(f"{ad.features_at_benchmark}/{ad.features_tracked} features at benchmark")
     days = _renewal_days(data)
     if days is not None:
         parts.append(f"renewal in {days} days")
@@ -321,6 +331,7 @@ def build_qbr(data: QbrData) -> QbrDocument:
         summary=" · ".join(parts) or f"Review of {data.period_days} days to {_day(data.as_of)}",
         band=latest.band if latest else None,
         score=latest.score if latest else None,
+        days_to_renewal=days,
         sections=sections,
         assumptions=_assumptions(data),
     )
@@ -375,24 +386,17 @@ def narrative_facts(doc: QbrDocument) -> dict[str, NarrativeFacts]:
     return {s.key: s.facts for s in doc.sections}
 
 
-def _facts(
-    data: QbrData,
-    purpose: str,
-    metrics: dict[str, float | int | str],
-    evidence: list[str],
-    actions: list[str],
-) -> NarrativeFacts:
-    return NarrativeFacts(
-        account_id=data.account_id,
-        account_name=data.account_name,
-        purpose=purpose,  # type: ignore[arg-type]
-        as_of=_day(data.as_of),
-        csm_name=data.csm_owner,
-        stakeholders=data.stakeholders[:4],
-        metrics=metrics,
-        evidence=evidence,
-        recommended_actions=actions,
-    )
+def _common(data: QbrData, evidence: list[str], actions: list[str]) -> dict[str, Any]:
+    """The fields every QBR section's facts share."""
+    return {
+        "account_id": data.account_id,
+        "account_name": data.account_name,
+        "as_of": _day(data.as_of),
+        "csm_name": data.csm_owner,
+        "stakeholders": data.stakeholders[:4],
+        "evidence": evidence,
+        "recommended_actions": actions,
+    }
 
 
 def _latest(data: QbrData) -> ScorePoint | None:
@@ -446,24 +450,35 @@ def _band_trend(data: QbrData) -> str | None:
     return " → ".join(bands) if bands else None
 
 
+def _snapshots(data: QbrData) -> int:
+    """Scored snapshots a trend over the period can be read from (the start point included)."""
+    start = _start(data)
+    inside = [
+        p
+        for p in data.score_history
+        if data.period_start < p.as_of <= data.as_of and p.score is not None
+    ]
+    return len(inside) + (1 if start is not None and start not in inside else 0)
+
+
 def _health(data: QbrData) -> QbrSection:
     latest, start = _latest(data), _start(data)
-    metrics: dict[str, float | int | str] = {}
+    snapshots = _snapshots(data)
+    facts = QbrHealthFacts(**_common(data, list(data.drivers[:4]), []), snapshots=snapshots)
     shown: list[QbrMetric] = []
     if latest is not None and latest.score is not None:
-        metrics["score"] = round(latest.score, 1)
+        facts.score = round(latest.score, 1)
         shown.append(QbrMetric(label="Health score", value=f"{latest.score:.0f}/100"))
-        if latest.band:
-            metrics["band"] = latest.band
+        facts.band = latest.band
     if (
         start is not None
         and start.score is not None
         and latest is not None
         and latest.score is not None
+        and snapshots >= 2
     ):
-        metrics["score_start"] = round(start.score, 1)
-        if start.band:
-            metrics["band_prev"] = start.band
+        facts.score_start = round(start.score, 1)
+        facts.band_prev = start.band
         shown.append(
             QbrMetric(
                 label="Change over the period",
@@ -476,7 +491,7 @@ def _health(data: QbrData) -> QbrSection:
     if latest is not None and latest.churn_risk:
         shown.append(QbrMetric(label="Risk level", value=latest.churn_risk))
     if data.tam_score is not None:
-        metrics["tam_score"] = data.tam_score
+        facts.tam_score = data.tam_score
         shown.append(
             QbrMetric(
                 label="Technical (TAM) health",
@@ -509,7 +524,7 @@ def _health(data: QbrData) -> QbrSection:
         metrics=shown,
         table=QbrTable(columns=["Date", "Score", "Band", "Risk"], rows=rows) if rows else None,
         bullets=bullets,
-        facts=_facts(data, "qbr_health_summary", metrics, bullets, []),
+        facts=facts,
     )
 
 
@@ -531,23 +546,22 @@ def _roi(data: QbrData) -> QbrSection:
     contributions.sort(key=lambda c: -c[0])
     evidence = [line for _, line in contributions[:4]]
     bullets = list(evidence)
-    metrics: dict[str, float | int | str] = {"period_days": data.period_days}
+    facts = QbrRoiFacts(**_common(data, evidence, []), period_days=data.period_days)
     shown: list[QbrMetric] = []
     hours = total_minutes / 60
     if total_minutes > 0:
         value = hours * data.config.hourly_cost_usd
-        metrics.update(
-            hours_saved=round(hours, 1),
-            value_usd=round(value),
-            hourly_cost=data.config.hourly_cost_usd,
-        )
+        facts.hours_saved = round(hours, 1)
+        facts.value_usd = round(value)
+        facts.hourly_cost = data.config.hourly_cost_usd
         shown += [
             QbrMetric(label="Hours saved (estimate)", value=_num(hours)),
             QbrMetric(label="Value delivered (estimate)", value=_money(value)),
         ]
         if data.contract and data.contract.arr > 0:
             cost = data.contract.arr * data.period_days / 365
-            metrics.update(period_cost=round(cost), roi_multiple=round(value / cost, 1))
+            facts.period_cost = round(cost)
+            facts.roi_multiple = round(value / cost, 1)
             shown += [
                 QbrMetric(label="Subscription cost for the period", value=_money(cost)),
                 QbrMetric(label="Value vs cost", value=f"{value / cost:.1f}x"),
@@ -577,7 +591,7 @@ def _roi(data: QbrData) -> QbrSection:
         else None,
         bullets=bullets,
         recommendations=actions,
-        facts=_facts(data, "qbr_roi_impact", metrics, evidence, actions),
+        facts=facts.model_copy(update={"recommended_actions": actions}),
     )
 
 
@@ -611,30 +625,40 @@ def _adoption(data: QbrData) -> QbrSection:
         recs.append(
             f"{fb.label}: {_pct(rate)} of active users vs a {_pct(fb.benchmark)} benchmark. {play}"
         )
-    metrics: dict[str, float | int | str] = {}
+    facts = QbrAdoptionFacts(**_common(data, [], recs), adoption_window_days=data.period_days)
     shown: list[QbrMetric] = []
-    if data.active_users is not None:
-        metrics["active_users"] = data.active_users
-        shown.append(QbrMetric(label="Active users in the period", value=str(data.active_users)))
+    # Seat utilization: one definition, the snapshot's (active users in its activity window).
+    active, window = data.seat_active_users, data.seat_window_days
+    if active is None:
+        active, window = data.active_users, data.period_days
+    if active is not None:
+        facts.active_users = active
+        facts.activity_window_days = window
+        shown.append(QbrMetric(label=f"Active users (last {window} days)", value=str(active)))
     if data.contract:
-        metrics["seats_purchased"] = data.contract.seats_purchased
-        if data.active_users is not None and data.contract.seats_purchased:
-            util = data.active_users / data.contract.seats_purchased
-            metrics["seat_utilization"] = round(util, 3)
+        facts.seats_purchased = data.contract.seats_purchased
+        if active is not None and data.contract.seats_purchased:
+            util = active / data.contract.seats_purchased
+            facts.seat_utilization = round(util, 3)
             shown.append(
                 QbrMetric(
-                    label="Seat utilization",
+                    label=f"Seat utilization (last {window} days)",
                     value=f"{_pct(util)} of {data.contract.seats_purchased} seats",
                 )
             )
     if tracked:
-        metrics.update(features_tracked=tracked, features_at_benchmark=at_benchmark)
-        shown.append(QbrMetric(label="Features at benchmark", value=f"{at_benchmark} of {tracked}"))
+        facts.features_tracked, facts.features_at_benchmark = tracked, at_benchmark
+        shown.append(
+            QbrMetric(
+                label=f"Features at benchmark (last {data.period_days} days)",
+                value=f"{at_benchmark} of {tracked}",
+            )
+        )
     if gaps:
         _, fb, rate, _users = gaps[0]
-        metrics.update(
-            top_gap_feature=fb.label, top_gap_rate=round(rate, 3), top_gap_benchmark=fb.benchmark
-        )
+        facts.top_gap_feature = fb.label
+        facts.top_gap_rate = round(rate, 3)
+        facts.top_gap_benchmark = fb.benchmark
     evidence = [
         f"{fb.label}: {users} users, {_pct(rate)} adoption vs {_pct(fb.benchmark)} benchmark"
         for _, fb, rate, users in gaps[:4]
@@ -667,7 +691,7 @@ def _adoption(data: QbrData) -> QbrSection:
         else None,
         bullets=bullets,
         recommendations=recs,
-        facts=_facts(data, "qbr_adoption_scorecard", metrics, evidence, recs),
+        facts=facts.model_copy(update={"evidence": evidence}),
     )
 
 
@@ -693,19 +717,21 @@ def _expansion(data: QbrData) -> QbrSection:
                         evidence=[f"{users} users already use {m} features without a {m} license"],
                     )
                 )
+        active, window = data.seat_active_users, data.seat_window_days
         if (
-            data.active_users is not None
+            active is not None
             and data.contract.seats_purchased
             and not any(o.opportunity_type == "seats" for o in opps)
         ):
-            util = data.active_users / data.contract.seats_purchased
+            util = active / data.contract.seats_purchased
             if util >= data.config.expansion_seat_utilization:
                 opps.append(
                     OpportunityInfo(
                         opportunity_type="seats",
                         title="Additional seats",
                         evidence=[
-                            f"{data.active_users} active users on {data.contract.seats_purchased} seats ({_pct(util)})"
+                            f"{active} active users in the last {window} days on "
+                            f"{data.contract.seats_purchased} seats ({_pct(util)})"
                         ],
                     )
                 )
@@ -728,10 +754,15 @@ def _expansion(data: QbrData) -> QbrSection:
     muda = [f for f in data.findings if f.kind == "muda"]
     if muda:
         f = muda[0]
-        steps.append(
-            f"Agree a seat re-deployment plan: {f.title}"
-            + (f" ({_money(f.dollar_impact)} a year)" if f.dollar_impact else "")
-        )
+        m = f.metrics
+        if m.get("unused_seats") is not None and m.get("annual_waste") is not None:
+            steps.append(
+                f"Agree a seat re-deployment plan: {m['unused_seats']} unused seats "
+                f"(last {m.get('activity_window_days', 30)} days), about "
+                f"{_money(float(m['annual_waste']))} a year"
+            )
+        else:
+            steps.append(f"Agree a license plan: {f.title}")
     if opps:
         top = max(opps, key=lambda o: o.estimated_arr_impact or 0)
         steps.append(
@@ -754,17 +785,20 @@ def _expansion(data: QbrData) -> QbrSection:
     adoption_first = [f for f in data.findings if f.kind == "mura"]
     if adoption_first:
         steps.append(f"Run the adoption plan: {adoption_first[0].title}")
-    steps.append(f"Schedule the next QBR for the week of {_day(data.as_of + timedelta(days=90))}")
-    metrics: dict[str, float | int | str] = {"opportunities": len(opps)}
+    nxt = next_qbr_date(data)
+    if nxt is not None:
+        steps.append(f"Schedule the next QBR for the week of {_day(nxt)}")
+    facts = QbrExpansionFacts(**_common(data, [], steps[:5]), opportunities=len(opps))
     shown = [QbrMetric(label="Expansion signals", value=str(len(opps)))]
     if arr_impact:
-        metrics["estimated_arr_impact"] = round(arr_impact)
+        facts.estimated_arr_impact = round(arr_impact)
         shown.append(QbrMetric(label="Estimated ARR impact", value=_money(arr_impact)))
     if data.contract:
-        metrics["arr"] = data.contract.arr
+        facts.arr = data.contract.arr
         shown.append(QbrMetric(label="Current ARR", value=_money(data.contract.arr)))
     if days is not None and data.contract:
-        metrics.update(renewal_days=days, renewal_date=_day(data.contract.end_date))
+        facts.days_to_renewal = days
+        facts.renewal_date = data.contract.end_date
         shown.append(
             QbrMetric(label="Renewal", value=f"{_day(data.contract.end_date)} (in {days} days)")
         )
@@ -781,8 +815,18 @@ def _expansion(data: QbrData) -> QbrSection:
         else None,
         bullets=evidence,
         recommendations=steps[:5],
-        facts=_facts(data, "qbr_expansion_next_steps", metrics, evidence, steps[:5]),
+        facts=facts.model_copy(update={"evidence": evidence}),
     )
+
+
+def next_qbr_date(data: QbrData) -> date | None:
+    """A quarter on, but always before the renewal it prepares: two weeks ahead of the end
+    date when a quarter would pass it; None when the renewal is less than two weeks away."""
+    nxt = (data.as_of + timedelta(days=90)).date()
+    if data.contract is None or nxt < data.contract.end_date - timedelta(days=14):
+        return nxt
+    before = data.contract.end_date - timedelta(days=14)
+    return before if before > data.as_of.date() else None
 
 
 def _assumptions(data: QbrData) -> list[str]:
@@ -806,7 +850,11 @@ def qbr_sections(doc: QbrDocument) -> list[DeliverySection]:
             callout_icon=BAND_ICONS.get(doc.band or "", "📊"),
             paragraphs=[
                 f"Review period: {_day(doc.period_start)} to {_day(doc.as_of)}"
-                + (" (prepared 90 days before contract end)" if doc.reason == "pre_renewal" else "")
+                + (
+                    f" (prepared {doc.days_to_renewal} days before contract end)"
+                    if doc.reason == "pre_renewal" and doc.days_to_renewal is not None
+                    else ""
+                )
                 + "."
             ],
         )
@@ -825,10 +873,20 @@ def qbr_sections(doc: QbrDocument) -> list[DeliverySection]:
                 if s.table
                 else None,
                 bullets=bullets,
-                note=s.narrative_note if s.narrative_generated_by == "template" else None,
             )
         )
-    out.append(DeliverySection(heading="Assumptions", bullets=list(doc.assumptions)))
+    notes = list(
+        dict.fromkeys(
+            s.narrative_note
+            for s in doc.sections
+            if s.narrative_generated_by == "template" and s.narrative_note
+        )
+    )
+    out.append(
+        DeliverySection(
+            heading="Assumptions", bullets=list(doc.assumptions), note=" ".join(notes) or None
+        )
+    )
     return out
 
 
@@ -865,13 +923,21 @@ def qbr_cover_note_request(
     to_name: str | None = None,
     page_link: str | None = None,
 ) -> DeliveryRequest:
-    """The cover-note draft to the CSM: what the QBR says in 30 seconds, and where it is."""
+    """The cover-note draft to the CSM: what the QBR says in 30 seconds, and where it is.
+
+    ``page_link``: the published page's URL (Notion). Without one, the note
+    says the page is in the outbox; a path on the worker's disk is no link.
+    """
     first = (to_name or "").split(" ")[0] or "there"
     lines = [
         f"Hi {first},",
         "",
         f"The {doc.quarter_label} QBR for {doc.account_name} is ready for your review"
-        + (f": {page_link}" if page_link else "."),
+        + (
+            f": {page_link}"
+            if page_link and page_link.startswith(("https://", "http://"))
+            else " in the QBR outbox (not published to Notion: no Notion credentials)."
+        ),
         "",
         doc.summary + ".",
         "",

@@ -19,12 +19,14 @@ from pydantic import BaseModel, Field
 
 from domain.assess import Assessment, persistable_findings
 from domain.facts import AccountFacts
+from domain.format import clip
+from domain.lean import LeanMetrics, lean_metrics
 
 MAX_TEXT = 240  # one line of evidence; the full text is in the snapshot row
 
 
 def _clip(text: str, limit: int = MAX_TEXT) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return clip(text, limit)
 
 
 class FindingLine(BaseModel):
@@ -36,6 +38,8 @@ class FindingLine(BaseModel):
     play: str
     # The numbers behind it, so the play drafted from the summary can cite them.
     evidence: list[str] = Field(default_factory=list)
+    # The same numbers, typed: what the play's facts model is built from.
+    metrics: LeanMetrics | None = None
 
 
 class OpportunityLine(BaseModel):
@@ -109,6 +113,7 @@ def summarize(assessment: Assessment, facts: AccountFacts | None = None) -> Asse
                 dollar_impact=f.dollar_impact,
                 play=f.play,
                 evidence=[_clip(e) for e in f.evidence[:5]],
+                metrics=lean_metrics(f),
             )
             for f in a.findings
         ],

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from domain.delivery import DeliveryResult
+from domain.summary import OpportunityLine
 
 
 class QbrInput(BaseModel):
@@ -39,6 +40,8 @@ class ExpansionInput(BaseModel):
     evidence: list[str]
     estimated_arr_impact: float
     talk_track: str
+    # Every opportunity due for this account, in one talk track (the fields above: the largest).
+    opportunities: list[OpportunityLine] = Field(default_factory=list)
     rep_owner: str | None = None
     rep_email: str
     llm_task_queue: str = "vim-llm"

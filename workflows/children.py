@@ -12,9 +12,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain import draft_facts
     from domain import lifecycle as lc
     from domain.messages import DecisionUpdate
-    from domain.narrative import NarrativeFacts
     from domain.qbr import (
         QbrDocument,
         QbrRequest,
@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         qbr_cover_note_request,
         qbr_page_request,
     )
+    from domain.summary import OpportunityLine
     from workflows import playbooks
     from workflows.child_models import (
         ChurnSaveInput,
@@ -109,19 +110,23 @@ class ExpansionDispatchWorkflow(_Child):
         await playbooks.publish(
             self, "expansion.dispatched", inp.model_dump(mode="json"), inp.opportunity_id
         )
-        facts = NarrativeFacts(
+        opportunities = inp.opportunities or [
+            OpportunityLine(
+                opportunity_id=inp.opportunity_id,
+                opportunity_type=inp.opportunity_type,  # type: ignore[arg-type]
+                key=inp.opportunity_id.rsplit(":", 1)[-1],
+                estimated_arr_impact=inp.estimated_arr_impact,
+                evidence=inp.evidence,
+                talk_track=inp.talk_track,
+            )
+        ]
+        facts = draft_facts.talk_track_facts(
             account_id=inp.account_id,
             account_name=inp.account_name,
-            purpose="expansion_talk_track",
-            as_of=workflow.now().date().isoformat(),
+            as_of=workflow.now(),
             rep_name=inp.rep_owner,
             rep_email=inp.rep_email,
-            metrics={
-                "opportunity_type": inp.opportunity_type,
-                "estimated_arr_impact": inp.estimated_arr_impact,
-            },
-            evidence=inp.evidence,
-            recommended_actions=[inp.talk_track],
+            opportunities=opportunities,
         )
         n = await playbooks.narrative(self, facts)
         draft = await playbooks.deliver_narrative(
@@ -131,7 +136,8 @@ class ExpansionDispatchWorkflow(_Child):
             occurrence=inp.opportunity_id,
             to=inp.rep_email,
             to_name=inp.rep_owner,
-            subject=f"Expansion ({inp.opportunity_type}, ~${inp.estimated_arr_impact:,.0f} ARR): {inp.account_name}",
+            subject=f"Expansion ({', '.join(dict.fromkeys(o.opportunity_type for o in opportunities))}, "
+            f"~${facts.estimated_arr_impact:,.0f} ARR): {inp.account_name}",
         )
         return ExpansionResult(opportunity_id=inp.opportunity_id, draft=draft)
 
@@ -168,26 +174,21 @@ class ChurnSaveWorkflow(_Child):
     async def run(self, inp: ChurnSaveInput) -> ChurnSaveResult:
         self.llm_task_queue, self.account_id = inp.llm_task_queue, inp.account_id
         steps: list[str] = []
-        metrics: dict[str, float | int | str] = {
-            "arr": inp.arr,
-            "renewal_date": inp.renewal_date.isoformat(),
-        }
-        for k, v in (
-            ("health_score", inp.score),
-            ("band", inp.band),
-            ("churn_level", inp.churn_level),
-        ):
-            if v is not None:
-                metrics[k] = v
-        facts = NarrativeFacts(
+        now = workflow.now()
+        facts = draft_facts.save_plan_facts(
             account_id=inp.account_id,
             account_name=inp.account_name,
-            purpose="churn_save_plan",
-            as_of=workflow.now().date().isoformat(),
+            as_of=now,
             csm_name=inp.csm_owner,
             csm_email=inp.csm_email,
-            metrics=metrics,
-            evidence=[f"Why: {inp.reason}", *inp.drivers],
+            reason=inp.reason,
+            arr=inp.arr,
+            renewal_date=inp.renewal_date,
+            score=inp.score,
+            band=inp.band,
+            churn_level=inp.churn_level,
+            drivers=inp.drivers,
+            decision_due=(now + timedelta(days=inp.approval_sla_days)).date(),
         )
         plan = await playbooks.narrative(self, facts)
         await playbooks.deliver_narrative(

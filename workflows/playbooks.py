@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import draft_facts
     from domain import lifecycle as lc
     from domain.delivery import BusEvent, DeliveryRequest, DeliveryResult, delivery_key
     from domain.narrative import Narrative, NarrativeFacts, NarrativeRequest, narrative_delivery
@@ -38,6 +39,8 @@ DELIVERY_TIMEOUT = timedelta(minutes=2)  # children; the account workflow sets i
 REALERT_AFTER = timedelta(days=30)
 EXPANSION_COOLDOWN = timedelta(days=90)
 DIRECTOR_OF_CS = "director-of-cs@example.com"
+# workflow.patched ids: each guards a change to the commands a running workflow issues.
+ONE_TALK_TRACK = "one-talk-track-per-account"
 
 
 # ------------------------------------------------------------ building blocks
@@ -142,32 +145,10 @@ def _due(last_sent: str | None, now: datetime) -> bool:
     return last_sent is None or now.date() - date.fromisoformat(last_sent) >= REALERT_AFTER
 
 
-def _facts(
-    wf: AccountLifecycleWorkflow, purpose: str, summary: AssessmentSummary | None = None, **kw: Any
-) -> NarrativeFacts:
-    s = wf.s
-    h = s.handoff
-    metrics = _metrics(summary) if summary is not None else {}
-    metrics.update(kw.pop("metrics", {}))
-    return NarrativeFacts(
-        account_id=s.account_id,
-        account_name=h.name,
-        purpose=purpose,  # type: ignore[arg-type]
-        as_of=workflow.now().date().isoformat(),
-        csm_name=h.csm_owner,
-        csm_email=str(h.csm_email),
-        rep_name=h.rep_owner,
-        rep_email=str(h.rep_email) if h.rep_email else None,
-        stakeholders=[f"{x.name} ({x.title or x.role})" for x in h.stakeholders][:6],
-        metrics=metrics,
-        **kw,
-    )
-
-
 async def churn_alert(wf: AccountLifecycleWorkflow, summary: AssessmentSummary) -> None:
     """Seed 001's four channels: Notion health update, Gmail draft to the rep, chat alert, event bus."""
     s = wf.s
-    facts = _facts(wf, "churn_risk", summary, evidence=[*summary.churn_flags, *summary.drivers])
+    facts = draft_facts.churn_risk_facts(s.handoff, summary)
     n = await narrative(wf, facts)
     subject = f"[{summary.churn_level} churn risk] {s.handoff.name}: health {summary.score} {summary.band}"
     occurrence = f"{summary.churn_level}:{workflow.now():%Y-%m-%d}"
@@ -211,16 +192,7 @@ async def lean_play(
     wf: AccountLifecycleWorkflow, summary: AssessmentSummary, finding: FindingLine
 ) -> None:
     s = wf.s
-    purpose = LEAN_PURPOSE[finding.kind]
-    extra = {"dollar_impact": finding.dollar_impact} if finding.dollar_impact else {}
-    facts = _facts(
-        wf,
-        purpose,
-        summary,
-        metrics=extra,
-        evidence=[finding.title, *finding.evidence],
-        recommended_actions=[finding.play],
-    )
+    facts = draft_facts.lean_facts(s.handoff, summary, finding)
     n = await narrative(wf, facts)
     to = DIRECTOR_OF_CS if finding.kind == "muri" else str(s.handoff.csm_email)
     dollars = f" (${finding.dollar_impact:,.0f}/yr)" if finding.dollar_impact else ""
@@ -247,35 +219,36 @@ async def lean_play(
     wf._log("delivery", f"{finding.kind} play drafted for {to}: {finding.title}")
 
 
-def _metrics(summary: AssessmentSummary) -> dict[str, float | int | str]:
-    out: dict[str, float | int | str] = {
-        "churn_level": summary.churn_level,
-        "coverage": round(summary.coverage, 2),
-    }
-    if summary.score is not None:
-        out["health_score"] = summary.score
-    if summary.band:
-        out["band"] = summary.band
-    if summary.days_to_renewal is not None:
-        out["days_to_renewal"] = summary.days_to_renewal
-    if summary.arr is not None:
-        out["arr"] = summary.arr
-    return out
-
-
 # ------------------------------------------------------------------ children
 
 
 async def dispatch_expansions(wf: AccountLifecycleWorkflow, summary: AssessmentSummary) -> None:
-    """Opportunity -> ExpansionDispatchWorkflow on the Sales queue, once per opportunity per 90 days."""
+    """Opportunity -> ExpansionDispatchWorkflow on the Sales queue, once per opportunity per 90 days.
+
+    Every opportunity due on one day goes to Sales in one dispatch, so the
+    rep gets one talk track per account, not one per signal.
+    """
     s = wf.s
     today = workflow.now().date()
+    due = []
     for o in summary.opportunities:
         last = s.dispatched.get(o.opportunity_id) or s.declined.get(o.opportunity_id)
         if last is not None and today - last < EXPANSION_COOLDOWN:
             continue
-        s.dispatched[o.opportunity_id] = today
-        child_id = f"expansion-{s.account_id}-{o.opportunity_type}-{o.key}-{today:%Y%m%d}"
+        due.append(o)
+    if not due:
+        return
+    batches = [due] if workflow.patched(ONE_TALK_TRACK) else [[o] for o in due]
+    for batch in batches:
+        o = max(batch, key=lambda x: x.estimated_arr_impact)
+        for x in batch:
+            s.dispatched[x.opportunity_id] = today
+        total = sum(x.estimated_arr_impact for x in batch)
+        child_id = (
+            f"expansion-{s.account_id}-{today:%Y%m%d}"
+            if len(batches) == 1 and len(batch) > 1
+            else f"expansion-{s.account_id}-{o.opportunity_type}-{o.key}-{today:%Y%m%d}"
+        )
         inp = ExpansionInput(
             account_id=s.account_id,
             account_name=s.handoff.name,
@@ -284,22 +257,20 @@ async def dispatch_expansions(wf: AccountLifecycleWorkflow, summary: AssessmentS
             evidence=o.evidence,
             estimated_arr_impact=o.estimated_arr_impact,
             talk_track=o.talk_track,
+            opportunities=list(batch),
             rep_owner=s.handoff.rep_owner,
             rep_email=str(s.handoff.rep_email or s.handoff.csm_email),
             llm_task_queue=wf.llm_task_queue,
         )
+        what = ", ".join(f"{x.opportunity_type}/{x.key}" for x in batch)
         await _start_child(
             "ExpansionDispatchWorkflow",
             inp,
             child_id,
             wf.sales_task_queue,
-            f"dispatch {o.opportunity_type} expansion (~${o.estimated_arr_impact:,.0f} ARR) to Sales",
+            f"dispatch {what} expansion (~${total:,.0f} ARR) to Sales",
         )
-        wf._log(
-            "child",
-            f"expansion {o.opportunity_type}/{o.key} (~${o.estimated_arr_impact:,.0f} ARR) "
-            f"dispatched to Sales ({child_id})",
-        )
+        wf._log("child", f"expansion {what} (~${total:,.0f} ARR) dispatched to Sales ({child_id})")
 
 
 async def start_qbr(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> None:
@@ -397,9 +368,15 @@ async def renewal_window(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> Non
         cp.key,
     )
     if cp.days_before_end in (90, 60, 30):
+        # The days actually left (a checkpoint can fire late, e.g. for an account handed off
+        # inside the window), never the checkpoint's label.
+        days_left = (s.contract.end_date - workflow.now().date()).days
+        health = (
+            f"health {s.score:.0f}/100 {s.band}" if s.score is not None else "no health score yet"
+        )
         text = (
-            f"Renewal of {s.handoff.name} in {cp.days_before_end} days ({s.contract.end_date}): "
-            f"health {s.score} {s.band}, churn risk {s.churn_level}, ARR ${s.contract.arr:,.0f}."
+            f"Renewal of {s.handoff.name} in {days_left} days ({s.contract.end_date}): "
+            f"{health}, churn risk {s.churn_level or 'not assessed'}, ARR ${s.contract.arr:,.0f}."
         )
         await deliver(
             DeliveryRequest(
@@ -409,7 +386,7 @@ async def renewal_window(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> Non
                 purpose="renewal_window",
                 to=str(s.handoff.csm_email),
                 to_name=s.handoff.csm_owner,
-                subject=f"Renewal T-{cp.days_before_end}d: {s.handoff.name}",
+                subject=f"Renewal in {days_left} days: {s.handoff.name}",
                 markdown=text,
             )
         )
@@ -420,11 +397,14 @@ async def renewal_window(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> Non
 async def nudge(wf: AccountLifecycleWorkflow, due: lc.NudgeDue, count: int) -> None:
     s = wf.s
     phase = lc.Phase(due.phase)
-    facts = _facts(
-        wf,
-        "nudge",
-        metrics={"phase": phase.label, "days_in_phase": due.days_in_phase},
-        evidence=[f"Missing: {lc.MILESTONES[m]}" for m in due.missing],
+    facts = draft_facts.nudge_facts(
+        s.handoff,
+        workflow.now(),
+        phase_label=phase.label,
+        days_in_phase=due.days_in_phase,
+        sla_days=lc.GATES[phase].sla_days if phase in lc.GATES else None,
+        missing=[lc.MILESTONES[m] for m in due.missing],
+        nudges_sent=count,
     )
     n = await narrative(wf, facts)
     await deliver_narrative(
@@ -444,14 +424,14 @@ async def nudge(wf: AccountLifecycleWorkflow, due: lc.NudgeDue, count: int) -> N
 async def post_mortem(wf: AccountLifecycleWorkflow) -> None:
     s = wf.s
     history = [t.text for t in s.timeline if t.kind in ("decision", "phase")][-8:]
-    facts = _facts(
-        wf,
-        "churn_post_mortem",
-        metrics={
-            "arr_lost": s.contract.arr,
-            **({"last_score": s.score} if s.score is not None else {}),
-        },
-        evidence=[f"Reason: {s.churn_reason}", *s.drivers, *history],
+    facts = draft_facts.post_mortem_facts(
+        s.handoff,
+        s.contract,
+        workflow.now(),
+        reason=s.churn_reason,
+        last_score=s.score,
+        drivers=s.drivers,
+        history=history,
     )
     n = await narrative(wf, facts)
     res = await deliver_narrative(

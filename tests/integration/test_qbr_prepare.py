@@ -108,14 +108,14 @@ async def test_prepare_qbr_builds_four_sections(db_dsn: str, db: asyncpg.Connect
         "Expansion & Next Steps",
     ]
     health, roi, adoption, expansion = doc.sections
-    assert health.facts.metrics["score"] == 71 and health.facts.metrics["score_start"] == 52
+    assert health.facts.score == 71 and health.facts.score_start == 52
     assert {"label": "Band trend", "value": "AMBER → GREEN"} in [
         m.model_dump() for m in health.metrics
     ]
     assert health.bullets == ["active users rose from 30 to 40 in 30 days"]
     # ROI proxies: 4 users x 100 runs x 15 min + 10 x 12 exports x 20 min = 100 h + 40 h.
-    assert roi.facts.metrics["hours_saved"] == 140 and roi.facts.metrics["value_usd"] == 8400
-    assert adoption.facts.metrics["seat_utilization"] == 0.4
+    assert roi.facts.hours_saved == 140 and roi.facts.value_usd == 8400
+    assert adoption.facts.seat_utilization == 0.4
     feature_rows = {r[0]: r for r in adoption.table.rows}  # type: ignore[union-attr]
     assert feature_rows["Search"][3:] == ["100%", "80%", "at or above"]
     assert feature_rows["Scheduled reports"][5] == "unused"
@@ -124,7 +124,7 @@ async def test_prepare_qbr_builds_four_sections(db_dsn: str, db: asyncpg.Connect
     )
     assert "Dashboards module" in [r[0] for r in expansion.table.rows]  # type: ignore[union-attr]
     assert any("re-deployment" in s for s in expansion.recommendations)
-    assert expansion.facts.metrics["renewal_days"] == (date(2026, 12, 31) - AS_OF.date()).days
+    assert expansion.facts.days_to_renewal == (date(2026, 12, 31) - AS_OF.date()).days
     assert all(
         len(s.narrative) == 1 and s.narrative_generated_by == "template" for s in doc.sections
     )

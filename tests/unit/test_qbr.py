@@ -44,6 +44,8 @@ def data(**over: object) -> QbrData:
         drivers=["seat use rose from 30% to 92%"],
         active_users=46,
         active_users_prev=30,
+        seat_active_users=46,
+        seat_window_days=30,
         feature_use=[
             FeatureUse(event_type="core.search", users=46, quantity=900),
             FeatureUse(event_type="automation.run", users=10, quantity=400),
@@ -78,14 +80,11 @@ def test_four_sections_with_metrics_and_template_narratives() -> None:
     assert [s.key for s in doc.sections] == ["health", "roi", "adoption", "expansion"]
     health = doc.section("health")
     assert {m.label: m.value for m in health.metrics}["Band trend"] == "AMBER → RED → GREEN"
-    assert health.facts.metrics["score_start"] == 48
+    assert health.facts.score_start == 48
     roi = doc.section("roi")
-    assert roi.facts.metrics["hours_saved"] == 100 and roi.facts.metrics["value_usd"] == 6000
+    assert roi.facts.hours_saved == 100 and roi.facts.value_usd == 6000
     adoption = doc.section("adoption")
-    assert (
-        adoption.facts.metrics["features_tracked"] == 3
-        and adoption.facts.metrics["features_at_benchmark"] == 2
-    )
+    assert adoption.facts.features_tracked == 3 and adoption.facts.features_at_benchmark == 2
     assert adoption.recommendations[0].startswith(
         "Build automations: 0% of active users vs a 10% benchmark"
     )
@@ -114,8 +113,9 @@ def test_model_narratives_replace_templates_and_drop_the_note() -> None:
     assert doc2.section("roi").headline == "About $6,000 of value" and doc2.section(
         "health"
     ) == doc.section("health")
-    roi_section = qbr_sections(doc2)[2]
-    assert roi_section.note is None and qbr_sections(doc)[2].note
+    # The template note is said once, at the end of the page, and only for template sections.
+    assert qbr_sections(doc2)[2].note is None and qbr_sections(doc)[2].note is None
+    assert qbr_sections(doc)[-1].note and qbr_sections(doc)[-1].note.count("Generated") == 1
     assert set(narrative_facts(doc)) == {"health", "roi", "adoption", "expansion"}
 
 

@@ -1,0 +1,217 @@
+"""Every narrative purpose, rendered from the typed facts the workflow really builds.
+
+The facts come from ``domain/draft_facts.py`` (what workflows/playbooks.py and
+workflows/children.py call) fed with a real ``AssessmentSummary`` of a real
+assessment, and from ``build_qbr`` for the QBR sections: no hand-made facts,
+so a fact renamed on one side fails here, not in a customer's inbox.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from domain import draft_facts
+from domain.assess import assess_account
+from domain.config import DEFAULT_CONFIG
+from domain.handoff import Handoff
+from domain.narrative import (
+    BODY_MODELS,
+    PURPOSES,
+    REGISTRY,
+    MudaFacts,
+    NarrativeFacts,
+    check_body,
+    narrative_delivery,
+    render_template,
+)
+from domain.qbr import build_qbr
+from domain.summary import AssessmentSummary, summarize
+from stack.settings import ROOT
+from tests.unit.builders import AS_OF, make_facts
+from tests.unit.test_qbr import data as qbr_data
+
+HANDOFF = Handoff.model_validate(
+    {
+        "account_id": "acme",
+        "name": "Acme Corp",
+        "tier": "tier-1",
+        "csm_owner": "Dana Reyes",
+        "csm_email": "dana@example.com",
+        "rep_owner": "Sam Okafor",
+        "rep_email": "sam@example.com",
+        "contract": {
+            "start_date": "2025-12-30",
+            "end_date": "2026-12-29",
+            "arr": 60000,
+            "seats_purchased": 100,
+            "price_per_seat": 600,
+            "licensed_modules": ["core", "reports", "dashboards"],
+        },
+        "stakeholders": [
+            {"name": "Sam Ortiz", "email": "sam.ortiz@acme.example", "title": "CFO",
+             "role": "executive_sponsor"}
+        ],
+    }
+)  # fmt: skip
+
+
+def _summary(**over: object) -> AssessmentSummary:
+    facts = make_facts(**over)
+    return summarize(assess_account(facts, DEFAULT_CONFIG), facts)
+
+
+REFERENCE = _summary(active_users=25, active_users_prev=25)  # seed 000: 75 unused seats
+RISKY = _summary(
+    active_users=25,
+    active_users_prev=60,
+    tam_rag="RED",
+    nps_latest=2,
+    tickets_recent=14,
+    tickets_baseline=2.0,
+    max_gap_days=25,
+    contract={"end_date": AS_OF.date() + timedelta(days=40)},
+)
+GROWING = _summary(
+    active_users=98,
+    active_users_prev=96,
+    limit_hits={"reports": 5},
+    module_usage={"core": 5000.0, "reports": 800.0, "dashboards": 600.0, "automation": 80.0},
+)
+
+
+def _lean(summary: AssessmentSummary, kind: str) -> NarrativeFacts:
+    finding = next(f for f in summary.findings if f.kind == kind)
+    return draft_facts.lean_facts(HANDOFF, summary, finding)
+
+
+def workflow_facts() -> dict[str, NarrativeFacts]:
+    """Per purpose, the facts as the workflow and its children build them."""
+    doc = build_qbr(qbr_data())
+    qbr = {s.purpose: s.facts for s in doc.sections}
+    return {
+        "churn_risk": draft_facts.churn_risk_facts(HANDOFF, RISKY),
+        "muda_license_plan": _lean(REFERENCE, "muda"),
+        "mura_adoption_plan": _lean(RISKY, "mura"),
+        "muri_escalation_brief": _lean(RISKY, "muri"),
+        "expansion_talk_track": draft_facts.talk_track_facts(
+            account_id="acme",
+            account_name="Acme Corp",
+            as_of=AS_OF,
+            rep_name="Sam Okafor",
+            rep_email="sam@example.com",
+            opportunities=GROWING.opportunities,
+        ),
+        "churn_save_plan": draft_facts.save_plan_facts(
+            account_id="acme",
+            account_name="Acme Corp",
+            as_of=AS_OF,
+            csm_name="Dana Reyes",
+            csm_email="dana@example.com",
+            reason="risk confirmed: CRITICAL churn risk, RED health",
+            arr=60000,
+            renewal_date=AS_OF.date() + timedelta(days=40),
+            score=RISKY.score,
+            band=RISKY.band,
+            churn_level=RISKY.churn_level,
+            drivers=RISKY.drivers,
+            decision_due=AS_OF.date() + timedelta(days=3),
+        ),
+        "churn_post_mortem": draft_facts.post_mortem_facts(
+            HANDOFF,
+            HANDOFF.contract,
+            AS_OF,
+            reason="contract ended without renewal",
+            last_score=RISKY.score,
+            drivers=RISKY.drivers,
+            history=["Churn handling: term ended with no renewal on file"],
+        ),
+        "nudge": draft_facts.nudge_facts(
+            HANDOFF,
+            AS_OF,
+            phase_label="2 Discovery & Assessment",
+            days_in_phase=21,
+            sla_days=21,
+            missing=["Maturity assessed"],
+            nudges_sent=1,
+        ),
+        **qbr,
+    }
+
+
+FACTS = workflow_facts()
+
+
+def test_every_purpose_is_registered_with_facts_body_template_and_prompt() -> None:
+    assert set(REGISTRY) == set(PURPOSES) == set(FACTS)
+    for purpose, entry in REGISTRY.items():
+        assert (ROOT / "prompts" / f"{entry.prompt}.md").exists(), purpose
+        assert entry.facts.model_fields["purpose"].default == purpose
+        assert isinstance(FACTS[purpose], entry.facts), purpose
+
+
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_template_renders_the_workflow_facts(purpose: str) -> None:
+    facts = FACTS[purpose]
+    out = render_template(facts, fallback=True, reason="no ANTHROPIC_API_KEY set")
+    body = BODY_MODELS[purpose].model_validate(
+        out.model_dump(include={"headline", "paragraphs", "bullets", "actions", "questions"})
+    )
+    assert check_body(purpose, body, facts) == [], out
+    prose = " ".join([out.headline, *out.paragraphs])
+    assert re.search(r"\d", prose), prose
+    text = " ".join([*out.paragraphs, *out.bullets, *out.actions])
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if len(s) > 20]
+    assert len(sentences) == len(set(sentences)), f"a sentence repeats: {sentences}"
+    assert not re.search(r"\b(signals|evidence|details|steps|numbers) below\b", text), text
+    # Every set figure of the facts is in the Key numbers table, money with its currency.
+    req = narrative_delivery(
+        out, idempotency_key="k", kind="email_draft", to="x@y.example", facts=facts
+    )
+    for k, v in facts.metrics().items():
+        if k in ("arr", "annual_waste", "price_per_seat", "estimated_arr_impact", "value_usd"):
+            assert f"${float(v):,.0f}" in req.markdown, (k, v)
+
+
+def test_reference_muda_states_seats_dollars_and_redeployment() -> None:
+    out = render_template(FACTS["muda_license_plan"])
+    assert out.headline == "Acme Corp: 75 unused seats, about $45,000 a year"
+    para = out.paragraphs[0]
+    assert "25 of 100 seats were active in the last 30 days (25% utilization)" in para
+    assert "re-deploy" in para and "182 days (2026-12-29)" in para
+
+
+def test_a_renamed_or_missing_fact_is_an_error_not_an_empty_sentence() -> None:
+    with pytest.raises(ValidationError):
+        MudaFacts(account_id="a", account_name="A", unused_seat=75)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        draft_facts.MuriFacts(account_id="a", account_name="A")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        render_template(
+            NarrativeFacts(account_id="a", account_name="A", purpose="muda_license_plan")
+        )
+
+
+def test_several_opportunities_make_one_talk_track() -> None:
+    facts = FACTS["expansion_talk_track"]
+    assert len(GROWING.opportunities) >= 2
+    out = render_template(facts)
+    total = sum(o.estimated_arr_impact for o in GROWING.opportunities)
+    assert f"${total:,.0f}" in out.headline
+    assert len(out.bullets) >= len(GROWING.opportunities)
+
+
+def test_qbr_trend_needs_two_snapshots() -> None:
+    one = qbr_data(score_history=qbr_data().score_history[-1:])
+    out = render_template(next(s.facts for s in build_qbr(one).sections if s.key == "health"))
+    assert "no trend yet" in out.paragraphs[0] and "held steady" not in out.paragraphs[0]
+
+
+def test_next_qbr_is_before_the_renewal() -> None:
+    near = qbr_data()  # renewal 2026-12-31, 91 days after the QBR
+    steps = build_qbr(near).section("expansion").recommendations
+    when = [s for s in steps if s.startswith("Schedule the next QBR")]
+    assert when and date.fromisoformat(when[0].rsplit(" ", 1)[1]) < date(2026, 12, 31)
