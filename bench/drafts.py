@@ -304,7 +304,7 @@ def audit_draft(d: Draft, src: Sources, start: date, end: date) -> list[Finding]
 
     # -- wrong numbers: days to renewal against the date it names, the day it was written
     for m in re.finditer(
-        r"(?:renew\w*|contract end\w*)[^.\n]{0,40}?\bin (\d+) days? \(" + _DATE + r"\)", text
+        r"(?i)(?:renew\w*|contract end\w*)[^.\n]{0,40}?\bin (\d+) days? \(" + _DATE + r"\)", text
     ):
         n, when = int(m.group(1)), date.fromisoformat(m.group(2))
         if when not in ends:
@@ -342,7 +342,7 @@ def audit_draft(d: Draft, src: Sources, start: date, end: date) -> list[Finding]
         if v < 100:
             continue
         tol = 1e3 if m.group(2) else 1.0
-        if not any(abs(v - s) <= tol for s in src.dollars) and not _derived_dollar(v, src):
+        if not any(abs(v - s) <= tol for s in src.dollars) and not _derived_dollar(v, src, text):
             bad("dollar figure", f"${m.group(1)}{m.group(2) or ''} is in no source row")
 
     # -- currency: a money row without its currency sign
@@ -417,13 +417,23 @@ def _active_users(snap: dict[str, Any]) -> int | None:
     return None
 
 
-def _derived_dollar(v: float, src: Sources) -> bool:
-    """Figures that are plain products of source rows: seats x price, a sum of findings."""
+def _derived_dollar(v: float, src: Sources, text: str) -> bool:
+    """Figures that are plain products of source figures the draft states with them:
+    seats x price per seat, a period's share of ARR, hours saved x the hourly cost."""
     for c in src.contracts:
         p = c["price_per_seat"] or 0
         if p and abs(v / p - round(v / p)) < 1e-6:
             return True
-    return False
+        for days in re.findall(r"(\d+) days", text) + re.findall(r"[Oo]ver (\d+) days", text):
+            if abs(c["arr"] * int(days) / 365 - v) <= 1:
+                return True
+    for m in re.finditer(r"review period: (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})", text, re.I):
+        days = (date.fromisoformat(m.group(2)) - date.fromisoformat(m.group(1))).days
+        if any(abs(c["arr"] * days / 365 - v) <= 1 for c in src.contracts):
+            return True
+    rates = [float(r.replace(",", "")) for r in re.findall(r"\$([\d,]+) an hour", text)]
+    hours = [float(h.replace(",", "")) for h in re.findall(r"([\d,]+(?:\.\d+)?) hours", text)]
+    return any(abs(h * r - v) <= 1 for h in hours for r in rates)
 
 
 def audit(

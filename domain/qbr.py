@@ -762,7 +762,7 @@ def _expansion(data: QbrData) -> QbrSection:
                 f"{_money(float(m['annual_waste']))} a year"
             )
         else:
-            steps.append(f"Agree a license plan: {f.title}")
+            steps.append(f"Agree a seat re-deployment plan: {f.title}")
     if opps:
         top = max(opps, key=lambda o: o.estimated_arr_impact or 0)
         steps.append(

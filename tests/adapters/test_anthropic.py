@@ -10,25 +10,22 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.narrative import LlmConfig, NarrativeActivities, load_prompt
-from domain.narrative import PURPOSES, NarrativeFacts, NarrativeRequest
+from domain.narrative import PURPOSES, ChurnRiskFacts, NarrativeRequest
 from tests.adapters.conftest import env_at
 from tests.fakes.anthropic_api import VALID_ANSWER, AnthropicFake
+from tests.unit.test_draft_facts import FACTS as WORKFLOW_FACTS
 
-FACTS = NarrativeFacts(
+FACTS = ChurnRiskFacts(
     account_id="acme",
     account_name="Acme Corp",
-    purpose="churn_risk",
     csm_name="Riley Chen",
     rep_name="Jordan Park",
     stakeholders=["Sam Ortiz (CFO, executive sponsor)"],
-    metrics={
-        "score": 38,
-        "score_prev": 52,
-        "band": "RED",
-        "churn_level": "HIGH",
-        "renewal_days": 48,
-        "arr": 120000,
-    },
+    score=38,
+    band="RED",
+    churn_level="HIGH",
+    days_to_renewal=48,
+    arr=120000,
     evidence=["active users fell from 41 to 18 in 30 days", "champion Dana Lee left on 2026-10-02"],
     recommended_actions=["Executive sponsor call within 5 business days"],
     customer_quotes=["The export keeps timing out and our team is frustrated."],
@@ -200,7 +197,7 @@ async def test_no_api_key_uses_the_template_without_calling(
     a = NarrativeActivities(pool, LlmConfig(api_key=None, base_url=anthropic_fake.url))
     for purpose in PURPOSES:
         out = await env_at(1).run(
-            a.write_narrative, NarrativeRequest(facts=FACTS.model_copy(update={"purpose": purpose}))
+            a.write_narrative, NarrativeRequest(facts=WORKFLOW_FACTS[purpose])
         )
         assert out.generated_by == "template" and out.fallback
         assert out.note == "Generated without the model (no ANTHROPIC_API_KEY set)."

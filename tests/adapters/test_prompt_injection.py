@@ -15,7 +15,7 @@ from activities.channels.gmail import GmailConfig
 from activities.channels.slack import SlackConfig
 from activities.deliveries import ChannelsConfig, DeliveryActivities
 from activities.narrative import LlmConfig, NarrativeActivities
-from domain.narrative import NarrativeFacts, NarrativeRequest, narrative_delivery
+from domain.narrative import ChurnRiskFacts, NarrativeRequest, narrative_delivery
 from stack.settings import Settings
 from tests.adapters.conftest import env_at
 from tests.fakes.anthropic_api import VALID_ANSWER, AnthropicFake
@@ -28,13 +28,16 @@ INJECTION = (
 )
 REP = "jordan.park@vendor.example"
 
-FACTS = NarrativeFacts(
+FACTS = ChurnRiskFacts(
     account_id="acme",
     account_name="Acme Corp",
-    purpose="churn_risk",
     rep_name="Jordan Park",
     rep_email=REP,
-    metrics={"score": 38, "band": "RED", "churn_level": "HIGH", "renewal_days": 48, "arr": 120000},
+    score=38,
+    band="RED",
+    churn_level="HIGH",
+    days_to_renewal=48,
+    arr=120000,
     evidence=["active users fell from 41 to 18 in 30 days"],
     customer_quotes=["Exports time out every Monday.", INJECTION],
 )

@@ -28,7 +28,7 @@ from temporalio.worker import Worker
 from activities.db import create_pool
 from activities.deliveries import DeliveryActivities
 from activities.narrative import LlmConfig, NarrativeActivities
-from domain.narrative import FALLBACK_NOTE, NarrativeFacts
+from domain.narrative import FALLBACK_NOTE, ChurnRiskFacts
 from tests.drills.drill_workflows import (
     NarrativeDrillInput,
     NarrativeDrillResult,
@@ -52,14 +52,16 @@ FAILURES: dict[str, Callable[[AnthropicFake], None]] = {
 }
 
 
-def _facts(account_id: str) -> NarrativeFacts:
-    return NarrativeFacts(
+def _facts(account_id: str) -> ChurnRiskFacts:
+    return ChurnRiskFacts(
         account_id=account_id,
         account_name="Acme Corp",
-        purpose="churn_risk",
         csm_name="Riley Chen",
         rep_name="Jordan Park",
-        metrics={"score": 38, "band": "RED", "churn_level": "HIGH", "renewal_days": 48},
+        score=38,
+        band="RED",
+        churn_level="HIGH",
+        days_to_renewal=48,
         evidence=["active users fell from 41 to 18 in 30 days"],
     )
 
