@@ -433,7 +433,8 @@ def _derived_dollar(v: float, src: Sources, text: str) -> bool:
             return True
     rates = [float(r.replace(",", "")) for r in re.findall(r"\$([\d,]+) an hour", text)]
     hours = [float(h.replace(",", "")) for h in re.findall(r"([\d,]+(?:\.\d+)?) hours", text)]
-    return any(abs(h * r - v) <= 1 for h in hours for r in rates)
+    # Hours are shown to 0.1, so their product with the rate is exact to half a tenth.
+    return any(abs(h * r - v) <= 0.05 * r + 1 for h in hours for r in rates)
 
 
 def audit(
@@ -441,11 +442,15 @@ def audit(
 ) -> list[Finding]:
     end = start + timedelta(days=days)
     out: list[Finding] = []
-    for d in drafts:
+    # QBR pages first: a cover note may repeat a figure the page derives and shows its sources for.
+    for d in sorted(drafts, key=lambda x: x.kind != "qbr"):
         src = sources.get(d.account_id)
         if src is None:
-            continue  # a digest: checked by its own rules
-        out += audit_draft(d, src, start, end)
+            continue
+        found = audit_draft(d, src, start, end)
+        out += found
+        if d.kind == "qbr" and not any(f.check == "dollar figure" for f in found):
+            src.dollars |= {round(_money(m.group(1), m.group(2))) for m in _MONEY.finditer(d.text)}
     return out
 
 

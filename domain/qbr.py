@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, computed_field, field_validator
 
 from domain.delivery import (
     DeliveryMetric,
@@ -35,6 +35,7 @@ from domain.delivery import (
 from domain.facts import ContractFacts as ContractInfo
 from domain.health import fmt_money, fmt_pct
 from domain.narrative import (
+    FACTS_MODELS,
     AnyFacts,
     NarrativeFacts,
     NarrativeOutput,
@@ -252,6 +253,24 @@ class QbrSection(BaseModel):
     bullets: list[str] = Field(default_factory=list)
     recommendations: list[str] = Field(default_factory=list)
     facts: AnyFacts  # what the narrative may say (input of write_narrative)
+
+    @field_validator("facts", mode="before")
+    @classmethod
+    def _legacy_facts(cls, v: Any) -> Any:
+        """A QbrDocument recorded before typed facts (``metrics`` dict) still decodes, so a
+        QBR in flight during an upgrade, and its recorded history, replay."""
+        if not isinstance(v, dict) or "metrics" not in v:
+            return v
+        v = dict(v)
+        metrics = v.pop("metrics") or {}
+        model = FACTS_MODELS[v["purpose"]]
+        for k, x in metrics.items():
+            k = {"renewal_days": "days_to_renewal"}.get(k, k)
+            if k in model.model_fields and model.metric_fields().count(k):
+                v[k] = x
+        if model is QbrRoiFacts:
+            v.setdefault("period_days", 90)
+        return v
 
 
 class QbrDocument(BaseModel):
