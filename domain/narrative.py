@@ -37,7 +37,7 @@ from domain.delivery import (
     DeliverySection,
     render_sections_markdown,
 )
-from domain.format import clip
+from domain.format import clip, validation_errors
 from domain.health import fmt_money, fmt_num, fmt_pct, plural
 
 NarrativePurpose = Literal[
@@ -546,10 +546,7 @@ def parse_model_json(purpose: str, raw: str, facts: NarrativeFacts) -> Narrative
     try:
         body = model.model_validate(data)
     except ValidationError as e:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in e.errors()
-        )
-        raise ValueError(f"schema: {details}") from None
+        raise ValueError(f"schema: {validation_errors(e, limit=50, root='body')}") from None
     problems = check_body(purpose, body, facts)
     if problems:
         raise ValueError("; ".join(problems))

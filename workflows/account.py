@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from domain import lifecycle as lc
+    from domain.format import validation_errors
     from domain.handoff import HandoffContract
     from domain.lifecycle import Phase
     from domain.messages import (
@@ -694,8 +695,5 @@ def _telemetry_key(name: str, msg: BaseModel) -> str:
 
 def _short_error(err: Exception) -> str:
     if isinstance(err, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
-            for e in err.errors()[:5]
-        )
+        return validation_errors(err)
     return f"{type(err).__name__}: {err}"[:300]
