@@ -37,10 +37,13 @@ from bench.account_year import SHIFT_SQL, pick_accounts, skip_year
 from cli.accounts import start_account
 from demo.load import load_portfolio
 from demo.portfolio import CSMS, Portfolio, generate_portfolio
+from domain.config import load_health_config
 from domain.handoff import Handoff
 from stack.settings import Settings
 
 DAYS = 30
+# List prices per seat of the modules (the health configuration's catalogue): a source too.
+MODULE_PRICES = [spec.price_per_seat for spec in load_health_config().catalogue.values()]
 
 
 @dataclass
@@ -249,6 +252,11 @@ async def load_sources(dsn: str, account_ids: list[str]) -> dict[str, Sources]:
                 findings=findings,
             )
             money = [n for c in contracts for n in (c["arr"], c["price_per_seat"])]
+            for p in payloads:  # totals a draft may state: all opportunities, all waste
+                money.append(
+                    sum(o.get("estimated_arr_impact") or 0 for o in p.get("opportunities") or [])
+                )
+                money.append(sum(f.get("dollar_impact") or 0 for f in p.get("findings") or []))
             money += _numbers(findings) + _numbers(payloads)
             src.dollars = {round(m) for m in money}
             out[aid] = src
@@ -421,9 +429,11 @@ def _derived_dollar(v: float, src: Sources, text: str) -> bool:
     """Figures that are plain products of source figures the draft states with them:
     seats x price per seat, a period's share of ARR, hours saved x the hourly cost."""
     for c in src.contracts:
-        p = c["price_per_seat"] or 0
-        if p and abs(v / p - round(v / p)) < 1e-6:
-            return True
+        for p in [c["price_per_seat"] or 0, *MODULE_PRICES]:
+            if p and (abs(v - p) < 1 or abs(v / p - c["seats_purchased"]) < 1e-6):
+                return True
+            if p and abs(v / p - round(v / p)) < 1e-6 and p == c["price_per_seat"]:
+                return True
         for days in re.findall(r"(\d+) days", text) + re.findall(r"[Oo]ver (\d+) days", text):
             if abs(c["arr"] * int(days) / 365 - v) <= 1:
                 return True

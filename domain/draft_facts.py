@@ -29,6 +29,12 @@ from domain.narrative import (
 )
 from domain.summary import AssessmentSummary, FindingLine, OpportunityLine
 
+_OPPORTUNITY_LABEL = {
+    "seats": "Additional seats",
+    "module": "{key} module",
+    "integration": "{key} integration",
+}
+
 
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(i for i in items if i))
@@ -144,9 +150,11 @@ def talk_track_facts(
         opportunity_type=top.opportunity_type,
         estimated_arr_impact=round(sum(o.estimated_arr_impact for o in ranked), 2),
         opportunities=[
-            f"{o.opportunity_type} ({o.key}): about ${o.estimated_arr_impact:,.0f} ARR"
+            f"{_OPPORTUNITY_LABEL[o.opportunity_type].format(key=o.key)}: about "
+            f"${o.estimated_arr_impact:,.0f} ARR"
             for o in ranked
         ],
+        opportunity_types=list(dict.fromkeys(o.opportunity_type for o in ranked)),
         evidence=_unique([e for o in ranked for e in o.evidence]),
         recommended_actions=_unique([o.talk_track for o in ranked]),
     )

@@ -202,7 +202,9 @@ class TalkTrackFacts(NarrativeFacts):
     purpose: Literal["expansion_talk_track"] = "expansion_talk_track"
     opportunity_type: Literal["seats", "module", "integration"]
     estimated_arr_impact: float
+    # One line per opportunity ("Additional seats: about $520 ARR") and their types, largest first.
     opportunities: list[str] = Field(default_factory=list)
+    opportunity_types: list[Literal["seats", "module", "integration"]] = Field(default_factory=list)
 
 
 class NudgeFacts(NarrativeFacts):
@@ -1087,9 +1089,8 @@ def _t_talk_track(facts: TalkTrackFacts) -> NarrativeBody:
         "Confirm the decision path and budget owner before sending a quote",
     ]
     questions: list[str] = []
-    for o in [facts.opportunity_type, "seats", "module", "integration"]:
-        if any(o in line for line in facts.opportunities) or o == facts.opportunity_type:
-            questions += [q for q in _DISCOVERY[o] if q not in questions]
+    for o in dict.fromkeys([facts.opportunity_type, *facts.opportunity_types]):
+        questions += [q for q in _DISCOVERY[o] if q not in questions]
     return NarrativeBody(
         headline=headline,
         paragraphs=[para],
