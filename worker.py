@@ -3,7 +3,8 @@
 Connects with TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / DATABASE_URL (or the
 embedded defaults), applies pending schema migrations, and polls three task
 queues:
-- the account queue (lifecycle, QBR and churn-save workflows; DB and delivery activities),
+- the account queue (lifecycle, QBR, churn-save and digest workflows; DB, delivery and
+  digest activities),
 - the Sales queue (expansion dispatch), which a Sales team may run apart,
 - the LLM queue (narratives), rate-limited server-side so a large portfolio
   never trips the model provider's limits.
@@ -27,6 +28,7 @@ from temporalio.worker import Worker
 from activities.account import AccountActivities
 from activities.db import create_pool, describe_dsn
 from activities.deliveries import DeliveryActivities
+from activities.digest import DigestActivities
 from activities.health import HealthActivities
 from activities.narrative import NarrativeActivities
 from activities.qbr import QbrActivities
@@ -36,6 +38,7 @@ from stack.postgres import resolve_database_url
 from stack.settings import Settings, load_settings
 from workflows.account import AccountLifecycleWorkflow
 from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
+from workflows.digest import DigestWorkflow
 from workflows.sandbox import cache_workflow_bytecode, workflow_runner
 
 log = logging.getLogger("vim.worker")
@@ -67,6 +70,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     deliveries = DeliveryActivities(pool, settings)
     narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)
+    digests = DigestActivities(pool, deliveries)
     delivery_acts: Sequence = [deliveries.deliver, deliveries.publish_event]
     return Workers(
         pool=pool,
@@ -74,7 +78,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
             Worker(
                 client,
                 task_queue=settings.task_queue,
-                workflows=[AccountLifecycleWorkflow, QBRWorkflow, ChurnSaveWorkflow],
+                workflows=[AccountLifecycleWorkflow, QBRWorkflow, ChurnSaveWorkflow, DigestWorkflow],
                 activities=[
                     account.record_handoff,
                     account.record_telemetry,
@@ -82,6 +86,8 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     health.score_account,
                     health.scan_portfolio,
                     qbr.prepare_qbr,
+                    digests.add_digest_item,
+                    digests.send_digests,
                     *delivery_acts,
                 ],
                 max_concurrent_activities=20,

@@ -182,7 +182,7 @@ class DeliveryActivities:
     def _choose(self, req: DeliveryRequest) -> tuple[DeliveryChannel, str | None]:
         """The real channel when configured, else the outbox with the reason why."""
         c = self.channels
-        if req.kind in ("qbr_page", "health_update"):
+        if req.kind in ("qbr_page", "account_page", "health_update"):
             db, env_name = c.notion.database_for(req.kind)
             if not c.notion.token:
                 return "outbox", "no NOTION_TOKEN"
@@ -240,8 +240,8 @@ class DeliveryActivities:
     def _write_outbox(self, req: DeliveryRequest) -> Path:
         key = req.idempotency_key
         markdown = req.markdown or render_sections_markdown(req.title, req.sections)
-        if req.kind == "qbr_page":
-            return self.outbox.write_text("qbr_page", key, markdown)
+        if req.kind in ("qbr_page", "account_page"):
+            return self.outbox.write_text(req.kind, key, markdown)
         if req.kind == "email_draft":
             if not req.to:
                 raise rejected(

@@ -115,8 +115,28 @@ def _initial_attributes(handoff: Handoff, renewal: Any) -> Any:
     )
 
 
+async def ensure_digests(client: Client, settings: Settings) -> None:
+    """Start the digest workflow (one per namespace) unless it runs or digests are off."""
+    from workflows.digest import DIGEST_WORKFLOW_ID, DigestWorkflow
+
+    if settings.policy.digest == "off":
+        return
+    try:
+        await client.start_workflow(
+            DigestWorkflow.run,
+            settings.policy,
+            id=DIGEST_WORKFLOW_ID,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"{settings.policy.digest} digest per recipient",
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+
+
 async def start_account(client: Client, handoff: Handoff, settings: Settings) -> str:
     """Start one account workflow. Raises CliError(EXIT_CONFLICT) if it already runs."""
+    await ensure_digests(client, settings)
     try:
         handle = await client.start_workflow(
             "AccountLifecycleWorkflow",
@@ -124,6 +144,7 @@ async def start_account(client: Client, handoff: Handoff, settings: Settings) ->
                 handoff=handoff,
                 sales_task_queue=settings.sales_task_queue,
                 llm_task_queue=settings.llm_task_queue,
+                policy=settings.policy,
             ),
             **start_args(handoff, settings),
         )

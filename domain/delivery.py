@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DeliveryKind = Literal["health_update", "qbr_page", "email_draft", "chat_alert"]
+# account_page: the detail behind a digest line (a play, an alert), a page, not mail.
+DeliveryKind = Literal["health_update", "qbr_page", "account_page", "email_draft", "chat_alert"]
 DeliveryChannel = Literal["notion", "gmail", "slack", "outbox"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 

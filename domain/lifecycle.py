@@ -119,6 +119,23 @@ def data_milestones(seat_utilization: float | None, active_users: int | None) ->
     return reached
 
 
+ONBOARDING_PHASES = (
+    Phase.TRANSITION,
+    Phase.DISCOVERY,
+    Phase.EXECUTIVE_ALIGNMENT,
+    Phase.VALUE_ACTIVATION,
+)
+
+
+def in_onboarding_ramp(phase: Phase, contract_start: date, today: date, ramp_days: int) -> bool:
+    """Still ramping up: before Value Proof and within ``ramp_days`` of the contract start.
+
+    Seats a new customer has not handed out yet are no license waste: the
+    Muda play waits until the ramp is over (or the account reached Value Proof).
+    """
+    return phase in ONBOARDING_PHASES and (today - contract_start).days < ramp_days
+
+
 def loop_active(phase: Phase) -> bool:
     """The 5/6/7 loop (orchestration, observability, risk control) runs from phase 3 on.
 

@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from domain.digest import DraftPolicy
 from domain.handoff import Handoff, HandoffContract
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
@@ -54,6 +55,7 @@ class AccountState(BaseModel):
     declined: dict[str, date] = Field(default_factory=dict)
     qbrs_started: list[str] = Field(default_factory=list)
     save_workflow_id: str | None = None
+    save_decision_due: date | None = None  # the CSM decides on the save plan by then
     save_outcome: str | None = None
     churn_reason: str | None = None
     grace_until: date | None = None  # term ended without renewal: churned after this date
@@ -89,6 +91,8 @@ class AccountWorkflowInput(BaseModel):
     # Start-to-close timeout of the account's database and delivery activities: how long
     # the attempt of a worker that died (kill -9, lost host) holds before Temporal retries it.
     activity_timeout_seconds: int = Field(default=120, ge=1)
+    # How mail is paced (digest, immediate cap, onboarding ramp); None: the defaults.
+    policy: DraftPolicy | None = None
 
 
 class AccountView(BaseModel):

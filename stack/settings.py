@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from domain.digest import DraftPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +26,9 @@ class Settings:
     sales_task_queue: str
     llm_task_queue: str
     ui_port: int
+    # VIM_DIGEST (daily|weekly|off), VIM_DIGEST_HOUR_UTC, VIM_IMMEDIATE_CAP,
+    # VIM_DIGEST_MAX_ITEMS, VIM_ONBOARDING_RAMP_DAYS: how accounts pace their mail.
+    policy: DraftPolicy = field(default_factory=DraftPolicy)
 
     @property
     def pgdata(self) -> Path:
@@ -55,4 +60,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sales_task_queue=env.get("VIM_SALES_TASK_QUEUE", "vim-sales"),
         llm_task_queue=env.get("VIM_LLM_TASK_QUEUE", "vim-llm"),
         ui_port=int(env.get("VIM_UI_PORT", "8233")),
+        policy=DraftPolicy.from_env(env),
     )

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from domain import lifecycle as lc
+    from domain.digest import DraftPolicy
     from domain.format import validation_errors
     from domain.handoff import HandoffContract
     from domain.lifecycle import Phase
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from domain.summary import AssessmentSummary
+    from workflows import activity_defs as act
     from workflows import playbooks
     from workflows.activity_models import (
         RenewalCheckRequest,
@@ -53,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
         ScoreAccountRequest,
         TelemetryBatch,
     )
+    from workflows.context import PlaybookContext
+    from workflows.drafting import publish
     from workflows.search_attributes import (
         ACCOUNT_PHASE,
         ACCOUNT_TIER,
@@ -84,9 +88,22 @@ class AccountLifecycleWorkflow:
         self._passes = 0
         self.sales_task_queue = inp.sales_task_queue
         self.llm_task_queue = inp.llm_task_queue
-        # DB and delivery activities (playbooks.deliver reads it through workflow.instance()).
+        # DB and delivery activities.
         self.activity_timeout = timedelta(seconds=inp.activity_timeout_seconds)
+        self.policy = inp.policy or DraftPolicy()
         self._wake = False
+        # What playbooks may use of this workflow, handed to them explicitly.
+        self.ctx = PlaybookContext(
+            account_id=self.s.account_id,
+            llm_task_queue=self.llm_task_queue,
+            task_queue=workflow.info().task_queue,
+            sales_task_queue=self.sales_task_queue,
+            activity_timeout=self.activity_timeout,
+            policy=self.policy,
+            state=self.s,
+            log=self._log,
+            mark_milestone=self._milestone,
+        )
 
     @property
     def account_id(self) -> str:
@@ -103,7 +120,7 @@ class AccountLifecycleWorkflow:
             s.phase_entered_at = now
             self._log("phase", f"account handed off by Sales; phase {s.phase.label}")
             await workflow.execute_activity(
-                "record_handoff",
+                act.record_handoff,
                 s.handoff,
                 start_to_close_timeout=self.activity_timeout,
                 retry_policy=DB_RETRY,
@@ -141,6 +158,7 @@ class AccountLifecycleWorkflow:
                             sales_task_queue=self.sales_task_queue,
                             llm_task_queue=self.llm_task_queue,
                             activity_timeout_seconds=inp.activity_timeout_seconds,
+                            policy=inp.policy,
                         )
                     )
             await self._sleep_until_next()
@@ -182,7 +200,7 @@ class AccountLifecycleWorkflow:
         deadline, what = min(candidates, default=(now + SCAN_EVERY, "daily health scan"))
         timeout = max(deadline - now, timedelta(seconds=1))
         gate = lc.GATES.get(s.phase)
-        waiting = f"waiting for {what} at {deadline:%Y-%m-%d %H:%M} UTC"
+        waiting = self._waiting_for() or f"waiting for {what} at {deadline:%Y-%m-%d %H:%M} UTC"
         if gate and gate.missing(set(s.milestones)):
             waiting += "; gate needs: " + ", ".join(gate.missing(set(s.milestones)))
         if s.paused:
@@ -196,12 +214,28 @@ class AccountLifecycleWorkflow:
 
     # ---------------------------------------------------- observability loop
 
+    def _waiting_for(self) -> str | None:
+        """What an account in churn handling waits for: the save decision, its deadline, its owner."""
+        s = self.s
+        if s.phase != Phase.CHURN_HANDLING:
+            return None
+        if s.grace_until is not None and s.save_workflow_id is None:
+            return f"waiting for a renewal on file by {s.grace_until} (term ended {s.contract.end_date})"
+        if s.save_workflow_id is None:
+            return "waiting for the churn save playbook to start"
+        due = f" by {s.save_decision_due}" if s.save_decision_due else ""
+        return (
+            f"waiting for a save decision from {s.handoff.csm_owner}{due} "
+            f"({s.save_workflow_id}: `starter.py decide-save {s.account_id} --approve|--decline`); "
+            f"why: {s.churn_reason or 'churn risk confirmed'}"
+        )
+
     async def _flush_telemetry(self) -> None:
         s = self.s
         while s.pending_telemetry:
             batch = list(s.pending_telemetry)
             await workflow.execute_activity(
-                "record_telemetry",
+                act.record_telemetry,
                 TelemetryBatch(account_id=s.account_id, items=batch),
                 start_to_close_timeout=self.activity_timeout,
                 retry_policy=DB_RETRY,
@@ -215,9 +249,8 @@ class AccountLifecycleWorkflow:
         s.rescore = False
         now = workflow.now()
         summary: AssessmentSummary = await workflow.execute_activity(
-            "score_account",
+            act.score_account,
             ScoreAccountRequest(account_id=s.account_id, as_of=now),
-            result_type=AssessmentSummary,
             start_to_close_timeout=self.activity_timeout,
             retry_policy=DB_RETRY,
             summary="health scan: score, churn risk, Lean waste, expansion",
@@ -245,8 +278,8 @@ class AccountLifecycleWorkflow:
             )
         if old_band is not None and old_band != s.band:
             self._log("decision", f"health band changed {old_band} -> {s.band}")
-            await playbooks.publish(
-                self, "health.band_changed", {"from": old_band, "to": s.band, "score": s.score}
+            await publish(
+                self.ctx, "health.band_changed", {"from": old_band, "to": s.band, "score": s.score}
             )
         for m in sorted(lc.data_milestones(summary.seat_utilization, summary.active_users)):
             self._milestone(m, "telemetry")
@@ -263,14 +296,14 @@ class AccountLifecycleWorkflow:
             if not lc.loop_active(s.phase):
                 self._log("decision", f"risk noted in {s.phase.label}; playbooks start at phase 3")
             else:
-                await playbooks.run_risk_playbooks(self, summary)
+                await playbooks.run_risk_playbooks(self.ctx, summary)
                 if lc.risk_confirmed(summary.churn_level, summary.band, summary.coverage):
                     await self._enter_churn_handling(
                         f"risk confirmed: CRITICAL churn risk, RED health {summary.score} "
                         f"on {summary.coverage:.0%} of the signal weight"
                     )
         if summary.opportunities and s.phase != Phase.CHURN_HANDLING:
-            await playbooks.dispatch_expansions(self, summary)
+            await playbooks.dispatch_expansions(self.ctx, summary)
 
     # ------------------------------------------------------------ calendar
 
@@ -305,9 +338,9 @@ class AccountLifecycleWorkflow:
             s.done_checkpoints.append(cp.key)
             self._log("timer", f"{cp.label} reached")
             if cp.kind == "qbr":
-                await playbooks.start_qbr(self, cp)
+                await playbooks.start_qbr(self.ctx, cp)
             elif cp.kind == "renewal_window":
-                await playbooks.renewal_window(self, cp)
+                await playbooks.renewal_window(self.ctx, cp)
             elif cp.kind == "renewal_outcome":
                 await self._renewal_outcome()
             elif cp.kind == "renewal_grace":
@@ -316,9 +349,8 @@ class AccountLifecycleWorkflow:
     async def _renewal_outcome(self, final: bool = False) -> None:
         s = self.s
         result: RenewalCheckResult = await workflow.execute_activity(
-            "check_renewal",
+            act.check_renewal,
             RenewalCheckRequest(account_id=s.account_id, term_end=s.contract.end_date),
-            result_type=RenewalCheckResult,
             start_to_close_timeout=self.activity_timeout,
             retry_policy=DB_RETRY,
             summary=f"renewal outcome for the term ending {s.contract.end_date}",
@@ -328,8 +360,8 @@ class AccountLifecycleWorkflow:
             self._apply_contract(result.next_term, "renewed: next term on file")
             if s.phase == Phase.CHURN_HANDLING:
                 self._leave_churn_handling("renewed")
-            await playbooks.publish(
-                self,
+            await publish(
+                self.ctx,
                 "renewal.renewed",
                 {"end_date": str(s.contract.end_date)},
                 str(s.contract.end_date),
@@ -354,7 +386,7 @@ class AccountLifecycleWorkflow:
             return
         s.phase_before_churn = s.phase
         self._set_phase(Phase.CHURN_HANDLING, reason)
-        await playbooks.start_churn_save(self, reason)
+        await playbooks.start_churn_save(self.ctx, reason)
 
     def _leave_churn_handling(self, why: str) -> None:
         s = self.s
@@ -366,9 +398,9 @@ class AccountLifecycleWorkflow:
     async def _churned(self) -> None:
         s = self.s
         s.churn_reason = s.churn_reason or "contract ended without renewal"
-        await playbooks.post_mortem(self)
+        await playbooks.post_mortem(self.ctx)
         self._set_phase(Phase.CHURNED, s.churn_reason)
-        await playbooks.publish(self, "account.churned", {"reason": s.churn_reason})
+        await publish(self.ctx, "account.churned", {"reason": s.churn_reason})
         workflow.set_current_details(f"churned: {s.churn_reason}; post-mortem delivered")
 
     # ------------------------------------------------------------ lifecycle
@@ -410,7 +442,7 @@ class AccountLifecycleWorkflow:
             "decision",
             f"gate of {Phase(due.phase).label} stalled {due.days_in_phase} days: nudge CSM",
         )
-        await playbooks.nudge(self, due, self.s.nudges_sent[key])
+        await playbooks.nudge(self.ctx, due, self.s.nudges_sent[key])
 
     def _apply_contract(self, c: ContractChangeSignal | HandoffContract, why: str) -> None:
         s = self.s
@@ -528,8 +560,8 @@ class AccountLifecycleWorkflow:
                 "update",
                 f"expansion {key} declined by {upd.decided_by}: not re-proposed for 90 days",
             )
-        await playbooks.publish(
-            self,
+        await publish(
+            self.ctx,
             "expansion.decided",
             {"opportunity": key, "approved": upd.approve, "by": upd.decided_by},
         )
@@ -607,13 +639,14 @@ class AccountLifecycleWorkflow:
             name=s.handoff.name,
             phase=s.phase.label,
             phase_entered_at=s.phase_entered_at,
-            waiting_for=("gate needs: " + ", ".join(missing)) if missing else "",
+            waiting_for=self._waiting_for()
+            or (("gate needs: " + ", ".join(missing)) if missing else ""),
             paused=s.paused,
             band=s.band,
             score=s.score,
             churn_level=s.churn_level,
             drivers=s.drivers,
-            open_findings=s.open_findings,
+            open_findings=s.open_findings + self._churn_finding(),
             opportunities=s.opportunities,
             renewal_date=s.contract.end_date,
             arr=s.contract.arr,
@@ -626,6 +659,23 @@ class AccountLifecycleWorkflow:
             signals_received=s.signals_received,
             signals_rejected=s.signals_rejected,
         )
+
+    def _churn_finding(self) -> list[dict]:
+        """An account in churn handling shows why, even before a scan found anything."""
+        s = self.s
+        if s.phase != Phase.CHURN_HANDLING or any(
+            f.get("kind") == "churn" for f in s.open_findings
+        ):
+            return []
+        return [
+            {
+                "kind": "churn",
+                "severity": "high",
+                "title": s.churn_reason or "churn risk confirmed",
+                "save_workflow_id": s.save_workflow_id,
+                "decision_due": str(s.save_decision_due) if s.save_decision_due else None,
+            }
+        ]
 
     @workflow.query
     def timeline(self) -> list[TimelineEntry]:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from domain.delivery import DeliveryResult
+from domain.digest import DraftPolicy
 from domain.summary import OpportunityLine
 
 
@@ -19,13 +20,16 @@ class QbrInput(BaseModel):
     csm_owner: str
     csm_email: str
     llm_task_queue: str = "vim-llm"
+    activity_timeout_seconds: int = 120
+    # How the QBR is announced: a line in the CSM's digest, or a cover-note draft (digest off).
+    policy: DraftPolicy | None = None
 
 
 class QbrResult(BaseModel):
     account_id: str
     quarter_label: str
     page: DeliveryResult
-    cover_note: DeliveryResult
+    cover_note: DeliveryResult | None = None  # None: announced in the CSM's digest
     narratives_from_model: int
     narratives_from_template: int
 
@@ -45,6 +49,7 @@ class ExpansionInput(BaseModel):
     rep_owner: str | None = None
     rep_email: str
     llm_task_queue: str = "vim-llm"
+    activity_timeout_seconds: int = 120
 
 
 class ExpansionResult(BaseModel):
@@ -65,6 +70,7 @@ class ChurnSaveInput(BaseModel):
     renewal_date: date
     arr: float
     llm_task_queue: str = "vim-llm"
+    activity_timeout_seconds: int = 120
     approval_sla_days: int = 3  # escalate to the Director of CS when no decision by then
     escalation_sla_days: int = 4  # give up waiting after this many more days
 

@@ -1,7 +1,9 @@
 """Child workflows: QBR, Sales expansion dispatch, churn save playbook.
 
-Each is started by AccountLifecycleWorkflow with a deterministic id
-(see workflows/playbooks.py) and runs to completion on its own.
+Each is started by AccountLifecycleWorkflow, by reference, with a
+deterministic id (see workflows/playbooks.py) and runs to completion on its
+own. Each builds its own ``PlaybookContext`` for the drafting building blocks
+(workflows/drafting.py); none imports the account workflow or the playbooks.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain import draft_facts
     from domain import lifecycle as lc
+    from domain.digest import DigestItem, page_link
     from domain.messages import DecisionUpdate
     from domain.qbr import (
         QbrDocument,
@@ -24,7 +27,8 @@ with workflow.unsafe.imports_passed_through():
         qbr_page_request,
     )
     from domain.summary import OpportunityLine
-    from workflows import playbooks
+    from workflows import activity_defs as act
+    from workflows import drafting
     from workflows.child_models import (
         ChurnSaveInput,
         ChurnSaveResult,
@@ -33,52 +37,79 @@ with workflow.unsafe.imports_passed_through():
         QbrInput,
         QbrResult,
     )
+    from workflows.context import PlaybookContext
+
+DIRECTOR_OF_CS = "director-of-cs@example.com"
+DIGEST = "digest-instead-of-drafts"  # the same patch id as workflows/playbooks.py
 
 
-class _Child:
-    """What playbooks.narrative/publish need from a workflow."""
-
-    llm_task_queue: str
-    account_id: str
+def _context(account_id: str, llm_task_queue: str, timeout_seconds: int) -> PlaybookContext:
+    return PlaybookContext(
+        account_id=account_id,
+        llm_task_queue=llm_task_queue,
+        task_queue=workflow.info().task_queue,
+        activity_timeout=timedelta(seconds=timeout_seconds),
+    )
 
 
 @workflow.defn
-class QBRWorkflow(_Child):
+class QBRWorkflow:
     @workflow.run
     async def run(self, inp: QbrInput) -> QbrResult:
-        self.llm_task_queue, self.account_id = inp.llm_task_queue, inp.account_id
+        ctx = _context(inp.account_id, inp.llm_task_queue, inp.activity_timeout_seconds)
         workflow.set_current_details(f"assembling QBR {inp.quarter_label} for {inp.account_name}")
         doc: QbrDocument = await workflow.execute_activity(
-            "prepare_qbr",
+            act.prepare_qbr,
             QbrRequest(
                 account_id=inp.account_id,
                 quarter_label=lc.quarter_label(inp.as_of.date()),
                 as_of=inp.as_of,
                 reason=inp.reason,  # type: ignore[arg-type]
             ),
-            result_type=QbrDocument,
             start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=playbooks.DELIVERY_RETRY,
+            retry_policy=drafting.DELIVERY_RETRY,
             summary=f"gather health history, findings and adoption for QBR {inp.quarter_label}",
         )
         workflow.set_current_details(f"writing the four QBR narratives for {inp.account_name}")
         sections = narrative_facts(doc)
-        written = await asyncio.gather(*(playbooks.narrative(self, f) for f in sections.values()))
+        written = await asyncio.gather(*(drafting.narrative(ctx, f) for f in sections.values()))
         narratives = dict(zip(sections, written, strict=True))
         doc = apply_narratives(doc, narratives)
         workflow.set_current_details(f"delivering QBR {inp.quarter_label}")
-        page = await playbooks.deliver(qbr_page_request(doc, playbooks.key("qbr", "page")))
-        cover = await playbooks.deliver(
-            qbr_cover_note_request(
-                doc,
-                playbooks.key("qbr_cover_note"),
-                to=inp.csm_email,
-                to_name=inp.csm_owner,
-                page_link=page.target,
+        page = await drafting.deliver(ctx, qbr_page_request(doc, drafting.key("qbr", "page")))
+        cover = None
+        policy = inp.policy
+        if policy is not None and policy.digest != "off" and workflow.patched(DIGEST):
+            await workflow.execute_activity(
+                act.add_digest_item,
+                DigestItem(
+                    item_key=drafting.key("qbr_ready"),
+                    recipient=inp.csm_email,
+                    recipient_name=inp.csm_owner,
+                    account_id=inp.account_id,
+                    account_name=inp.account_name,
+                    category="qbr",
+                    headline=f"{doc.title.split(': ', 1)[-1]} ready for review: {doc.summary}",
+                    link=page_link(page.target),
+                    as_of=workflow.now(),
+                ),
+                start_to_close_timeout=ctx.activity_timeout,
+                retry_policy=drafting.DELIVERY_RETRY,
+                summary=f"digest line for {inp.csm_email}: QBR ready",
             )
-        )
-        await playbooks.publish(
-            self,
+        else:
+            cover = await drafting.deliver(
+                ctx,
+                qbr_cover_note_request(
+                    doc,
+                    drafting.key("qbr_cover_note"),
+                    to=inp.csm_email,
+                    to_name=inp.csm_owner,
+                    page_link=page.target,
+                ),
+            )
+        await drafting.publish(
+            ctx,
             "qbr.ready",
             {
                 "quarter": inp.quarter_label,
@@ -101,14 +132,14 @@ class QBRWorkflow(_Child):
 
 
 @workflow.defn
-class ExpansionDispatchWorkflow(_Child):
+class ExpansionDispatchWorkflow:
     """Runs on the Sales task queue: records the opportunity and drafts the rep's email."""
 
     @workflow.run
     async def run(self, inp: ExpansionInput) -> ExpansionResult:
-        self.llm_task_queue, self.account_id = inp.llm_task_queue, inp.account_id
-        await playbooks.publish(
-            self, "expansion.dispatched", inp.model_dump(mode="json"), inp.opportunity_id
+        ctx = _context(inp.account_id, inp.llm_task_queue, inp.activity_timeout_seconds)
+        await drafting.publish(
+            ctx, "expansion.dispatched", inp.model_dump(mode="json"), inp.opportunity_id
         )
         opportunities = inp.opportunities or [
             OpportunityLine(
@@ -128,8 +159,9 @@ class ExpansionDispatchWorkflow(_Child):
             rep_email=inp.rep_email,
             opportunities=opportunities,
         )
-        n = await playbooks.narrative(self, facts)
-        draft = await playbooks.deliver_narrative(
+        n = await drafting.narrative(ctx, facts)
+        draft = await drafting.deliver_narrative(
+            ctx,
             n,
             facts,
             kind="email_draft",
@@ -143,7 +175,7 @@ class ExpansionDispatchWorkflow(_Child):
 
 
 @workflow.defn
-class ChurnSaveWorkflow(_Child):
+class ChurnSaveWorkflow:
     """The save playbook: a plan drafted for the CSM, a human decision, escalation when it stalls."""
 
     def __init__(self) -> None:
@@ -172,7 +204,7 @@ class ChurnSaveWorkflow(_Child):
 
     @workflow.run
     async def run(self, inp: ChurnSaveInput) -> ChurnSaveResult:
-        self.llm_task_queue, self.account_id = inp.llm_task_queue, inp.account_id
+        ctx = _context(inp.account_id, inp.llm_task_queue, inp.activity_timeout_seconds)
         steps: list[str] = []
         now = workflow.now()
         facts = draft_facts.save_plan_facts(
@@ -190,8 +222,9 @@ class ChurnSaveWorkflow(_Child):
             drivers=inp.drivers,
             decision_due=(now + timedelta(days=inp.approval_sla_days)).date(),
         )
-        plan = await playbooks.narrative(self, facts)
-        await playbooks.deliver_narrative(
+        plan = await drafting.narrative(ctx, facts)
+        await drafting.deliver_narrative(
+            ctx,
             plan,
             facts,
             kind="email_draft",
@@ -206,12 +239,13 @@ class ChurnSaveWorkflow(_Child):
             f"waiting up to {inp.approval_sla_days} days for a save-plan decision"
         )
         if not await self._wait_decision(inp.approval_sla_days, "save-plan approval SLA"):
-            await playbooks.deliver_narrative(
+            await drafting.deliver_narrative(
+                ctx,
                 plan,
                 facts,
                 kind="email_draft",
                 occurrence="escalation",
-                to=playbooks.DIRECTOR_OF_CS,
+                to=DIRECTOR_OF_CS,
                 subject=f"Escalation: no decision on the save plan for {inp.account_name} "
                 f"after {inp.approval_sla_days} days",
                 purpose="churn_save_escalation",
@@ -220,8 +254,8 @@ class ChurnSaveWorkflow(_Child):
             workflow.set_current_details("escalated to the Director of CS; waiting for a decision")
             if not await self._wait_decision(inp.escalation_sla_days, "escalated approval SLA"):
                 steps.append("no decision: playbook closed")
-                await playbooks.publish(
-                    self, "churn.save_decided", {"outcome": "no_decision"}, "decision"
+                await drafting.publish(
+                    ctx, "churn.save_decided", {"outcome": "no_decision"}, "decision"
                 )
                 return ChurnSaveResult(
                     account_id=inp.account_id, outcome="no_decision", steps_done=steps
@@ -230,7 +264,8 @@ class ChurnSaveWorkflow(_Child):
         assert d is not None
         steps.append(f"{'approved' if d.approve else 'declined'} by {d.decided_by}")
         if d.approve:
-            await playbooks.deliver_narrative(
+            await drafting.deliver_narrative(
+                ctx,
                 plan,
                 facts,
                 kind="chat_alert",
@@ -239,8 +274,8 @@ class ChurnSaveWorkflow(_Child):
                 purpose="churn_save_approved",
             )
             steps.append("team alerted to run the save plan")
-        await playbooks.publish(
-            self, "churn.save_decided", {"approved": d.approve, "by": d.decided_by}, "decision"
+        await drafting.publish(
+            ctx, "churn.save_decided", {"approved": d.approve, "by": d.decided_by}, "decision"
         )
         return ChurnSaveResult(
             account_id=inp.account_id,

@@ -2,170 +2,232 @@
 
 Orchestration only. Rules live in `domain/`; the words come from the
 narrative activity (Claude, or a template without a key); deliveries are
-drafts through the idempotent `deliver` activity, keyed on the workflow and
-the purpose so a retry or a replay never makes a second draft.
+drafts through the idempotent `deliver` activity (`workflows/drafting.py`).
+Every function takes the workflow's `PlaybookContext` (state, log,
+timeouts, queues, draft policy): playbooks never import the workflow.
+
+Mail is paced by the context's `DraftPolicy` (`domain/digest.py`): what
+cannot wait (a CRITICAL churn risk, the save playbook) is drafted at once,
+within the recipient's daily cap; everything else becomes an account page
+plus a line in the owner's digest.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from domain import draft_facts
     from domain import lifecycle as lc
-    from domain.delivery import BusEvent, DeliveryRequest, DeliveryResult, delivery_key
-    from domain.narrative import Narrative, NarrativeFacts, NarrativeRequest, narrative_delivery
+    from domain.delivery import DeliveryRequest
+    from domain.digest import Category, DigestItem, page_link
+    from domain.narrative import Narrative, NarrativeFacts
     from domain.summary import AssessmentSummary, FindingLine
+    from workflows import activity_defs as act
     from workflows.child_models import ChurnSaveInput, ExpansionInput, QbrInput
+    from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
+    from workflows.context import PlaybookContext
+    from workflows.drafting import (
+        DELIVERY_RETRY,
+        deliver,
+        key,
+        narrative,
+        narrative_request,
+        publish,
+    )
 
-if TYPE_CHECKING:
-    from workflows.account import AccountLifecycleWorkflow
-
-DELIVERY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5), maximum_attempts=8
-)
-NARRATIVE_ATTEMPTS = 3
-NARRATIVE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=NARRATIVE_ATTEMPTS,
-)
-DELIVERY_TIMEOUT = timedelta(minutes=2)  # children; the account workflow sets its own
 REALERT_AFTER = timedelta(days=30)
 EXPANSION_COOLDOWN = timedelta(days=90)
 DIRECTOR_OF_CS = "director-of-cs@example.com"
 # workflow.patched ids: each guards a change to the commands a running workflow issues.
 ONE_TALK_TRACK = "one-talk-track-per-account"
+DIGEST = "digest-instead-of-drafts"
 
 
-# ------------------------------------------------------------ building blocks
+# ------------------------------------------------------------------- pacing
 
 
-def key(purpose: str, *parts: object) -> str:
-    """Idempotency key of a delivery: this workflow's id + purpose (+ occurrence)."""
-    return delivery_key(workflow.info().workflow_id, purpose, *parts)
-
-
-async def narrative(wf: Any, facts: NarrativeFacts) -> Narrative:
-    """Words for a draft: the model when configured, else (or on failure) a template."""
-    return await workflow.execute_activity(
-        "write_narrative",
-        NarrativeRequest(facts=facts, max_attempts=NARRATIVE_ATTEMPTS),
-        result_type=Narrative,
-        task_queue=wf.llm_task_queue,
-        start_to_close_timeout=timedelta(seconds=90),
-        retry_policy=NARRATIVE_RETRY,
-        summary=f"narrative: {facts.purpose}",
-    )
-
-
-async def deliver(req: DeliveryRequest) -> DeliveryResult:
-    """One draft/page/message; the key makes a retry or a replay a no-op."""
-    return await workflow.execute_activity(
-        "deliver",
-        req,
-        result_type=DeliveryResult,
-        start_to_close_timeout=getattr(workflow.instance(), "activity_timeout", DELIVERY_TIMEOUT),
-        retry_policy=DELIVERY_RETRY,
-        summary=f"{req.kind}: {req.purpose}" + (f" to {req.to}" if req.to else ""),
-    )
-
-
-async def deliver_narrative(
+async def draft_or_digest(
+    ctx: PlaybookContext,
     n: Narrative,
     facts: NarrativeFacts,
     *,
-    kind: str,
+    category: Category,
+    urgent: bool,
     occurrence: str,
-    to: str | None = None,
-    to_name: str | None = None,
-    subject: str | None = None,
+    to: str,
+    to_name: str | None,
+    subject: str,
+    headline: str,
     purpose: str | None = None,
-) -> DeliveryResult:
-    purpose = purpose or n.purpose
-    req = narrative_delivery(
+) -> str:
+    """Draft the email at once, or file the detail as an account page and a digest line.
+
+    Returns what happened ("drafted" or "in the digest"). With the digest off,
+    or for a workflow that started before digests, every draft goes at once.
+    """
+    email = narrative_request(
         n,
-        idempotency_key=key(purpose, occurrence, kind),
-        kind=kind,  # type: ignore[arg-type]
+        facts,
+        kind="email_draft",
+        occurrence=occurrence,
         to=to,
         to_name=to_name,
         subject=subject,
-        facts=facts,
+        purpose=purpose,
     )
-    if req.purpose != purpose:
-        req = req.model_copy(update={"purpose": purpose})
-    return await deliver(req)
-
-
-async def publish(wf: Any, event_type: str, payload: dict, occurrence: str | None = None) -> None:
-    """Every decision goes on the event bus (Postgres outbox + NOTIFY)."""
-    now = workflow.now()
-    await workflow.execute_activity(
-        "publish_event",
-        BusEvent(
-            event_key=key(event_type, occurrence or now.isoformat()),
-            account_id=wf.account_id,
-            event_type=event_type,
-            payload=payload,
-            occurred_at=now,
+    if ctx.policy.digest == "off" or not workflow.patched(DIGEST):
+        await deliver(ctx, email)
+        return "drafted"
+    page = await deliver(
+        ctx,
+        narrative_request(
+            n, facts, kind="account_page", occurrence=occurrence, subject=subject, purpose=purpose
         ),
-        start_to_close_timeout=timedelta(seconds=30),
+    )
+    now = await workflow.execute_activity(
+        act.add_digest_item,
+        DigestItem(
+            item_key=email.idempotency_key,
+            recipient=to,
+            recipient_name=to_name,
+            account_id=ctx.account_id,
+            account_name=facts.account_name,
+            category=category,
+            headline=headline,
+            link=page_link(page.target),
+            as_of=workflow.now(),
+            urgent=urgent,
+            immediate_cap=ctx.policy.immediate_cap_per_day,
+        ),
+        start_to_close_timeout=ctx.activity_timeout,
         retry_policy=DELIVERY_RETRY,
-        summary=f"event bus: {event_type}",
+        summary=f"digest line for {to}: {category}",
+    )
+    if now:
+        await deliver(ctx, email)
+        return "drafted"
+    return "in the digest"
+
+
+async def note_for_digest(
+    ctx: PlaybookContext,
+    *,
+    category: Category,
+    occurrence: str,
+    to: str,
+    to_name: str | None,
+    headline: str,
+    link: str | None = None,
+) -> None:
+    """A digest line with no draft of its own (e.g. an expansion sent to Sales)."""
+    if ctx.policy.digest == "off" or not workflow.patched(DIGEST):
+        return
+    await workflow.execute_activity(
+        act.add_digest_item,
+        DigestItem(
+            item_key=key(f"digest_{category}", occurrence),
+            recipient=to,
+            recipient_name=to_name,
+            account_id=ctx.account_id,
+            account_name=ctx.s.handoff.name if ctx.state else ctx.account_id,
+            category=category,
+            headline=headline,
+            link=link,
+            as_of=workflow.now(),
+        ),
+        start_to_close_timeout=ctx.activity_timeout,
+        retry_policy=DELIVERY_RETRY,
+        summary=f"digest line for {to}: {category}",
     )
 
 
 # ----------------------------------------------------------------- playbooks
 
 
-async def run_risk_playbooks(wf: AccountLifecycleWorkflow, summary: AssessmentSummary) -> None:
-    """Risk -> prevention playbook: churn alert on four channels, a Lean play per finding."""
-    s = wf.s
+async def run_risk_playbooks(ctx: PlaybookContext, summary: AssessmentSummary) -> None:
+    """Risk -> prevention playbook: churn alert, a Lean play per finding that fits the lifecycle."""
+    s = ctx.s
     now = workflow.now()
     if summary.churn_level in ("HIGH", "CRITICAL"):
         alert = f"churn:{summary.churn_level}"
         if _due(s.alerts_sent.get(alert), now):
             s.alerts_sent[alert] = now.date().isoformat()
-            await churn_alert(wf, summary)
+            await churn_alert(ctx, summary)
+    ramping = lc.in_onboarding_ramp(
+        s.phase, s.handoff.contract.start_date, now.date(), ctx.policy.onboarding_ramp_days
+    )
     for f in summary.findings:
         if f.kind not in LEAN_PURPOSE or f.severity == "low":
             continue
         alert = f"lean:{f.kind}"
-        if _due(s.alerts_sent.get(alert), now):
+        if f.kind == "muda" and ramping:
+            if alert not in s.alerts_sent:
+                ctx.log(
+                    "decision",
+                    f"muda play held: onboarding ramp ({s.phase.label}, contract started "
+                    f"{s.handoff.contract.start_date}, ramp {ctx.policy.onboarding_ramp_days} days)",
+                )
+                s.alerts_sent[alert] = "ramp"
+            continue
+        last = s.alerts_sent.get(alert)
+        if _due(None if last == "ramp" else last, now):
             s.alerts_sent[alert] = now.date().isoformat()
-            await lean_play(wf, summary, f)
+            await lean_play(ctx, summary, f)
 
 
 def _due(last_sent: str | None, now: datetime) -> bool:
     return last_sent is None or now.date() - date.fromisoformat(last_sent) >= REALERT_AFTER
 
 
-async def churn_alert(wf: AccountLifecycleWorkflow, summary: AssessmentSummary) -> None:
-    """Seed 001's four channels: Notion health update, Gmail draft to the rep, chat alert, event bus."""
-    s = wf.s
+async def churn_alert(ctx: PlaybookContext, summary: AssessmentSummary) -> None:
+    """The account's Notion health update, and the rep's alert: at once when CRITICAL,
+    else in the CSM's digest. The event bus gets it either way."""
+    s = ctx.s
     facts = draft_facts.churn_risk_facts(s.handoff, summary)
-    n = await narrative(wf, facts)
+    n = await narrative(ctx, facts)
     subject = f"[{summary.churn_level} churn risk] {s.handoff.name}: health {summary.score} {summary.band}"
     occurrence = f"{summary.churn_level}:{workflow.now():%Y-%m-%d}"
     rep = str(s.handoff.rep_email or s.handoff.csm_email)
-    for kind, to in (("health_update", None), ("email_draft", rep), ("chat_alert", None)):
-        await deliver_narrative(
+    await deliver(ctx, narrative_request(n, facts, kind="health_update", occurrence=occurrence, subject=subject, purpose="churn_alert"))  # fmt: skip
+    critical = summary.churn_level == "CRITICAL"
+    digest_on = ctx.policy.digest != "off" and workflow.patched(DIGEST)
+    if digest_on and not critical:
+        how = await draft_or_digest(
+            ctx,
             n,
             facts,
-            kind=kind,
+            category="risk",
+            urgent=False,
             occurrence=occurrence,
-            to=to,
-            to_name=s.handoff.rep_owner if to else None,
+            to=str(s.handoff.csm_email),
+            to_name=s.handoff.csm_owner,
             subject=subject,
+            headline=n.headline,
             purpose="churn_alert",
         )
+    else:
+        how = await draft_or_digest(
+            ctx,
+            n,
+            facts,
+            category="risk",
+            urgent=True,
+            occurrence=occurrence,
+            to=rep,
+            to_name=s.handoff.rep_owner,
+            subject=subject,
+            headline=n.headline,
+            purpose="churn_alert",
+        )
+        await deliver(ctx, narrative_request(n, facts, kind="chat_alert", occurrence=occurrence, subject=subject, purpose="churn_alert"))  # fmt: skip
     await publish(
-        wf,
+        ctx,
         "churn.alert",
         {
             "level": summary.churn_level,
@@ -175,10 +237,7 @@ async def churn_alert(wf: AccountLifecycleWorkflow, summary: AssessmentSummary) 
         },
         occurrence,
     )
-    wf._log(
-        "delivery",
-        f"churn alert ({summary.churn_level}): Notion update, Gmail draft to {rep}, chat, event bus",
-    )
+    ctx.log("delivery", f"churn alert ({summary.churn_level}): Notion update; email {how}")
 
 
 LEAN_PURPOSE = {
@@ -188,24 +247,27 @@ LEAN_PURPOSE = {
 }
 
 
-async def lean_play(
-    wf: AccountLifecycleWorkflow, summary: AssessmentSummary, finding: FindingLine
-) -> None:
-    s = wf.s
+async def lean_play(ctx: PlaybookContext, summary: AssessmentSummary, finding: FindingLine) -> None:
+    s = ctx.s
     facts = draft_facts.lean_facts(s.handoff, summary, finding)
-    n = await narrative(wf, facts)
-    to = DIRECTOR_OF_CS if finding.kind == "muri" else str(s.handoff.csm_email)
+    n = await narrative(ctx, facts)
+    director = finding.kind == "muri"
+    to = DIRECTOR_OF_CS if director else str(s.handoff.csm_email)
     dollars = f" (${finding.dollar_impact:,.0f}/yr)" if finding.dollar_impact else ""
-    await deliver_narrative(
+    how = await draft_or_digest(
+        ctx,
         n,
         facts,
-        kind="email_draft",
+        category="play",
+        urgent=False,
         occurrence=finding.finding_id,
         to=to,
+        to_name=None if director else s.handoff.csm_owner,
         subject=f"{finding.play}: {s.handoff.name}{dollars}",
+        headline=n.headline.removeprefix(f"{s.handoff.name}: "),
     )
     await publish(
-        wf,
+        ctx,
         "finding.created",
         {
             "finding_id": finding.finding_id,
@@ -216,19 +278,19 @@ async def lean_play(
         },
         finding.finding_id,
     )
-    wf._log("delivery", f"{finding.kind} play drafted for {to}: {finding.title}")
+    ctx.log("delivery", f"{finding.kind} play for {to} {how}: {finding.title}")
 
 
 # ------------------------------------------------------------------ children
 
 
-async def dispatch_expansions(wf: AccountLifecycleWorkflow, summary: AssessmentSummary) -> None:
+async def dispatch_expansions(ctx: PlaybookContext, summary: AssessmentSummary) -> None:
     """Opportunity -> ExpansionDispatchWorkflow on the Sales queue, once per opportunity per 90 days.
 
     Every opportunity due on one day goes to Sales in one dispatch, so the
     rep gets one talk track per account, not one per signal.
     """
-    s = wf.s
+    s = ctx.s
     today = workflow.now().date()
     due = []
     for o in summary.opportunities:
@@ -260,23 +322,32 @@ async def dispatch_expansions(wf: AccountLifecycleWorkflow, summary: AssessmentS
             opportunities=list(batch),
             rep_owner=s.handoff.rep_owner,
             rep_email=str(s.handoff.rep_email or s.handoff.csm_email),
-            llm_task_queue=wf.llm_task_queue,
+            llm_task_queue=ctx.llm_task_queue,
         )
         what = ", ".join(f"{x.opportunity_type}/{x.key}" for x in batch)
         await _start_child(
-            "ExpansionDispatchWorkflow",
+            ExpansionDispatchWorkflow.run,
             inp,
             child_id,
-            wf.sales_task_queue,
+            ctx.sales_task_queue,
             f"dispatch {what} expansion (~${total:,.0f} ARR) to Sales",
         )
-        wf._log("child", f"expansion {what} (~${total:,.0f} ARR) dispatched to Sales ({child_id})")
+        ctx.log("child", f"expansion {what} (~${total:,.0f} ARR) dispatched to Sales ({child_id})")
+        await note_for_digest(
+            ctx,
+            category="opportunity",
+            occurrence=child_id,
+            to=str(s.handoff.csm_email),
+            to_name=s.handoff.csm_owner,
+            headline=f"{what} expansion, about ${total:,.0f} ARR, sent to "
+            f"{s.handoff.rep_owner or 'Sales'} with a talk track",
+        )
 
 
-async def start_qbr(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> None:
-    s = wf.s
+async def start_qbr(ctx: PlaybookContext, cp: lc.Checkpoint) -> None:
+    s = ctx.s
     if s.phase in (lc.Phase.CHURN_HANDLING, lc.Phase.CHURNED) and cp.days_before_end is None:
-        wf._log("decision", f"{cp.label} skipped: account is in churn handling")
+        ctx.log("decision", f"{cp.label} skipped: account is in churn handling")
         return
     label = cp.key.removeprefix("qbr:")
     child_id = f"qbr-{s.account_id}-{label}"
@@ -288,17 +359,19 @@ async def start_qbr(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> None:
         as_of=workflow.now(),
         csm_email=str(s.handoff.csm_email),
         csm_owner=s.handoff.csm_owner,
-        llm_task_queue=wf.llm_task_queue,
+        llm_task_queue=ctx.llm_task_queue,
+        activity_timeout_seconds=int(ctx.activity_timeout.total_seconds()),
+        policy=ctx.policy,
     )
-    if await _start_child("QBRWorkflow", inp, child_id, workflow.info().task_queue, f"QBR {label}"):
+    if await _start_child(QBRWorkflow.run, inp, child_id, ctx.task_queue, f"QBR {label}"):
         s.qbrs_started.append(child_id)
-        wf._log("child", f"QBR {label} started ({child_id})")
+        ctx.log("child", f"QBR {label} started ({child_id})")
         # A QBR under way is the Value Proof gate's evidence.
-        wf._milestone("first_qbr_delivered", child_id)
+        ctx.mark_milestone("first_qbr_delivered", child_id)
 
 
-async def start_churn_save(wf: AccountLifecycleWorkflow, reason: str) -> None:
-    s = wf.s
+async def start_churn_save(ctx: PlaybookContext, reason: str) -> None:
+    s = ctx.s
     child_id = f"churn-save-{s.account_id}-{workflow.now():%Y%m%d}"
     inp = ChurnSaveInput(
         account_id=s.account_id,
@@ -312,23 +385,24 @@ async def start_churn_save(wf: AccountLifecycleWorkflow, reason: str) -> None:
         drivers=s.drivers,
         renewal_date=s.contract.end_date,
         arr=s.contract.arr,
-        llm_task_queue=wf.llm_task_queue,
+        llm_task_queue=ctx.llm_task_queue,
+        activity_timeout_seconds=int(ctx.activity_timeout.total_seconds()),
     )
-    if await _start_child(
-        "ChurnSaveWorkflow", inp, child_id, workflow.info().task_queue, "churn save playbook"
-    ):
+    if await _start_child(ChurnSaveWorkflow.run, inp, child_id, ctx.task_queue, "churn save playbook"):
         s.save_workflow_id = child_id
-        wf._log(
+        s.save_decision_due = workflow.now().date() + timedelta(days=inp.approval_sla_days)
+        ctx.log(
             "child",
-            f"churn save playbook started ({child_id}): decide with `starter.py decide-save`",
+            f"churn save playbook started ({child_id}): {s.handoff.csm_owner} decides by "
+            f"{s.save_decision_due} with `starter.py decide-save`",
         )
     await publish(
-        wf, "churn.handling_started", {"reason": reason, "save_workflow_id": child_id}, child_id
+        ctx, "churn.handling_started", {"reason": reason, "save_workflow_id": child_id}, child_id
     )
 
 
-async def _start_child(name: str, inp: Any, child_id: str, task_queue: str, summary: str) -> bool:
-    """Start a child and let it run on its own.
+async def _start_child(run: Any, inp: Any, child_id: str, task_queue: str, summary: str) -> bool:
+    """Start a child (by reference to its run method) and let it run on its own.
 
     ABANDON on purpose: QBRs, Sales dispatches and save playbooks are
     deliverables people wait for; they must finish even when the parent
@@ -338,7 +412,7 @@ async def _start_child(name: str, inp: Any, child_id: str, task_queue: str, summ
     """
     try:
         await workflow.start_child_workflow(
-            name,
+            run,
             inp,
             id=child_id,
             task_queue=task_queue,
@@ -354,10 +428,10 @@ async def _start_child(name: str, inp: Any, child_id: str, task_queue: str, summ
 # ---------------------------------------------------------- timers and gates
 
 
-async def renewal_window(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> None:
-    s = wf.s
+async def renewal_window(ctx: PlaybookContext, cp: lc.Checkpoint) -> None:
+    s = ctx.s
     await publish(
-        wf,
+        ctx,
         "renewal.window",
         {
             "days_before_end": cp.days_before_end,
@@ -371,31 +445,38 @@ async def renewal_window(wf: AccountLifecycleWorkflow, cp: lc.Checkpoint) -> Non
         # The days actually left (a checkpoint can fire late, e.g. for an account handed off
         # inside the window), never the checkpoint's label.
         days_left = (s.contract.end_date - workflow.now().date()).days
-        health = (
-            f"health {s.score:.0f}/100 {s.band}" if s.score is not None else "no health score yet"
-        )
+        health = f"health {s.score:.0f}/100 {s.band}" if s.score is not None else "no health score yet"
         text = (
             f"Renewal of {s.handoff.name} in {days_left} days ({s.contract.end_date}): "
             f"{health}, churn risk {s.churn_level or 'not assessed'}, ARR ${s.contract.arr:,.0f}."
         )
-        await deliver(
-            DeliveryRequest(
-                idempotency_key=key("renewal_window", cp.key),
-                account_id=s.account_id,
-                kind="email_draft",
-                purpose="renewal_window",
+        req = DeliveryRequest(
+            idempotency_key=key("renewal_window", cp.key),
+            account_id=s.account_id,
+            kind="email_draft",
+            purpose="renewal_window",
+            to=str(s.handoff.csm_email),
+            to_name=s.handoff.csm_owner,
+            subject=f"Renewal in {days_left} days: {s.handoff.name}",
+            markdown=text,
+        )
+        if ctx.policy.digest == "off" or not workflow.patched(DIGEST):
+            await deliver(ctx, req)
+        else:
+            await note_for_digest(
+                ctx,
+                category="renewal",
+                occurrence=cp.key,
                 to=str(s.handoff.csm_email),
                 to_name=s.handoff.csm_owner,
-                subject=f"Renewal in {days_left} days: {s.handoff.name}",
-                markdown=text,
+                headline=text.removeprefix(f"Renewal of {s.handoff.name} ").rstrip("."),
             )
-        )
     # Scan now: the 60-day window is the contract-proximity trigger of seed 001.
     s.rescore = True
 
 
-async def nudge(wf: AccountLifecycleWorkflow, due: lc.NudgeDue, count: int) -> None:
-    s = wf.s
+async def nudge(ctx: PlaybookContext, due: lc.NudgeDue, count: int) -> None:
+    s = ctx.s
     phase = lc.Phase(due.phase)
     facts = draft_facts.nudge_facts(
         s.handoff,
@@ -406,23 +487,27 @@ async def nudge(wf: AccountLifecycleWorkflow, due: lc.NudgeDue, count: int) -> N
         missing=[lc.MILESTONES[m] for m in due.missing],
         nudges_sent=count,
     )
-    n = await narrative(wf, facts)
-    await deliver_narrative(
+    n = await narrative(ctx, facts)
+    await draft_or_digest(
+        ctx,
         n,
         facts,
-        kind="email_draft",
+        category="reminder",
+        urgent=False,
         occurrence=f"{due.phase}:{count}",
         to=str(s.handoff.csm_email),
         to_name=s.handoff.csm_owner,
         subject=f"{s.handoff.name} is waiting in {phase.label}",
+        headline=f"waiting {due.days_in_phase} days in {phase.label}; needs "
+        + ", ".join(lc.MILESTONES[m] for m in due.missing),
     )
     await publish(
-        wf, "gate.nudged", {"phase": phase.label, "missing": due.missing}, f"{due.phase}:{count}"
+        ctx, "gate.nudged", {"phase": phase.label, "missing": due.missing}, f"{due.phase}:{count}"
     )
 
 
-async def post_mortem(wf: AccountLifecycleWorkflow) -> None:
-    s = wf.s
+async def post_mortem(ctx: PlaybookContext) -> None:
+    s = ctx.s
     history = [t.text for t in s.timeline if t.kind in ("decision", "phase")][-8:]
     facts = draft_facts.post_mortem_facts(
         s.handoff,
@@ -433,8 +518,8 @@ async def post_mortem(wf: AccountLifecycleWorkflow) -> None:
         drivers=s.drivers,
         history=history,
     )
-    n = await narrative(wf, facts)
-    res = await deliver_narrative(
+    n = await narrative(ctx, facts)
+    req = narrative_request(
         n,
         facts,
         kind="email_draft",
@@ -443,5 +528,6 @@ async def post_mortem(wf: AccountLifecycleWorkflow) -> None:
         to_name=s.handoff.csm_owner,
         subject=f"Post-mortem: {s.handoff.name} churned",
     )
+    res = await deliver(ctx, req)
     s.alerts_sent["post_mortem"] = res.target or res.external_id or res.channel
-    wf._log("delivery", f"post-mortem drafted ({res.channel})")
+    ctx.log("delivery", f"post-mortem drafted ({res.channel})")

@@ -54,7 +54,7 @@ class NotionConfig:
 
     def database_for(self, kind: str) -> tuple[str | None, str]:
         """(database id, name of its env var) for a delivery kind."""
-        if kind == "qbr_page":
+        if kind in ("qbr_page", "account_page"):  # pages people read, in the pages database
             return self.qbr_database_id, "NOTION_QBR_DATABASE_ID"
         return self.health_database_id, "NOTION_HEALTH_DATABASE_ID"
 

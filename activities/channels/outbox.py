@@ -22,6 +22,7 @@ from domain.delivery import DeliveryKind
 SUBDIRS: dict[str, tuple[str, str]] = {
     # kind: (folder, extension)
     "qbr_page": ("qbr", ".md"),
+    "account_page": ("pages", ".md"),
     "email_draft": ("email", ".eml"),
     "chat_alert": ("chat", ".json"),
     "health_update": ("notion", ".json"),

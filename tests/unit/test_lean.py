@@ -212,14 +212,15 @@ def test_muri_weighted_ratio() -> None:
     ("recent", "baseline", "days", "severity"),
     [
         (3, 2.0, 182, None),  # 1.5x
-        (4, 2.0, 182, "low"),  # 2.0x, far from renewal
+        (5, 2.0, 182, "low"),  # 2.5x, far from renewal
         (6, 2.0, 182, "medium"),  # 3.0x
         (8, 2.0, 182, "high"),  # 4.0x
-        (4, 2.0, 45, "medium"),  # 2.0x * 1.5
+        (5, 2.0, 45, "medium"),  # 2.5x * 1.5 = 3.75
         (5, 2.0, 30, "high"),  # 2.5x * 1.667 = 4.17
-        (4, 2.0, 0, "high"),  # 2.0x * 2
-        (2, 0.5, 0, None),  # below min_tickets (3) even though 2x the floored baseline
-        (3, 0.0, 182, "medium"),  # no baseline: floored at 1 -> 3.0x
+        (5, 2.0, 0, "high"),  # 2.5x * 2
+        (4, 0.5, 0, None),  # below min_tickets (5) even though 4x the floored baseline
+        (4, 0.0, 182, None),  # a GREEN account's 3-4 tickets are no overload
+        (5, 0.0, 182, "high"),  # no baseline: floored at 1 -> 5.0x
     ],
 )
 def test_muri_severity(recent: int, baseline: float, days: int, severity: str | None) -> None:

@@ -1,0 +1,95 @@
+"""The activities the workflows call, as typed references (interfaces, not implementations).
+
+Workflows call ``workflow.execute_activity(activity_defs.deliver, req, ...)``:
+the argument and result types come from these signatures, so a renamed
+activity or a changed model is a type error in the workflow, not a string
+that matches nothing at run time. Each stub has the name and signature of its
+implementation in ``activities/`` (checked by tests/unit/test_activity_defs.py);
+the implementations stay out of the workflow sandbox (they import asyncpg,
+anthropic and the HTTP clients).
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from domain.delivery import BusEvent, DeliveryRequest, DeliveryResult
+from domain.digest import DigestItem, DigestRequest, DigestResult
+from domain.handoff import Handoff
+from domain.narrative import Narrative, NarrativeRequest
+from domain.qbr import QbrDocument, QbrRequest
+from domain.summary import AssessmentSummary
+from workflows.activity_models import (
+    RenewalCheckRequest,
+    RenewalCheckResult,
+    ScoreAccountRequest,
+    TelemetryBatch,
+)
+
+
+def _elsewhere(name: str) -> NotImplementedError:
+    return NotImplementedError(f"{name} runs on a worker (activities/); this is its interface")
+
+
+@activity.defn(name="record_handoff")
+async def record_handoff(handoff: Handoff) -> None:
+    raise _elsewhere("record_handoff")
+
+
+@activity.defn(name="record_telemetry")
+async def record_telemetry(batch: TelemetryBatch) -> int:
+    raise _elsewhere("record_telemetry")
+
+
+@activity.defn(name="check_renewal")
+async def check_renewal(req: RenewalCheckRequest) -> RenewalCheckResult:
+    raise _elsewhere("check_renewal")
+
+
+@activity.defn(name="score_account")
+async def score_account(req: ScoreAccountRequest) -> AssessmentSummary:
+    raise _elsewhere("score_account")
+
+
+@activity.defn(name="write_narrative")
+async def write_narrative(req: NarrativeRequest) -> Narrative:
+    raise _elsewhere("write_narrative")
+
+
+@activity.defn(name="deliver")
+async def deliver(req: DeliveryRequest) -> DeliveryResult:
+    raise _elsewhere("deliver")
+
+
+@activity.defn(name="publish_event")
+async def publish_event(ev: BusEvent) -> int | None:
+    raise _elsewhere("publish_event")
+
+
+@activity.defn(name="prepare_qbr")
+async def prepare_qbr(req: QbrRequest) -> QbrDocument:
+    raise _elsewhere("prepare_qbr")
+
+
+@activity.defn(name="add_digest_item")
+async def add_digest_item(item: DigestItem) -> bool:
+    raise _elsewhere("add_digest_item")
+
+
+@activity.defn(name="send_digests")
+async def send_digests(req: DigestRequest) -> DigestResult:
+    raise _elsewhere("send_digests")
+
+
+ALL = [
+    record_handoff,
+    record_telemetry,
+    check_renewal,
+    score_account,
+    write_narrative,
+    deliver,
+    publish_event,
+    prepare_qbr,
+    add_digest_item,
+    send_digests,
+]

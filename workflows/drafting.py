@@ -1,0 +1,134 @@
+"""Building blocks every workflow drafts with: words, deliveries, events, idempotency keys.
+
+Orchestration only: the words come from the narrative activity (Claude, or a
+template without a key); deliveries are drafts through the idempotent
+``deliver`` activity, keyed on the workflow and the purpose so a retry or a
+replay never makes a second draft. Activities are called by reference
+(``workflows/activity_defs.py``), with the caller's ``PlaybookContext``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from domain.delivery import (
+        BusEvent,
+        DeliveryKind,
+        DeliveryRequest,
+        DeliveryResult,
+        delivery_key,
+    )
+    from domain.narrative import Narrative, NarrativeFacts, NarrativeRequest, narrative_delivery
+    from workflows import activity_defs as act
+    from workflows.context import PlaybookContext
+
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5), maximum_attempts=8
+)
+NARRATIVE_ATTEMPTS = 3
+NARRATIVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=NARRATIVE_ATTEMPTS,
+)
+
+
+def key(purpose: str, *parts: object) -> str:
+    """Idempotency key of a delivery: this workflow's id + purpose (+ occurrence)."""
+    return delivery_key(workflow.info().workflow_id, purpose, *parts)
+
+
+async def narrative(ctx: PlaybookContext, facts: NarrativeFacts) -> Narrative:
+    """Words for a draft: the model when configured, else (or on failure) a template."""
+    return await workflow.execute_activity(
+        act.write_narrative,
+        NarrativeRequest(facts=facts, max_attempts=NARRATIVE_ATTEMPTS),  # type: ignore[arg-type]
+        task_queue=ctx.llm_task_queue,
+        start_to_close_timeout=timedelta(seconds=90),
+        retry_policy=NARRATIVE_RETRY,
+        summary=f"narrative: {facts.purpose}",
+    )
+
+
+async def deliver(ctx: PlaybookContext, req: DeliveryRequest) -> DeliveryResult:
+    """One draft/page/message; the key makes a retry or a replay a no-op."""
+    return await workflow.execute_activity(
+        act.deliver,
+        req,
+        start_to_close_timeout=ctx.activity_timeout,
+        retry_policy=DELIVERY_RETRY,
+        summary=f"{req.kind}: {req.purpose}" + (f" to {req.to}" if req.to else ""),
+    )
+
+
+def narrative_request(
+    n: Narrative,
+    facts: NarrativeFacts,
+    *,
+    kind: DeliveryKind,
+    occurrence: str,
+    to: str | None = None,
+    to_name: str | None = None,
+    subject: str | None = None,
+    purpose: str | None = None,
+) -> DeliveryRequest:
+    purpose = purpose or n.purpose
+    req = narrative_delivery(
+        n,
+        idempotency_key=key(purpose, occurrence, kind),
+        kind=kind,
+        to=to,
+        to_name=to_name,
+        subject=subject,
+        facts=facts,
+    )
+    return req if req.purpose == purpose else req.model_copy(update={"purpose": purpose})
+
+
+async def deliver_narrative(
+    ctx: PlaybookContext,
+    n: Narrative,
+    facts: NarrativeFacts,
+    *,
+    kind: DeliveryKind,
+    occurrence: str,
+    to: str | None = None,
+    to_name: str | None = None,
+    subject: str | None = None,
+    purpose: str | None = None,
+) -> DeliveryResult:
+    req = narrative_request(
+        n,
+        facts,
+        kind=kind,
+        occurrence=occurrence,
+        to=to,
+        to_name=to_name,
+        subject=subject,
+        purpose=purpose,
+    )
+    return await deliver(ctx, req)
+
+
+async def publish(
+    ctx: PlaybookContext, event_type: str, payload: dict, occurrence: str | None = None
+) -> None:
+    """Every decision goes on the event bus (Postgres outbox + NOTIFY)."""
+    now = workflow.now()
+    await workflow.execute_activity(
+        act.publish_event,
+        BusEvent(
+            event_key=key(event_type, occurrence or now.isoformat()),
+            account_id=ctx.account_id,
+            event_type=event_type,
+            payload=payload,
+            occurred_at=now,
+        ),
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=DELIVERY_RETRY,
+        summary=f"event bus: {event_type}",
+    )
