@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import email
 import json
+import os
 import re
 import sys
 import tempfile
@@ -53,7 +54,7 @@ class Draft:
     key: str
     account_id: str
     purpose: str
-    kind: str  # email | qbr | chat | notion
+    kind: str  # email | qbr | page (an account page behind a digest line) | chat | notion
     to: str | None
     subject: str
     text: str
@@ -74,6 +75,8 @@ class MonthRun:
     start: date
     days: int
     archetypes: dict[str, str] = field(default_factory=dict)
+    # Email drafts (immediate and digests) made by the end of each simulated day.
+    emails_by_day: list[int] = field(default_factory=list)
 
 
 async def simulate_month(
@@ -104,10 +107,21 @@ async def simulate_month(
     async with running_worker(env.client, dsn, settings):
         for h in chosen:
             await start_account(env.client, h, settings)
-        await skip_year(env, days=days)
-        for h in chosen:
+        emails_by_day = []
+        for _ in range(days):
+            await skip_year(env, days=1)
+            conn = await asyncpg.connect(dsn)
+            try:
+                emails_by_day.append(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM deliveries WHERE target LIKE '%.eml' OR channel = 'gmail'"
+                    )
+                )
+            finally:
+                await conn.close()
+        for wf_id in [h.workflow_id for h in chosen] + ["digests"]:
             with contextlib.suppress(Exception):
-                await env.client.get_workflow_handle(h.workflow_id).terminate("month simulated")
+                await env.client.get_workflow_handle(wf_id).terminate("month simulated")
     return MonthRun(
         dsn=dsn,
         outbox=settings.outbox_dir,
@@ -115,6 +129,7 @@ async def simulate_month(
         start=today,
         days=days,
         archetypes={a: portfolio.archetype_of(a) for a in ids},
+        emails_by_day=emails_by_day,
     )
 
 
@@ -161,7 +176,8 @@ async def read_drafts(dsn: str, outbox: Path) -> list[Draft]:
             to, subject, text, _, _ = _eml(path)
             kind = "email"
         elif path.suffix == ".md":
-            to, subject, text, kind = None, "", path.read_text(), "qbr"
+            kind = "page" if path.parent.name == "pages" else "qbr"
+            to, subject, text = None, "", path.read_text()
         else:
             data = json.loads(path.read_text())
             to, subject, text = None, str(data.get("title") or ""), str(data.get("markdown") or "")
@@ -455,7 +471,20 @@ def audit(
     # QBR pages first: a cover note may repeat a figure the page derives and shows its sources for.
     for d in sorted(drafts, key=lambda x: x.kind != "qbr"):
         src = sources.get(d.account_id)
-        if src is None:
+        if src is None:  # a digest: its lines repeat checked headlines; check its structure
+            src = Sources(d.account_id, [], [start], [], [])
+            out += [
+                f
+                for f in audit_draft(d, src, start, end)
+                if f.check
+                not in (
+                    "dollar figure",
+                    "unused seats",
+                    "seats purchased",
+                    "days to renewal",
+                    "renewal date",
+                )
+            ]
             continue
         found = audit_draft(d, src, start, end)
         out += found
@@ -501,13 +530,21 @@ async def _main(args: argparse.Namespace) -> int:
             q = uuid.uuid4().hex[:6]
             settings = load_settings(
                 {
+                    **{k: v for k, v in os.environ.items() if k.startswith("VIM_")},
                     "VIM_DATA_DIR": str(root / "data"),
                     "VIM_TASK_QUEUE": f"d-accounts-{q}",
                     "VIM_SALES_TASK_QUEUE": f"d-sales-{q}",
                     "VIM_LLM_TASK_QUEUE": f"d-llm-{q}",
                 }
             )
-            run = await simulate_month(env, dsn, settings, accounts=args.accounts, days=args.days)
+            run = await simulate_month(
+                env,
+                dsn,
+                settings,
+                accounts=args.accounts,
+                days=args.days,
+                portfolio_size=max(40, args.portfolio),
+            )
         finally:
             await env.shutdown()
         drafts = await read_drafts(dsn, run.outbox)
@@ -546,7 +583,8 @@ async def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.drafts", description=__doc__)
-    ap.add_argument("--accounts", type=int, default=16)
+    ap.add_argument("--accounts", type=int, default=16, help="accounts handed off")
+    ap.add_argument("--portfolio", type=int, default=40, help="accounts in the demo portfolio")
     ap.add_argument("--days", type=int, default=DAYS)
     ap.add_argument("--show", type=int, default=0, help="print this many audit problems")
     ap.add_argument("--keep", action="store_true")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,7 +75,7 @@ async def test_a_simulated_year_walks_every_phase_with_five_qbrs_and_a_renewal(
             end,
             end + timedelta(days=365),
         )
-        await env.sleep(timedelta(days=340))
+        await skip(env, timedelta(days=340))
         v = await view(handle)
 
         assert v.phase == "10 Relationship Capital"  # the first QBR opened the Value Proof gate
@@ -92,7 +92,31 @@ async def test_a_simulated_year_walks_every_phase_with_five_qbrs_and_a_renewal(
         assert len(quarterly) == 4, labels
         assert [x for x in labels if x.startswith("renewal-")] == [f"renewal-{end}"]
         assert len(labels) == len(set(labels))  # no QBR twice
-        assert any(r["purpose"] == "qbr_cover_note" for r in rows)
+        # Each QBR is announced in the CSM's digest (a line linking its page), not a cover note.
+        lines = await pool.fetch(
+            "SELECT category, link, digest_key, as_of, sent_immediately, item_key FROM digest_items WHERE account_id = $1",
+            account,
+        )
+        assert sum(r["category"] == "qbr" for r in lines) == len(labels)
+        assert all(
+            r["link"] and r["link"].startswith("outbox qbr/")
+            for r in lines
+            if r["category"] == "qbr"
+        )
+        assert not any(r["purpose"] == "qbr_cover_note" for r in rows)
+        # Every line recorded before the last digest went out is in a digest.
+        digests = await pool.fetch(
+            "SELECT idempotency_key FROM deliveries WHERE purpose = 'digest' AND status = 'delivered'"
+        )
+        assert digests
+        last = max(date.fromisoformat(r["idempotency_key"].rsplit(":", 1)[1]) for r in digests)
+        cutoff = datetime(last.year, last.month, last.day, 7, tzinfo=UTC)
+        late = [
+            dict(r)
+            for r in lines
+            if r["as_of"] < cutoff and not r["digest_key"] and not r["sent_immediately"]
+        ]
+        assert not late, (cutoff, late)
         await handle.terminate("test done")
 
 
