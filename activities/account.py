@@ -11,7 +11,7 @@ from temporalio import activity
 
 from activities.db import contract_fields
 from domain.handoff import Handoff, HandoffContract
-from domain.messages import SIGNALS
+from domain.messages import SIGNALS, UsageEventsSignal
 from domain.state import PendingTelemetry
 from workflows.activity_models import RenewalCheckRequest, RenewalCheckResult, TelemetryBatch
 
@@ -107,7 +107,7 @@ async def _upsert_contract(conn: asyncpg.Connection, account_id: str, c: Handoff
 async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTelemetry) -> int:
     msg = SIGNALS[item.signal].model_validate(item.payload)
     p = msg.model_dump()
-    if item.signal == "usage":
+    if isinstance(msg, UsageEventsSignal):
         # A batch id is written once: a retried activity or a re-sent batch adds nothing.
         first = await conn.fetchval(
             "INSERT INTO events (event_key, account_id, event_type, payload, occurred_at) "

@@ -119,7 +119,7 @@ class DeliveryActivities:
                 status="delivered",
                 external_id=row["external_id"],
                 target=row["target"],
-                note=payload.get("note"),
+                note=str(payload["note"]) if payload.get("note") is not None else None,
                 duplicate=True,
                 attempts=row["attempts"],
             )

@@ -163,12 +163,14 @@ class NarrativeActivities:
 
         await self._record(facts, cfg.model, usage, fallback=False, error=None)
         out = output_from_body(facts, body, "model")
-        return Narrative(
-            **out.model_dump(),
-            model=cfg.model,
-            prompt_version=version,
-            attempt=attempt,
-            **_usage_fields(usage),
+        return Narrative.model_validate(
+            {
+                **out.model_dump(),
+                "model": cfg.model,
+                "prompt_version": version,
+                "attempt": attempt,
+                **_usage_fields(usage),
+            }
         )
 
     # ----------------------------------------------------------------- helpers

@@ -617,8 +617,8 @@ async def import_rows(
         spreadsheet_id=spreadsheet_id, ignored_tabs=list(ignored_tabs or []), dry_run=dry_run
     )
     per_table: dict[str, list[tuple[TabReport, list[_Row]]]] = {}
-    for tab, rows in tabs.items():
-        tr, valid = validate_tab(tab, rows, tz)
+    for tab, cells in tabs.items():
+        tr, valid = validate_tab(tab, cells, tz)
         if tr.table is None:
             report.ignored_tabs.append(tab)
             continue

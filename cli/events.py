@@ -60,7 +60,8 @@ def add_events_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _where(
     account: str | None, event_type: str | None, after_id: int | None
 ) -> tuple[str, list[Any]]:
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if account:
         params.append(account)
         clauses.append(f"account_id = ${len(params)}")

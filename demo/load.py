@@ -107,7 +107,7 @@ async def load_portfolio(conn: asyncpg.Connection, portfolio: Portfolio) -> Load
         counts: dict[str, int] = {}
         for table, row_class in TABLES.items():
             rows = getattr(portfolio, table)
-            columns = list(row_class._fields)
+            columns = list(row_class._fields)  # type: ignore[attr-defined]  # NamedTuple rows
             if table == "usage_events":
                 status = await conn.copy_to_table(
                     table, source=_text_chunks(rows), columns=columns, format="text"

@@ -1399,7 +1399,7 @@ class _Generator:
                 priority
             ]
             closed: datetime | None = opened + timedelta(hours=rng.randint(*hours))
-            if (spike and rng.random() < 0.5) or closed >= self.as_of_dt:
+            if (spike and rng.random() < 0.5) or (closed is not None and closed >= self.as_of_dt):
                 closed = None
             _, subject, body = rng.choice(topics)
             when = (self.date_of(d) - timedelta(days=rng.randint(0, 3))).strftime("%A")

@@ -369,6 +369,7 @@ def _usage_trend(facts: AccountFacts, config: HealthConfig) -> _Result:
         sub = lerp(t, p.zero_at_change, 0.0, 0.0, p.flat_score)
     else:
         sub = lerp(t, 0.0, p.flat_score, p.full_at_change, 100.0)
+    value: float | None
     if facts.usage_quantity is not None and facts.usage_quantity_prev is not None:
         value, label = facts.usage_quantity, f"usage units in the last {days} days"
     else:

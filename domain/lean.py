@@ -51,6 +51,9 @@ class Finding(BaseModel):
     metrics: dict[str, float | int | str | None] = Field(default_factory=dict)
 
 
+Framing = Literal["redeployment", "license_optimization"]
+
+
 class _Metrics(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -68,7 +71,7 @@ class MudaSeatMetrics(_Metrics):
     annual_waste: float
     days_to_renewal: int | None
     renewal_date: date | None
-    framing: Literal["redeployment", "license_optimization"]
+    framing: Framing
 
 
 class ShelfwareMetrics(_Metrics):
@@ -80,7 +83,7 @@ class ShelfwareMetrics(_Metrics):
     annual_waste: float | None
     days_to_renewal: int | None
     renewal_date: date | None
-    framing: Literal["redeployment", "license_optimization"]
+    framing: Framing
 
 
 class MuraMetrics(_Metrics):
@@ -126,7 +129,7 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity)
 
 
-def _renewal_framing(facts: AccountFacts, config: HealthConfig) -> tuple[str, str, str]:
+def _renewal_framing(facts: AccountFacts, config: HealthConfig) -> tuple[str, Framing, str]:
     """(play, framing key, sentence) for seat/shelfware waste, by distance to renewal."""
     d = days_to_renewal(facts)
     limit = config.lean.muda.redeploy_min_days

@@ -259,6 +259,21 @@ class QbrExpansionFacts(NarrativeFacts):
     renewal_date: date | None = None
 
 
+# Every purpose's facts model (for type hints); AnyFacts: the same, discriminated by purpose.
+FactsModel = (
+    ChurnRiskFacts
+    | MudaFacts
+    | MuraFacts
+    | MuriFacts
+    | SavePlanFacts
+    | PostMortemFacts
+    | TalkTrackFacts
+    | NudgeFacts
+    | QbrHealthFacts
+    | QbrRoiFacts
+    | QbrAdoptionFacts
+    | QbrExpansionFacts
+)
 AnyFacts = Annotated[
     ChurnRiskFacts
     | MudaFacts
@@ -1259,7 +1274,8 @@ def _t_save_plan(facts: SavePlanFacts) -> NarrativeBody:
     steps = _steps(
         facts,
         [
-            f"Executive sponsor call within 5 business days{' with ' + _names(facts, 1) if facts.stakeholders else ''}",
+            "Executive sponsor call within 5 business days"
+            + (f" with {_names(facts, 1)}" if facts.stakeholders else ""),
             review,
             "Mutual action plan with dated milestones, shared with the customer",
             "Value recap: outcomes delivered so far, in the customer's numbers",

@@ -37,7 +37,7 @@ from domain.health import fmt_money, fmt_pct
 from domain.narrative import (
     FACTS_MODELS,
     AnyFacts,
-    NarrativeFacts,
+    FactsModel,
     NarrativeOutput,
     QbrAdoptionFacts,
     QbrExpansionFacts,
@@ -400,7 +400,7 @@ def apply_narratives(
     return doc.model_copy(update={"sections": sections})
 
 
-def narrative_facts(doc: QbrDocument) -> dict[str, NarrativeFacts]:
+def narrative_facts(doc: QbrDocument) -> dict[str, FactsModel]:
     """Section key -> the facts to send to ``write_narrative`` (one call per section)."""
     return {s.key: s.facts for s in doc.sections}
 
@@ -773,12 +773,12 @@ def _expansion(data: QbrData) -> QbrSection:
     muda = [f for f in data.findings if f.kind == "muda"]
     if muda:
         f = muda[0]
-        m = f.metrics
-        if m.get("unused_seats") is not None and m.get("annual_waste") is not None:
+        fm = f.metrics
+        if fm.get("unused_seats") is not None and fm.get("annual_waste") is not None:
             steps.append(
-                f"Agree a seat re-deployment plan: {m['unused_seats']} unused seats "
-                f"(last {m.get('activity_window_days', 30)} days), about "
-                f"{_money(float(m['annual_waste']))} a year"
+                f"Agree a seat re-deployment plan: {fm['unused_seats']} unused seats "
+                f"(last {fm.get('activity_window_days', 30)} days), about "
+                f"{_money(float(fm['annual_waste']))} a year"
             )
         else:
             steps.append(f"Agree a seat re-deployment plan: {f.title}")

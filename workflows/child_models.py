@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from domain.delivery import DeliveryResult
 from domain.digest import DraftPolicy
+from domain.qbr import QbrReason
 from domain.summary import OpportunityLine
 
 
@@ -15,7 +17,7 @@ class QbrInput(BaseModel):
     account_id: str
     account_name: str
     quarter_label: str  # "2027-Q1" or "renewal-2027-05-31"
-    reason: str  # quarterly | pre_renewal
+    reason: QbrReason
     as_of: datetime
     csm_owner: str
     csm_email: str
@@ -40,7 +42,7 @@ class ExpansionInput(BaseModel):
     account_id: str
     account_name: str
     opportunity_id: str
-    opportunity_type: str  # seats | module | integration
+    opportunity_type: Literal["seats", "module", "integration"]
     evidence: list[str]
     estimated_arr_impact: float
     talk_track: str

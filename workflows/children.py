@@ -64,7 +64,7 @@ class QBRWorkflow:
                 account_id=inp.account_id,
                 quarter_label=lc.quarter_label(inp.as_of.date()),
                 as_of=inp.as_of,
-                reason=inp.reason,  # type: ignore[arg-type]
+                reason=inp.reason,
             ),
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=drafting.DELIVERY_RETRY,
@@ -144,7 +144,7 @@ class ExpansionDispatchWorkflow:
         opportunities = inp.opportunities or [
             OpportunityLine(
                 opportunity_id=inp.opportunity_id,
-                opportunity_type=inp.opportunity_type,  # type: ignore[arg-type]
+                opportunity_type=inp.opportunity_type,
                 key=inp.opportunity_id.rsplit(":", 1)[-1],
                 estimated_arr_impact=inp.estimated_arr_impact,
                 evidence=inp.evidence,

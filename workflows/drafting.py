@@ -22,7 +22,13 @@ with workflow.unsafe.imports_passed_through():
         DeliveryResult,
         delivery_key,
     )
-    from domain.narrative import Narrative, NarrativeFacts, NarrativeRequest, narrative_delivery
+    from domain.narrative import (
+        FactsModel,
+        Narrative,
+        NarrativeFacts,
+        NarrativeRequest,
+        narrative_delivery,
+    )
     from workflows import activity_defs as act
     from workflows.context import PlaybookContext
 
@@ -42,11 +48,11 @@ def key(purpose: str, *parts: object) -> str:
     return delivery_key(workflow.info().workflow_id, purpose, *parts)
 
 
-async def narrative(ctx: PlaybookContext, facts: NarrativeFacts) -> Narrative:
+async def narrative(ctx: PlaybookContext, facts: FactsModel) -> Narrative:
     """Words for a draft: the model when configured, else (or on failure) a template."""
     return await workflow.execute_activity(
         act.write_narrative,
-        NarrativeRequest(facts=facts, max_attempts=NARRATIVE_ATTEMPTS),  # type: ignore[arg-type]
+        NarrativeRequest(facts=facts, max_attempts=NARRATIVE_ATTEMPTS),
         task_queue=ctx.llm_task_queue,
         start_to_close_timeout=timedelta(seconds=90),
         retry_policy=NARRATIVE_RETRY,

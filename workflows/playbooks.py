@@ -388,7 +388,9 @@ async def start_churn_save(ctx: PlaybookContext, reason: str) -> None:
         llm_task_queue=ctx.llm_task_queue,
         activity_timeout_seconds=int(ctx.activity_timeout.total_seconds()),
     )
-    if await _start_child(ChurnSaveWorkflow.run, inp, child_id, ctx.task_queue, "churn save playbook"):
+    if await _start_child(
+        ChurnSaveWorkflow.run, inp, child_id, ctx.task_queue, "churn save playbook"
+    ):
         s.save_workflow_id = child_id
         s.save_decision_due = workflow.now().date() + timedelta(days=inp.approval_sla_days)
         ctx.log(
@@ -445,7 +447,9 @@ async def renewal_window(ctx: PlaybookContext, cp: lc.Checkpoint) -> None:
         # The days actually left (a checkpoint can fire late, e.g. for an account handed off
         # inside the window), never the checkpoint's label.
         days_left = (s.contract.end_date - workflow.now().date()).days
-        health = f"health {s.score:.0f}/100 {s.band}" if s.score is not None else "no health score yet"
+        health = (
+            f"health {s.score:.0f}/100 {s.band}" if s.score is not None else "no health score yet"
+        )
         text = (
             f"Renewal of {s.handoff.name} in {days_left} days ({s.contract.end_date}): "
             f"{health}, churn risk {s.churn_level or 'not assessed'}, ARR ${s.contract.arr:,.0f}."

@@ -16,7 +16,7 @@ ARR = SearchAttributeKey.for_float("ARR")
 CSM_OWNER = SearchAttributeKey.for_keyword("CsmOwner")
 ACCOUNT_TIER = SearchAttributeKey.for_keyword("AccountTier")
 
-ALL_KEYS = [
+ALL_KEYS: list[SearchAttributeKey] = [
     ACCOUNT_PHASE,
     HEALTH_BAND,
     HEALTH_SCORE,

@@ -37,7 +37,9 @@ async def test_every_draft_of_a_simulated_month_matches_its_sources(
     shown = "\n".join(f"- [{p.check}] {p.draft}: {p.detail}" for p in problems[:40])
     assert not problems, f"{len(problems)} problems {dict(by_check)}:\n{shown}"
 
-    muda = [d for d in drafts if d.account_id == REFERENCE_ACCOUNT_ID and "muda" in d.purpose]
-    assert muda, "no Muda draft for the reference account"
+    # The reference account on the day of its handoff: the seed-000 case, in the draft.
+    first = f"muda:{REFERENCE_ACCOUNT_ID}:{run.start}"
+    muda = [d for d in drafts if d.purpose == "muda_license_plan" and first in d.key]
+    assert muda, "no Muda draft for the reference account on its first day"
     assert "75 unused seats, about $45,000 a year" in muda[0].text
     assert "re-deploy" in muda[0].text.lower()
