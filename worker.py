@@ -78,7 +78,12 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
             Worker(
                 client,
                 task_queue=settings.task_queue,
-                workflows=[AccountLifecycleWorkflow, QBRWorkflow, ChurnSaveWorkflow, DigestWorkflow],
+                workflows=[
+                    AccountLifecycleWorkflow,
+                    QBRWorkflow,
+                    ChurnSaveWorkflow,
+                    DigestWorkflow,
+                ],
                 activities=[
                     account.record_handoff,
                     account.record_telemetry,
