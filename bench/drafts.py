@@ -99,7 +99,12 @@ async def simulate_month(
     conn = await asyncpg.connect(dsn)
     try:
         await load_portfolio(conn, portfolio)
-        for statement in filter(str.strip, SHIFT_SQL.split(";")):
+        # 366 days, not 365: a row of the first history day must not land on today,
+        # whose scans (at the time of day of the handoff) would count it.
+        shift = SHIFT_SQL.replace("interval '365 days'", "interval '366 days'").replace(
+            "+ 365", "+ 366"
+        )
+        for statement in filter(str.strip, shift.split(";")):
             await conn.execute(statement, ids)
         await conn.execute("ANALYZE")
     finally:
@@ -556,6 +561,12 @@ async def _main(args: argparse.Namespace) -> int:
         by_purpose = Counter(d.purpose for d in drafts)
         print(
             f"{len(run.accounts)} accounts, {run.days} days, {len(drafts)} drafts: {dict(by_kind)}"
+        )
+        daily = [b - a for a, b in zip([0, *run.emails_by_day], run.emails_by_day, strict=False)]
+        print(f"email drafts per simulated day: {daily}")
+        print(
+            f"email drafts on day 1: {daily[0] if daily else 0}; "
+            f"digests: {sum(1 for d in drafts if d.purpose == 'digest')}"
         )
         print("by purpose:", dict(by_purpose.most_common()))
         print("email drafts per recipient per week:")
