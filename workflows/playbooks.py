@@ -47,6 +47,7 @@ DIRECTOR_OF_CS = "director-of-cs@example.com"
 # workflow.patched ids: each guards a change to the commands a running workflow issues.
 ONE_TALK_TRACK = "one-talk-track-per-account"
 DIGEST = "digest-instead-of-drafts"
+MUDA_RAMP = "no-muda-play-during-onboarding-ramp"
 
 
 # ------------------------------------------------------------------- pacing
@@ -166,7 +167,7 @@ async def run_risk_playbooks(ctx: PlaybookContext, summary: AssessmentSummary) -
         if f.kind not in LEAN_PURPOSE or f.severity == "low":
             continue
         alert = f"lean:{f.kind}"
-        if f.kind == "muda" and ramping:
+        if f.kind == "muda" and ramping and workflow.patched(MUDA_RAMP):
             if alert not in s.alerts_sent:
                 ctx.log(
                     "decision",

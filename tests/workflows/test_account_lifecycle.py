@@ -139,6 +139,11 @@ async def test_churn_notice_leads_to_save_playbook_then_post_mortem_and_completi
         v = await view(handle)
         assert v.phase == "11 Churn Handling"
         assert v.save_workflow_id is not None
+        # An operator sees what it waits for: the save decision, its deadline and its owner.
+        due = (await env.get_current_time()).date() + timedelta(days=3)
+        assert v.waiting_for.startswith(f"waiting for a save decision from Dana Reyes by {due}")
+        churn = [f for f in v.open_findings if f["kind"] == "churn"]
+        assert churn and "budget cut" in churn[0]["title"]
         await env.sleep(timedelta(days=30))  # past the term end
         result = await env.client.get_workflow_handle(
             h.workflow_id, result_type=AccountOutcome
