@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -26,6 +27,14 @@ from typing import Any
 
 from cli.backtest import _date, backtest_dates
 from cli.score import CommandError, config_for_command, connect_db
+from domain.calibration import (
+    CalibrationError,
+    CalibrationOptions,
+    CalibrationReport,
+    Calibrator,
+    render_report,
+)
+from domain.config import HealthConfig
 
 EXIT_REFUSED = 3
 
@@ -122,15 +131,50 @@ def _check(args: argparse.Namespace, observed_until: date) -> None:
         raise CommandError("--min-churners must be positive and --bootstrap not negative", 2)
 
 
-async def run_calibrate_command(args: argparse.Namespace) -> int:
+async def calibrate_from_db(
+    conn: Any,
+    current: HealthConfig,
+    dates: list[date],
+    split: date,
+    observed_until: date,
+    options: CalibrationOptions,
+    progress: Callable[[str], None] = lambda _: None,
+) -> tuple[CalibrationReport, HealthConfig]:
+    """Fit on the dates before ``split``, validate on the rest: each date scored from the data
+    up to it through the daily scan's set-based path (``assess_with_facts``), for the
+    accounts active that day. Raises ``CalibrationError`` when the history cannot support it."""
     from activities.health import assess_with_facts
     from activities.telemetry import fetch_account_ids, fetch_outcomes
-    from domain.calibration import (
-        CalibrationError,
-        CalibrationOptions,
-        Calibrator,
-        render_report,
+
+    outcomes = await fetch_outcomes(conn, today=observed_until, since=dates[0])
+    cal = Calibrator(current, outcomes, observed_until, split, options)
+    fit_dates = [d for d in dates if cal.is_fit_date(d)]
+    val_dates = [d for d in dates if cal.is_validation_date(d)]
+    progress(
+        f"config {current.version}; {len(fit_dates)} fit dates "
+        f"{fit_dates[0] if fit_dates else '-'}..{fit_dates[-1] if fit_dates else '-'}, "
+        f"{len(val_dates)} validation dates from {split}; outcomes known until {observed_until}"
     )
+    for phase, todo in (("fit", fit_dates), ("validate", val_dates)):
+        if phase == "validate":
+            cal.fit()
+        for i, d in enumerate(todo, 1):
+            as_of = datetime.combine(d, dtime(), UTC)
+            active = set(await fetch_account_ids(conn, as_of))
+            got = await assess_with_facts(conn, as_of, current, None)
+            for aid in sorted(active & set(got)):
+                facts, assessment = got[aid]
+                if phase == "fit":
+                    cal.add_fit(facts, assessment)
+                else:
+                    cal.add_validation(facts, assessment)
+            progress(f"  {phase} {i}/{len(todo)} {d}: {len(active)} accounts")
+    if not val_dates:
+        cal.fit()
+    return cal.report()
+
+
+async def run_calibrate_command(args: argparse.Namespace) -> int:
     from stack.settings import load_settings
 
     t0 = time.perf_counter()
@@ -145,35 +189,15 @@ async def run_calibrate_command(args: argparse.Namespace) -> int:
             options = CalibrationOptions(
                 horizons=args.horizon, min_fit_churners=args.min_churners, bootstrap=args.bootstrap
             )
-            outcomes = await fetch_outcomes(conn, today=observed, since=args.date_from)
-            cal = Calibrator(current, outcomes, observed, split, options)
-            dates = backtest_dates(args.date_from, args.date_to, args.every)
-            fit_dates = [d for d in dates if cal.is_fit_date(d)]
-            val_dates = [d for d in dates if cal.is_validation_date(d)]
-            print(
-                f"config {current.version}; {len(fit_dates)} fit dates "
-                f"{fit_dates[0] if fit_dates else '-'}..{fit_dates[-1] if fit_dates else '-'}, "
-                f"{len(val_dates)} validation dates from {split}; outcomes known until "
-                f"{observed}",
-                file=sys.stderr,
+            report, calibrated = await calibrate_from_db(
+                conn,
+                current,
+                backtest_dates(args.date_from, args.date_to, args.every),
+                split,
+                observed,
+                options,
+                lambda msg: print(msg, file=sys.stderr),
             )
-            for phase, todo in (("fit", fit_dates), ("validate", val_dates)):
-                if phase == "validate":
-                    cal.fit()
-                for i, d in enumerate(todo, 1):
-                    as_of = datetime.combine(d, dtime(), UTC)
-                    active = set(await fetch_account_ids(conn, as_of))
-                    got = await assess_with_facts(conn, as_of, current, None)
-                    for aid in sorted(active & set(got)):
-                        facts, assessment = got[aid]
-                        if phase == "fit":
-                            cal.add_fit(facts, assessment)
-                        else:
-                            cal.add_validation(facts, assessment)
-                    print(f"  {phase} {i}/{len(todo)} {d}: {len(active)} accounts", file=sys.stderr)
-            if not val_dates:
-                cal.fit()
-            report, calibrated = cal.report()
     except CommandError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.code
