@@ -3,7 +3,6 @@ refuse on too little history, write a config and a report, adopt explicitly, rol
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 from pathlib import Path
@@ -11,29 +10,19 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cli.calibrate import EXIT_REFUSED, add_calibrate_parser
-from cli.config import add_config_parser
-from cli.score import add_score_parser
+from cli.calibrate import EXIT_REFUSED
 from demo.load import load_portfolio
 from demo.portfolio import REFERENCE_ACCOUNT_ID, Portfolio, generate_portfolio
 from domain.config import DEFAULT_CONFIG, HealthConfig
+from starter import build_parser
 from tests.integration.test_backtest_cli import AS_OF
 
 pytestmark = pytest.mark.slow
 RANGE = ["--from", "2025-12-15", "--to", "2026-11-14", "--horizon", "30,60"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="starter.py")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_calibrate_parser(sub)
-    add_config_parser(sub)
-    add_score_parser(sub)
-    return parser
-
-
 async def _run(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     return await args.run(args)
 
 

@@ -16,6 +16,7 @@ from cli.accounts import start_account
 from domain.config import DEFAULT_CONFIG
 from tests.workflows.helpers import (
     ALL_BUT_QBR,
+    insert_usage,
     make_handoff,
     running_worker,
     settings_for_test,
@@ -52,12 +53,7 @@ async def test_adopted_config_changes_bands_at_the_next_scan_and_rollback_restor
             for u in range(6)
             for d in range(1, 61)
         ]
-        await pool.execute("INSERT INTO accounts (account_id, name) VALUES ($1, $1)", account)
-        await pool.copy_records_to_table(
-            "usage_events",
-            records=rows,
-            columns=["account_id", "user_id", "occurred_at", "event_type", "quantity"],
-        )
+        await insert_usage(pool, account, rows)
         await start_account(env.client, h, settings)
         handle = env.client.get_workflow_handle(h.workflow_id)
         await skip(env, timedelta(days=1))
