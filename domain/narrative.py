@@ -274,21 +274,7 @@ FactsModel = (
     | QbrAdoptionFacts
     | QbrExpansionFacts
 )
-AnyFacts = Annotated[
-    ChurnRiskFacts
-    | MudaFacts
-    | MuraFacts
-    | MuriFacts
-    | SavePlanFacts
-    | PostMortemFacts
-    | TalkTrackFacts
-    | NudgeFacts
-    | QbrHealthFacts
-    | QbrRoiFacts
-    | QbrAdoptionFacts
-    | QbrExpansionFacts,
-    Field(discriminator="purpose"),
-]
+AnyFacts = Annotated[FactsModel, Field(discriminator="purpose")]
 
 
 # ------------------------------------------------------------------ outputs

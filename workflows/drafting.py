@@ -10,6 +10,7 @@ replay never makes a second draft. Activities are called by reference
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -96,28 +97,10 @@ def narrative_request(
 
 
 async def deliver_narrative(
-    ctx: PlaybookContext,
-    n: Narrative,
-    facts: NarrativeFacts,
-    *,
-    kind: DeliveryKind,
-    occurrence: str,
-    to: str | None = None,
-    to_name: str | None = None,
-    subject: str | None = None,
-    purpose: str | None = None,
+    ctx: PlaybookContext, n: Narrative, facts: NarrativeFacts, **request: Any
 ) -> DeliveryResult:
-    req = narrative_request(
-        n,
-        facts,
-        kind=kind,
-        occurrence=occurrence,
-        to=to,
-        to_name=to_name,
-        subject=subject,
-        purpose=purpose,
-    )
-    return await deliver(ctx, req)
+    """``deliver`` of ``narrative_request(n, facts, **request)`` (kind, occurrence, to, ...)."""
+    return await deliver(ctx, narrative_request(n, facts, **request))
 
 
 async def publish(
