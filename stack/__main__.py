@@ -149,6 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
   Explained score   .venv/bin/python starter.py score northwind-tier1
   Event bus         .venv/bin/python starter.py events --follow
   Local outbox      {settings.outbox_dir}   (drafts: no credentials configured)
+  Digests           {settings.policy.digest} at {settings.policy.digest_hour_utc:02d}:00 UTC, one email per person (VIM_DIGEST); detail in outbox pages/
   Postgres          {dsn}
   Worker log        {worker_log}
 
