@@ -107,7 +107,9 @@ def pick_accounts(portfolio: Portfolio, k: int) -> list[Handoff]:
     return [handoffs[a] for a in chosen[:k]]
 
 
-async def skip_year(env: WorkflowEnvironment, days: int = DAYS) -> tuple[int, float]:
+async def skip_year(
+    env: WorkflowEnvironment, days: int = DAYS, stall_seconds: float = STALL_SECONDS
+) -> tuple[int, float]:
     """Advance the server clock a year in 5-day steps (one long sleep RPC can time out).
 
     Returns how many leaked time-skipping locks had to be released, and the
@@ -128,7 +130,7 @@ async def skip_year(env: WorkflowEnvironment, days: int = DAYS) -> tuple[int, fl
         sleeper = asyncio.ensure_future(env.sleep(min(STEP, end - now)))
         while not sleeper.done():
             before, t0 = await env.get_current_time(), time.perf_counter()
-            done, _ = await asyncio.wait({sleeper}, timeout=STALL_SECONDS)
+            done, _ = await asyncio.wait({sleeper}, timeout=stall_seconds)
             if done:
                 break
             if await env.get_current_time() - before < timedelta(minutes=1):
