@@ -104,7 +104,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                 client,
                 task_queue=settings.sales_task_queue,
                 workflows=[ExpansionDispatchWorkflow],
-                activities=list(delivery_acts),
+                activities=[*delivery_acts, digests.add_digest_item],
                 workflow_runner=workflow_runner(),
             ),
             Worker(

@@ -48,6 +48,8 @@ class ExpansionInput(BaseModel):
     talk_track: str
     # Every opportunity due for this account, in one talk track (the fields above: the largest).
     opportunities: list[OpportunityLine] = Field(default_factory=list)
+    # The rep's talk track goes in their digest (None: drafted at once, as before digests).
+    policy: DraftPolicy | None = None
     rep_owner: str | None = None
     rep_email: str
     llm_task_queue: str = "vim-llm"
@@ -56,7 +58,8 @@ class ExpansionInput(BaseModel):
 
 class ExpansionResult(BaseModel):
     opportunity_id: str
-    draft: DeliveryResult
+    draft: DeliveryResult  # the email draft, or the account page its digest line links to
+    in_digest: bool = False
 
 
 class ChurnSaveInput(BaseModel):

@@ -16,7 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain import draft_facts
     from domain import lifecycle as lc
-    from domain.digest import DigestItem, page_link
+    from domain.digest import DigestItem, DraftPolicy, page_link
     from domain.messages import DecisionUpdate
     from domain.qbr import (
         QbrDocument,
@@ -40,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.context import PlaybookContext
 
 DIRECTOR_OF_CS = "director-of-cs@example.com"
-DIGEST = "digest-instead-of-drafts"  # the same patch id as workflows/playbooks.py
 
 
 def _context(account_id: str, llm_task_queue: str, timeout_seconds: int) -> PlaybookContext:
@@ -79,7 +78,7 @@ class QBRWorkflow:
         page = await drafting.deliver(ctx, qbr_page_request(doc, drafting.key("qbr", "page")))
         cover = None
         policy = inp.policy
-        if policy is not None and policy.digest != "off" and workflow.patched(DIGEST):
+        if policy is not None and policy.digest != "off" and workflow.patched(drafting.DIGEST):
             await workflow.execute_activity(
                 act.add_digest_item,
                 DigestItem(
@@ -160,18 +159,24 @@ class ExpansionDispatchWorkflow:
             opportunities=opportunities,
         )
         n = await drafting.narrative(ctx, facts)
-        draft = await drafting.deliver_narrative(
+        kinds = ", ".join(dict.fromkeys(o.opportunity_type for o in opportunities))
+        policy = inp.policy or DraftPolicy(digest="off")  # a dispatch from before digests
+        ctx.policy = policy
+        how, draft = await drafting.draft_or_digest(
             ctx,
             n,
             facts,
-            kind="email_draft",
+            category="opportunity",
+            urgent=False,
             occurrence=inp.opportunity_id,
             to=inp.rep_email,
             to_name=inp.rep_owner,
-            subject=f"Expansion ({', '.join(dict.fromkeys(o.opportunity_type for o in opportunities))}, "
-            f"~${facts.estimated_arr_impact:,.0f} ARR): {inp.account_name}",
+            subject=f"Expansion ({kinds}, ~${facts.estimated_arr_impact:,.0f} ARR): {inp.account_name}",
+            headline=n.headline.removeprefix(f"{inp.account_name}: ") + " (talk track on the page)",
         )
-        return ExpansionResult(opportunity_id=inp.opportunity_id, draft=draft)
+        return ExpansionResult(
+            opportunity_id=inp.opportunity_id, draft=draft, in_digest=how == "in the digest"
+        )
 
 
 @workflow.defn

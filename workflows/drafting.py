@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         DeliveryResult,
         delivery_key,
     )
+    from domain.digest import Category, DigestItem, page_link
     from domain.narrative import (
         FactsModel,
         Narrative,
@@ -36,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5), maximum_attempts=8
 )
+# workflow.patched id: mail paced by a digest (workflows started before it draft everything).
+DIGEST = "digest-instead-of-drafts"
 NARRATIVE_ATTEMPTS = 3
 NARRATIVE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -120,4 +123,102 @@ async def publish(
         start_to_close_timeout=timedelta(seconds=30),
         retry_policy=DELIVERY_RETRY,
         summary=f"event bus: {event_type}",
+    )
+
+
+# ------------------------------------------------------------------- pacing
+
+
+async def draft_or_digest(
+    ctx: PlaybookContext,
+    n: Narrative,
+    facts: NarrativeFacts,
+    *,
+    category: Category,
+    urgent: bool,
+    occurrence: str,
+    to: str,
+    to_name: str | None,
+    subject: str,
+    headline: str,
+    purpose: str | None = None,
+) -> tuple[str, DeliveryResult]:
+    """Draft the email at once, or file the detail as an account page and a digest line.
+
+    Returns what happened ("drafted" or "in the digest") and the delivery (the
+    email, or the page). With the digest off, or for a workflow that started
+    before digests, every draft goes at once.
+    """
+    email = narrative_request(
+        n,
+        facts,
+        kind="email_draft",
+        occurrence=occurrence,
+        to=to,
+        to_name=to_name,
+        subject=subject,
+        purpose=purpose,
+    )
+    if ctx.policy.digest == "off" or not workflow.patched(DIGEST):
+        return "drafted", await deliver(ctx, email)
+    page = await deliver(
+        ctx,
+        narrative_request(
+            n, facts, kind="account_page", occurrence=occurrence, subject=subject, purpose=purpose
+        ),
+    )
+    now = await workflow.execute_activity(
+        act.add_digest_item,
+        DigestItem(
+            item_key=email.idempotency_key,
+            recipient=to,
+            recipient_name=to_name,
+            account_id=ctx.account_id,
+            account_name=facts.account_name,
+            category=category,
+            headline=headline,
+            link=page_link(page.target),
+            as_of=workflow.now(),
+            urgent=urgent,
+            immediate_cap=ctx.policy.immediate_cap_per_day,
+        ),
+        start_to_close_timeout=ctx.activity_timeout,
+        retry_policy=DELIVERY_RETRY,
+        summary=f"digest line for {to}: {category}",
+    )
+    if now:
+        return "drafted", await deliver(ctx, email)
+    return "in the digest", page
+
+
+async def note_for_digest(
+    ctx: PlaybookContext,
+    *,
+    account_name: str,
+    category: Category,
+    occurrence: str,
+    to: str,
+    to_name: str | None,
+    headline: str,
+    link: str | None = None,
+) -> None:
+    """A digest line with no draft of its own (e.g. an expansion sent to Sales)."""
+    if ctx.policy.digest == "off" or not workflow.patched(DIGEST):
+        return
+    await workflow.execute_activity(
+        act.add_digest_item,
+        DigestItem(
+            item_key=key(f"digest_{category}", occurrence),
+            recipient=to,
+            recipient_name=to_name,
+            account_id=ctx.account_id,
+            account_name=account_name,
+            category=category,
+            headline=headline,
+            link=link,
+            as_of=workflow.now(),
+        ),
+        start_to_close_timeout=ctx.activity_timeout,
+        retry_policy=DELIVERY_RETRY,
+        summary=f"digest line for {to}: {category}",
     )

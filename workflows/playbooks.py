@@ -25,19 +25,18 @@ with workflow.unsafe.imports_passed_through():
     from domain import draft_facts
     from domain import lifecycle as lc
     from domain.delivery import DeliveryRequest
-    from domain.digest import Category, DigestItem, page_link
-    from domain.narrative import Narrative, NarrativeFacts
     from domain.summary import AssessmentSummary, FindingLine
-    from workflows import activity_defs as act
     from workflows.child_models import ChurnSaveInput, ExpansionInput, QbrInput
     from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
     from workflows.context import PlaybookContext
     from workflows.drafting import (
-        DELIVERY_RETRY,
+        DIGEST,
         deliver,
+        draft_or_digest,
         key,
         narrative,
         narrative_request,
+        note_for_digest,
         publish,
     )
 
@@ -46,106 +45,7 @@ EXPANSION_COOLDOWN = timedelta(days=90)
 DIRECTOR_OF_CS = "director-of-cs@example.com"
 # workflow.patched ids: each guards a change to the commands a running workflow issues.
 ONE_TALK_TRACK = "one-talk-track-per-account"
-DIGEST = "digest-instead-of-drafts"
 MUDA_RAMP = "no-muda-play-during-onboarding-ramp"
-
-
-# ------------------------------------------------------------------- pacing
-
-
-async def draft_or_digest(
-    ctx: PlaybookContext,
-    n: Narrative,
-    facts: NarrativeFacts,
-    *,
-    category: Category,
-    urgent: bool,
-    occurrence: str,
-    to: str,
-    to_name: str | None,
-    subject: str,
-    headline: str,
-    purpose: str | None = None,
-) -> str:
-    """Draft the email at once, or file the detail as an account page and a digest line.
-
-    Returns what happened ("drafted" or "in the digest"). With the digest off,
-    or for a workflow that started before digests, every draft goes at once.
-    """
-    email = narrative_request(
-        n,
-        facts,
-        kind="email_draft",
-        occurrence=occurrence,
-        to=to,
-        to_name=to_name,
-        subject=subject,
-        purpose=purpose,
-    )
-    if ctx.policy.digest == "off" or not workflow.patched(DIGEST):
-        await deliver(ctx, email)
-        return "drafted"
-    page = await deliver(
-        ctx,
-        narrative_request(
-            n, facts, kind="account_page", occurrence=occurrence, subject=subject, purpose=purpose
-        ),
-    )
-    now = await workflow.execute_activity(
-        act.add_digest_item,
-        DigestItem(
-            item_key=email.idempotency_key,
-            recipient=to,
-            recipient_name=to_name,
-            account_id=ctx.account_id,
-            account_name=facts.account_name,
-            category=category,
-            headline=headline,
-            link=page_link(page.target),
-            as_of=workflow.now(),
-            urgent=urgent,
-            immediate_cap=ctx.policy.immediate_cap_per_day,
-        ),
-        start_to_close_timeout=ctx.activity_timeout,
-        retry_policy=DELIVERY_RETRY,
-        summary=f"digest line for {to}: {category}",
-    )
-    if now:
-        await deliver(ctx, email)
-        return "drafted"
-    return "in the digest"
-
-
-async def note_for_digest(
-    ctx: PlaybookContext,
-    *,
-    category: Category,
-    occurrence: str,
-    to: str,
-    to_name: str | None,
-    headline: str,
-    link: str | None = None,
-) -> None:
-    """A digest line with no draft of its own (e.g. an expansion sent to Sales)."""
-    if ctx.policy.digest == "off" or not workflow.patched(DIGEST):
-        return
-    await workflow.execute_activity(
-        act.add_digest_item,
-        DigestItem(
-            item_key=key(f"digest_{category}", occurrence),
-            recipient=to,
-            recipient_name=to_name,
-            account_id=ctx.account_id,
-            account_name=ctx.s.handoff.name if ctx.state else ctx.account_id,
-            category=category,
-            headline=headline,
-            link=link,
-            as_of=workflow.now(),
-        ),
-        start_to_close_timeout=ctx.activity_timeout,
-        retry_policy=DELIVERY_RETRY,
-        summary=f"digest line for {to}: {category}",
-    )
 
 
 # ----------------------------------------------------------------- playbooks
@@ -199,7 +99,7 @@ async def churn_alert(ctx: PlaybookContext, summary: AssessmentSummary) -> None:
     critical = summary.churn_level == "CRITICAL"
     digest_on = ctx.policy.digest != "off" and workflow.patched(DIGEST)
     if digest_on and not critical:
-        how = await draft_or_digest(
+        how, _ = await draft_or_digest(
             ctx,
             n,
             facts,
@@ -213,7 +113,7 @@ async def churn_alert(ctx: PlaybookContext, summary: AssessmentSummary) -> None:
             purpose="churn_alert",
         )
     else:
-        how = await draft_or_digest(
+        how, _ = await draft_or_digest(
             ctx,
             n,
             facts,
@@ -255,7 +155,7 @@ async def lean_play(ctx: PlaybookContext, summary: AssessmentSummary, finding: F
     director = finding.kind == "muri"
     to = DIRECTOR_OF_CS if director else str(s.handoff.csm_email)
     dollars = f" (${finding.dollar_impact:,.0f}/yr)" if finding.dollar_impact else ""
-    how = await draft_or_digest(
+    how, _ = await draft_or_digest(
         ctx,
         n,
         facts,
@@ -321,6 +221,7 @@ async def dispatch_expansions(ctx: PlaybookContext, summary: AssessmentSummary) 
             estimated_arr_impact=o.estimated_arr_impact,
             talk_track=o.talk_track,
             opportunities=list(batch),
+            policy=ctx.policy,
             rep_owner=s.handoff.rep_owner,
             rep_email=str(s.handoff.rep_email or s.handoff.csm_email),
             llm_task_queue=ctx.llm_task_queue,
@@ -336,6 +237,7 @@ async def dispatch_expansions(ctx: PlaybookContext, summary: AssessmentSummary) 
         ctx.log("child", f"expansion {what} (~${total:,.0f} ARR) dispatched to Sales ({child_id})")
         await note_for_digest(
             ctx,
+            account_name=s.handoff.name,
             category="opportunity",
             occurrence=child_id,
             to=str(s.handoff.csm_email),
@@ -470,6 +372,7 @@ async def renewal_window(ctx: PlaybookContext, cp: lc.Checkpoint) -> None:
         else:
             await note_for_digest(
                 ctx,
+                account_name=s.handoff.name,
                 category="renewal",
                 occurrence=cp.key,
                 to=str(s.handoff.csm_email),
