@@ -273,9 +273,18 @@ async def test_an_expansion_is_dispatched_to_sales_once(
         drafts = [
             r for r in await deliveries(pool, account) if r["purpose"] == "expansion_talk_track"
         ]
+        # One talk track, as an account page (no Notion credentials in tests: a local page)
+        # plus a line in the rep's digest that links to it.
         assert len(drafts) == 1
-        assert drafts[0]["channel"] == "outbox"  # no Gmail credentials in tests: a local .eml draft
-        assert "To: Sam Okafor <sam@example.com>" in Path(drafts[0]["target"]).read_text()
+        assert drafts[0]["channel"] == "outbox"
+        assert "Expansion talk track" in Path(drafts[0]["target"]).read_text()
+        line = await pool.fetchrow(
+            "SELECT recipient, category, link FROM digest_items WHERE account_id = $1 "
+            "AND recipient = 'sam@example.com'",
+            account,
+        )
+        assert line is not None and line["category"] == "opportunity"
+        assert line["link"] == "outbox pages/" + Path(drafts[0]["target"]).name
         dispatched = await pool.fetchval(
             "SELECT count(*) FROM events WHERE account_id = $1 AND event_type = 'expansion.dispatched'",
             account,
