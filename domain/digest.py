@@ -140,7 +140,9 @@ def render_digest(
         if not mine:
             continue
         lines = [
-            f"{i.account_name}: {i.headline}" + (f" ({i.link})" if i.link else "")
+            f"{i.account_name}: {i.headline}"
+            + (f" (as of {i.as_of.date()})" if i.as_of.date() != day else "")
+            + (f" ({i.link})" if i.link else "")
             for i in mine[:max_items_per_section]
         ]
         lines = list(dict.fromkeys(lines))

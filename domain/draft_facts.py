@@ -36,6 +36,11 @@ _OPPORTUNITY_LABEL = {
 }
 
 
+def opportunity_label(o: OpportunityLine) -> str:
+    """'Additional seats', 'automation module', 'integrations integration'."""
+    return _OPPORTUNITY_LABEL[o.opportunity_type].format(key=o.key)
+
+
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(i for i in items if i))
 
@@ -150,7 +155,7 @@ def talk_track_facts(
         opportunity_type=top.opportunity_type,
         estimated_arr_impact=round(sum(o.estimated_arr_impact for o in ranked), 2),
         opportunities=[
-            f"{_OPPORTUNITY_LABEL[o.opportunity_type].format(key=o.key)}: about "
+            f"{opportunity_label(o)}: about "
             f"${o.estimated_arr_impact:,.0f} ARR"
             for o in ranked
         ],

@@ -1157,7 +1157,9 @@ def _t_muda(facts: MudaFacts) -> NarrativeBody:
             "Keep the relationship whole: pair the smaller footprint with an adoption plan",
         ]
     )
-    steps = list(dict.fromkeys([*facts.recommended_actions[:2], *defaults]))[:7]
+    # The rule's play is the framing above (re-deployment or license optimization); the
+    # steps are that play's, so the play's name is not repeated as a step.
+    steps = defaults
     return NarrativeBody(
         headline=headline, paragraphs=[para], bullets=facts.evidence[:6], actions=steps
     )

@@ -97,6 +97,7 @@ async def churn_alert(ctx: PlaybookContext, summary: AssessmentSummary) -> None:
     rep = str(s.handoff.rep_email or s.handoff.csm_email)
     await deliver(ctx, narrative_request(n, facts, kind="health_update", occurrence=occurrence, subject=subject, purpose="churn_alert"))  # fmt: skip
     critical = summary.churn_level == "CRITICAL"
+    line = n.headline.removeprefix(f"{s.handoff.name}: ")
     digest_on = ctx.policy.digest != "off" and workflow.patched(DIGEST)
     if digest_on and not critical:
         how, _ = await draft_or_digest(
@@ -109,7 +110,7 @@ async def churn_alert(ctx: PlaybookContext, summary: AssessmentSummary) -> None:
             to=str(s.handoff.csm_email),
             to_name=s.handoff.csm_owner,
             subject=subject,
-            headline=n.headline,
+            headline=line,
             purpose="churn_alert",
         )
     else:
@@ -123,7 +124,7 @@ async def churn_alert(ctx: PlaybookContext, summary: AssessmentSummary) -> None:
             to=rep,
             to_name=s.handoff.rep_owner,
             subject=subject,
-            headline=n.headline,
+            headline=line,
             purpose="churn_alert",
         )
         await deliver(ctx, narrative_request(n, facts, kind="chat_alert", occurrence=occurrence, subject=subject, purpose="churn_alert"))  # fmt: skip
@@ -227,6 +228,7 @@ async def dispatch_expansions(ctx: PlaybookContext, summary: AssessmentSummary) 
             llm_task_queue=ctx.llm_task_queue,
         )
         what = ", ".join(f"{x.opportunity_type}/{x.key}" for x in batch)
+        labels = ", ".join(draft_facts.opportunity_label(x) for x in batch)
         await _start_child(
             ExpansionDispatchWorkflow.run,
             inp,
@@ -242,7 +244,7 @@ async def dispatch_expansions(ctx: PlaybookContext, summary: AssessmentSummary) 
             occurrence=child_id,
             to=str(s.handoff.csm_email),
             to_name=s.handoff.csm_owner,
-            headline=f"{what} expansion, about ${total:,.0f} ARR, sent to "
+            headline=f"expansion ({labels}), about ${total:,.0f} ARR, sent to "
             f"{s.handoff.rep_owner or 'Sales'} with a talk track",
         )
 
