@@ -3,7 +3,7 @@
 - ``TickerWorkflow``: a short timer in a loop, each firing recorded by an
   activity: a timer that fired twice or never shows in Postgres and in history.
 - ``NarrativeDrillWorkflow``: the product's narrative + delivery path
-  (``workflows.playbooks``) on its own, with the real retry policy.
+  (``workflows.drafting``) on its own, with the real retry policy.
 - ``ScanDrillWorkflow``: the product's ``scan_portfolio`` activity with a
   retry policy that outlasts a Postgres restart.
 """
@@ -19,8 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from domain.delivery import DeliveryResult
-    from domain.narrative import Narrative, NarrativeFacts
-    from workflows import playbooks
+    from domain.narrative import AnyFacts, Narrative
+    from workflows import drafting
+    from workflows.context import PlaybookContext
 
 TICK_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), backoff_coefficient=1.5)
 
@@ -48,7 +49,7 @@ class TickerWorkflow:
 
 
 class NarrativeDrillInput(BaseModel):
-    facts: NarrativeFacts
+    facts: AnyFacts
     llm_task_queue: str
     to: str
 
@@ -64,10 +65,14 @@ class NarrativeDrillWorkflow:
 
     @workflow.run
     async def run(self, inp: NarrativeDrillInput) -> NarrativeDrillResult:
-        self.llm_task_queue = inp.llm_task_queue  # read by playbooks.narrative
-        n = await playbooks.narrative(self, inp.facts)
-        d = await playbooks.deliver_narrative(
-            n, inp.facts, kind="email_draft", occurrence="drill", to=inp.to, subject="drill"
+        ctx = PlaybookContext(
+            account_id=inp.facts.account_id,
+            llm_task_queue=inp.llm_task_queue,
+            task_queue=workflow.info().task_queue,
+        )
+        n = await drafting.narrative(ctx, inp.facts)
+        d = await drafting.deliver_narrative(
+            ctx, n, inp.facts, kind="email_draft", occurrence="drill", to=inp.to, subject="drill"
         )
         return NarrativeDrillResult(narrative=n, delivery=d)
 

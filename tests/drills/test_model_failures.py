@@ -37,7 +37,7 @@ from tests.drills.drill_workflows import (
 from tests.drills.support import events, failed_workflow_tasks
 from tests.fakes.anthropic_api import AnthropicFake
 from tests.workflows.helpers import settings_for_test
-from workflows.playbooks import NARRATIVE_ATTEMPTS
+from workflows.drafting import NARRATIVE_ATTEMPTS
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
 
