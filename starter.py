@@ -12,12 +12,13 @@ import sys
 from collections.abc import Sequence
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from cli.accounts import CliError, add_account_parsers
 from cli.backtest import add_backtest_parser
 from cli.events import add_events_parser, run_events
 from cli.score import add_score_parser
+from stack.codec import KeyConfigError
+from stack.connect import connect as connect_temporal
 from stack.settings import Settings, load_settings
 
 
@@ -35,11 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def connect(settings: Settings) -> Client:
     try:
-        return await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
-        )
+        return await connect_temporal(settings)
+    except KeyConfigError as err:
+        raise CliError(str(err), 2) from None
     except RuntimeError as err:
         first = (str(err).strip().splitlines() or ["connection failed"])[0]
         raise CliError(

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.account import AccountActivities
@@ -31,6 +30,8 @@ from activities.health import HealthActivities
 from activities.narrative import NarrativeActivities
 from activities.qbr import QbrActivities
 from domain.config import load_health_config
+from stack.codec import KeyConfigError
+from stack.connect import connect
 from stack.migrate import migrate
 from stack.postgres import resolve_database_url
 from stack.settings import Settings, load_settings
@@ -108,11 +109,7 @@ async def connect_temporal(settings: Settings) -> Client:
     """Connect, retrying with a one-line explanation instead of a traceback."""
     while True:
         try:
-            return await Client.connect(
-                settings.temporal_address,
-                namespace=settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
-            )
+            return await connect(settings, warn=True)
         except RuntimeError as err:
             log.warning(
                 "Temporal is not reachable at %s (namespace %s): %s. Start it with `make demo` or set "
@@ -183,3 +180,6 @@ if __name__ == "__main__":
         asyncio.run(main())
     except KeyboardInterrupt:
         sys.exit(0)
+    except KeyConfigError as err:
+        log.error("%s", err)
+        sys.exit(2)
