@@ -31,7 +31,7 @@ from activities.narrative import NarrativeActivities
 from activities.qbr import QbrActivities
 from domain.config import load_health_config
 from stack.codec import KeyConfigError
-from stack.connect import connect
+from stack.connect import ConnectConfigError, connect, target
 from stack.migrate import migrate
 from stack.postgres import resolve_database_url
 from stack.settings import Settings, load_settings
@@ -112,10 +112,9 @@ async def connect_temporal(settings: Settings) -> Client:
             return await connect(settings, warn=True)
         except RuntimeError as err:
             log.warning(
-                "Temporal is not reachable at %s (namespace %s): %s. Start it with `make demo` or set "
-                "TEMPORAL_ADDRESS; retrying in %.0fs.",
-                settings.temporal_address,
-                settings.temporal_namespace,
+                "Temporal is not reachable at %s: %s. Start it with `make demo`, or set "
+                "TEMPORAL_ADDRESS or a TEMPORAL_PROFILE (README: Connecting); retrying in %.0fs.",
+                target(settings).describe(),
                 _first_line(err),
                 RETRY_SECONDS,
             )
@@ -165,12 +164,11 @@ async def main(client: Client | None = None, settings: Settings | None = None) -
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(workers.shutdown()))
     log.info(
-        "worker polling %s, %s, %s on %s/%s",
+        "worker polling %s, %s, %s on %s",
         settings.task_queue,
         settings.sales_task_queue,
         settings.llm_task_queue,
-        settings.temporal_address,
-        settings.temporal_namespace,
+        target(settings).describe(),
     )
     await workers.run()
 
@@ -180,6 +178,6 @@ if __name__ == "__main__":
         asyncio.run(main())
     except KeyboardInterrupt:
         sys.exit(0)
-    except KeyConfigError as err:
+    except (KeyConfigError, ConnectConfigError) as err:
         log.error("%s", err)
         sys.exit(2)
