@@ -18,6 +18,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
@@ -69,6 +70,8 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)
     delivery_acts: Sequence = [deliveries.deliver, deliveries.publish_event]
+    # On SIGTERM, in-flight activities get this long to finish before they are cancelled.
+    grace = timedelta(seconds=settings.shutdown_grace_seconds)
     return Workers(
         pool=pool,
         workers=[
@@ -87,6 +90,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                 ],
                 max_concurrent_activities=20,
                 workflow_runner=workflow_runner(),
+                graceful_shutdown_timeout=grace,
             ),
             Worker(
                 client,
@@ -94,12 +98,14 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                 workflows=[ExpansionDispatchWorkflow],
                 activities=list(delivery_acts),
                 workflow_runner=workflow_runner(),
+                graceful_shutdown_timeout=grace,
             ),
             Worker(
                 client,
                 task_queue=settings.llm_task_queue,
                 activities=[narratives.write_narrative],
                 max_task_queue_activities_per_second=LLM_ACTIVITIES_PER_SECOND,
+                graceful_shutdown_timeout=grace,
             ),
         ],
     )
@@ -161,8 +167,19 @@ async def main(client: Client | None = None, settings: Settings | None = None) -
     pool = await connect_postgres(settings)
     workers = build_workers(client, pool, settings)
     loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Future] = []
+
+    def stop(signame: str) -> None:
+        log.info(
+            "%s: stopped polling; in-flight activities have %.0fs to finish "
+            "(VIM_SHUTDOWN_GRACE_SECONDS)",
+            signame,
+            settings.shutdown_grace_seconds,
+        )
+        stopping.append(asyncio.ensure_future(workers.shutdown()))
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(workers.shutdown()))
+        loop.add_signal_handler(sig, stop, sig.name)
     log.info(
         "worker polling %s, %s, %s on %s",
         settings.task_queue,
