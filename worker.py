@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.account import AccountActivities
@@ -33,6 +34,7 @@ from activities.qbr import QbrActivities
 from domain.config import load_health_config
 from stack.codec import KeyConfigError
 from stack.connect import ConnectConfigError, connect, target
+from stack.metrics import build_runtime, export_accounts_by_band
 from stack.migrate import migrate
 from stack.postgres import resolve_database_url
 from stack.settings import Settings, load_settings
@@ -111,11 +113,11 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     )
 
 
-async def connect_temporal(settings: Settings) -> Client:
+async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -> Client:
     """Connect, retrying with a one-line explanation instead of a traceback."""
     while True:
         try:
-            return await connect(settings, warn=True)
+            return await connect(settings, runtime=runtime, warn=True)
         except RuntimeError as err:
             log.warning(
                 "Temporal is not reachable at %s: %s. Start it with `make demo`, or set "
@@ -163,9 +165,16 @@ async def main(client: Client | None = None, settings: Settings | None = None) -
     settings = settings or load_settings()
     if not cache_workflow_bytecode(settings.data_dir / "pycache"):
         log.warning("no bytecode cache for workflows/: each workflow run recompiles its source")
-    client = client or await connect_temporal(settings)
+    runtime = build_runtime(settings) if client is None else None
+    client = client or await connect_temporal(settings, runtime)
     pool = await connect_postgres(settings)
     workers = build_workers(client, pool, settings)
+    gauges = None
+    if runtime is not None:
+        log.info("Prometheus metrics on %s (VIM_METRICS_ADDRESS)", settings.metrics_url)
+        gauges = asyncio.create_task(
+            export_accounts_by_band(client, runtime.metric_meter, AccountLifecycleWorkflow.__name__)
+        )
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Future] = []
 
@@ -187,7 +196,11 @@ async def main(client: Client | None = None, settings: Settings | None = None) -
         settings.llm_task_queue,
         target(settings).describe(),
     )
-    await workers.run()
+    try:
+        await workers.run()
+    finally:
+        if gauges is not None:
+            gauges.cancel()
 
 
 if __name__ == "__main__":

@@ -170,6 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
   Decrypted view    payloads are encrypted; the Web UI above decrypts them through
                     the codec server {settings.codec_url} (another Web UI: Settings >
                     Codec Server); CLI: .venv/bin/temporal workflow show --codec-endpoint {settings.codec_url} --workflow-id account-northwind-tier1
+  Metrics           {settings.metrics_url or "off (VIM_METRICS_ADDRESS is empty)"}   (Prometheus: SDK temporal_*, application vim_*)
   Local outbox      {settings.outbox_dir}   (drafts: no credentials configured)
   Postgres          {dsn}
   Worker log        {worker_log}

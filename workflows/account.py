@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from domain.summary import AssessmentSummary
+    from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
     from workflows import playbooks
     from workflows.activity_models import (
         RenewalCheckRequest,
@@ -475,6 +476,12 @@ class AccountLifecycleWorkflow:
     def _reject(self, name: str, reason: str) -> None:
         self.s.signals_rejected += 1
         self._log("rejected", f"signal {name!r} rejected: {reason}")
+        # The SDK's workflow meter records nothing during replay: each rejection counts once.
+        meter = workflow.metric_meter()
+        label = name if name in SIGNALS else "unknown"
+        meter.create_counter(REJECTED_INPUTS, DESCRIPTIONS[REJECTED_INPUTS]).add(
+            1, {"input": label}
+        )
 
     # --------------------------------------------------------------- updates
 
