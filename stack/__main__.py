@@ -73,6 +73,15 @@ async def load_demo(dsn: str, as_of: date, seed: int) -> list:
     return portfolio.handoffs()
 
 
+def demo_filters(as_of: date) -> list[str]:
+    """Web UI filters the demo suggests (no ORDER BY: the dev server and Temporal Cloud refuse it)."""
+    return [
+        "HealthBand = 'RED' AND ChurnRisk IN ('HIGH', 'CRITICAL')",
+        "AccountPhase = '4-value-activation'",
+        f"RenewalDate < '{date.fromordinal(as_of.toordinal() + 90)}T00:00:00Z'",
+    ]
+
+
 def demo_as_of(settings: Settings) -> date:
     """The portfolio's date is fixed at first load, so a second run regenerates the same handoffs."""
     marker = settings.data_dir / "demo_as_of"
@@ -160,9 +169,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(
             f"""
   Temporal Web UI   {settings.ui_url}/namespaces/{ns}/workflows
-      filter e.g.   HealthBand = 'RED' AND ChurnRisk IN ('HIGH', 'CRITICAL')
-                    AccountPhase = '4-value-activation'
-                    RenewalDate < '{date.fromordinal(as_of.toordinal() + 90)}T00:00:00Z' ORDER BY RenewalDate
+      filter e.g.   {(chr(10) + " " * 20).join(demo_filters(as_of))}
   Accounts          .venv/bin/python starter.py list --query "HealthBand = 'RED'"
   One account       .venv/bin/python starter.py describe northwind-tier1
   Explained score   .venv/bin/python starter.py score northwind-tier1
