@@ -21,8 +21,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from cli.accounts import start_args
-from domain.state import AccountWorkflowInput
+from cli.accounts import start_account
 from tests.drills.support import (
     SNAPSHOT_GATE,
     DbGate,
@@ -57,15 +56,8 @@ async def test_sigterm_lets_an_in_flight_health_scan_finish(
         await gate.close(SNAPSHOT_GATE)
         try:
             await worker.start()
-            handle = await client.start_workflow(
-                "AccountLifecycleWorkflow",
-                AccountWorkflowInput(
-                    handoff=h,
-                    sales_task_queue=settings.sales_task_queue,
-                    llm_task_queue=settings.llm_task_queue,
-                ),
-                **start_args(h, settings),
-            )
+            await start_account(client, h, settings)
+            handle = client.get_workflow_handle(h.workflow_id)
 
             async def scan_in_flight() -> bool:
                 return bool(await gate.waiting(SNAPSHOT_GATE)) and (

@@ -21,7 +21,6 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from cli.accounts import start_account
 from domain.messages import (
@@ -32,10 +31,7 @@ from domain.messages import (
 )
 from stack.codec import EncryptionCodec, data_converter, new_key_entry, parse_keys
 from stack.codec_server import build_server, serve_in_thread
-from tests.workflows.helpers import make_handoff, running_worker, settings_for_test
-from workflows.account import AccountLifecycleWorkflow
-from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
-from workflows.sandbox import workflow_runner
+from tests.workflows.helpers import make_handoff, replayer, running_worker, settings_for_test
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
 
@@ -140,17 +136,7 @@ async def test_history_holds_no_customer_text_and_decrypts_with_the_key(
     for text in CUSTOMER_TEXT:
         assert text.encode() in decoded, f"{text!r} did not come back with the key"
 
-    replayer = Replayer(
-        workflows=[
-            AccountLifecycleWorkflow,
-            QBRWorkflow,
-            ChurnSaveWorkflow,
-            ExpansionDispatchWorkflow,
-        ],
-        data_converter=data_converter(keys),
-        workflow_runner=workflow_runner(),
-    )
-    result = await replayer.replay_workflow(
+    result = await replayer(data_converter(keys)).replay_workflow(
         WorkflowHistory(h.workflow_id, history.events), raise_on_replay_failure=False
     )
     assert result.replay_failure is None

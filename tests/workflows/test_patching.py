@@ -20,33 +20,19 @@ import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from cli.accounts import start_account
 from domain.messages import NpsSignal
-from tests.workflows.helpers import make_handoff, running_worker, settings_for_test, skip
-from workflows.account import CHURN_RISK_EVENT_PATCH, AccountLifecycleWorkflow
-from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
-from workflows.sandbox import workflow_runner
+from tests.workflows.helpers import make_handoff, replayer, running_worker, settings_for_test, skip
+from workflows.account import CHURN_RISK_EVENT_PATCH
 
 RECORDED_BEFORE = Path(__file__).parent.parent / "histories" / "account_lifecycle_latest_run.json"
 
 
 async def _replay(path: Path):
-    replayer = Replayer(
-        workflows=[
-            AccountLifecycleWorkflow,
-            QBRWorkflow,
-            ChurnSaveWorkflow,
-            ExpansionDispatchWorkflow,
-        ],
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
-    )
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    return await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    return await replayer().replay_workflow(history, raise_on_replay_failure=False)
 
 
 async def test_a_history_recorded_before_the_change_replays_with_the_guard() -> None:
