@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -113,7 +114,8 @@ def ensure_local_key(data_dir: Path) -> Path:
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(new_key_entry("local-1") + "\n")
+            # A random id: a key file made again over old histories is named as the wrong key.
+            f.write(new_key_entry(f"local-{secrets.token_hex(3)}") + "\n")
     return path
 
 
@@ -162,7 +164,13 @@ class EncryptionCodec(PayloadCodec):
                     f"payload encrypted with key id {key_id!r}, which is not configured "
                     f"(configured: {', '.join(self.keys.ids)}); add it to VIM_ENCRYPTION_KEYS"
                 )
-            plain = cipher.decrypt(p.data[:NONCE_BYTES], p.data[NONCE_BYTES:], None)
+            try:
+                plain = cipher.decrypt(p.data[:NONCE_BYTES], p.data[NONCE_BYTES:], None)
+            except InvalidTag:
+                raise KeyConfigError(
+                    f"payload with key id {key_id!r} does not authenticate: the key configured "
+                    "under that id is not the one it was encrypted with, or the payload was altered"
+                ) from None
             out.append(Payload.FromString(plain))
         return out
 
