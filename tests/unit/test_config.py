@@ -94,7 +94,9 @@ def test_partial_file_is_deep_merged(tmp_path: Path) -> None:
     config = load_health_config(path)
     assert config.version == "acme-1"
     assert config.weights["nps"] == 20
-    assert config.weights["seat_utilization"] == DEFAULT_CONFIG.weights["seat_utilization"]  # untouched
+    assert (
+        config.weights["seat_utilization"] == DEFAULT_CONFIG.weights["seat_utilization"]
+    )  # untouched
     assert config.bands.green_min == 75 and config.bands.amber_min == 45
     assert config.catalogue == C.catalogue
 
