@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -31,6 +31,7 @@ from activities.telemetry import fetch_account_ids, fetch_facts
 from domain.assess import Assessment, assess_account
 from domain.config import HealthConfig
 from domain.facts import AccountFacts
+from domain.format import as_utc
 from domain.health import HealthSnapshot
 from domain.summary import AssessmentSummary, summarize
 from stack import metrics
@@ -102,8 +103,7 @@ def _scan_labels(a: Assessment) -> dict[str, str]:
     return {"band": a.snapshot.band or "none", "churn_risk": a.churn.level}
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+_utc = as_utc  # one definition: domain/format.py
 
 
 class HealthActivities:

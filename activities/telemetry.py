@@ -35,13 +35,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from domain.backtest import Outcome
 from domain.facts import AccountFacts, ContractFacts, DataIssue, Windows
+from domain.format import as_utc
 
 # --------------------------------------------------------------- validity rules
 # One list per table of (condition that makes a row impossible, message SQL).
@@ -418,9 +419,7 @@ def issues_sql(w: Windows, filtered: bool) -> str:
 # ------------------------------------------------------------------ assembly
 
 
-def _utc(as_of: datetime) -> datetime:
-    # Naive datetimes are taken as UTC; everything downstream is timezone-aware.
-    return as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
+_utc = as_utc  # one definition: domain/format.py
 
 
 def _f(v: Any) -> float | None:

@@ -7,7 +7,14 @@ text ones.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pydantic import ValidationError
+
+
+def as_utc(ts: datetime) -> datetime:
+    """A timestamp in UTC; a naive one is taken as UTC (so aware and naive values compare)."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def clip(text: str, limit: int) -> str:

@@ -56,7 +56,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from typing import Literal
@@ -65,6 +65,7 @@ from pydantic import BaseModel, Field
 
 from domain.config import SIGNAL_LABELS, SIGNALS, HealthConfig
 from domain.facts import AccountFacts, DataIssue
+from domain.format import as_utc
 
 Band = Literal["GREEN", "AMBER", "RED"]
 BANDS: tuple[str, ...] = ("RED", "AMBER", "GREEN")
@@ -109,9 +110,7 @@ def fmt_pct(share: float, digits: int = 0) -> str:
     return f"{fmt_num(share * 100, digits)}%"
 
 
-def _utc(ts: datetime) -> datetime:
-    # Naive timestamps are taken as UTC so aware and naive values compare.
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+_utc = as_utc  # one definition: domain/format.py
 
 
 def whole_days_between(later: datetime, earlier: datetime) -> int:
