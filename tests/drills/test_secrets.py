@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli.accounts import start_args
+from domain.digest import DraftPolicy
 from domain.state import AccountWorkflowInput
 from tests.drills.support import WorkerProcess, connected, decoded_text, wait_for
 from tests.fakes.anthropic_api import AnthropicFake
@@ -160,6 +161,8 @@ async def test_secrets_never_reach_logs_histories_search_attributes_or_outbox(
                         handoff=h,
                         sales_task_queue=settings.sales_task_queue,
                         llm_task_queue=settings.llm_task_queue,
+                        # Every draft at once (no digest): the drill needs each channel used.
+                        policy=DraftPolicy(digest="off"),
                     ),
                     **start_args(h, settings),
                 )

@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli.accounts import start_args
+from domain.digest import DraftPolicy
 from domain.state import AccountWorkflowInput
 from tests.drills.support import (
     DELIVERED_GATE,
@@ -116,6 +117,8 @@ async def test_kill_9_mid_scan_and_mid_delivery_loses_nothing_and_does_nothing_t
                     sales_task_queue=settings.sales_task_queue,
                     llm_task_queue=settings.llm_task_queue,
                     activity_timeout_seconds=ACTIVITY_TIMEOUT_S,
+                    # Every draft at once (no digest): the drill counts each immediate draft.
+                    policy=DraftPolicy(digest="off"),
                 ),
                 **start_args(h, settings),
             )
