@@ -141,7 +141,8 @@ async def test_churn_notice_leads_to_save_playbook_then_post_mortem_and_completi
         assert v.phase == "11 Churn Handling"
         assert v.save_workflow_id is not None
         # An operator sees what it waits for: the save decision, its deadline and its owner.
-        due = (await env.get_current_time()).date() + timedelta(days=3)
+        assert v.phase_entered_at is not None
+        due = v.phase_entered_at.date() + timedelta(days=3)  # the save plan's approval SLA
         assert v.waiting_for.startswith(f"waiting for a save decision from Dana Reyes by {due}")
         churn = [f for f in v.open_findings if f["kind"] == "churn"]
         assert churn and "budget cut" in churn[0]["title"]
