@@ -7,13 +7,38 @@ Temporal retries activities and a retry must not add a second row.
 from __future__ import annotations
 
 import asyncpg
+from pydantic import ValidationError
 from temporalio import activity
 
 from activities.db import contract_fields
 from domain.handoff import Handoff, HandoffContract
 from domain.messages import SIGNALS
 from domain.state import PendingTelemetry
-from workflows.activity_models import RenewalCheckRequest, RenewalCheckResult, TelemetryBatch
+from workflows.activity_models import (
+    RenewalCheckRequest,
+    RenewalCheckResult,
+    TelemetryBatch,
+    TelemetryRejection,
+    TelemetryWriteResult,
+)
+
+# What Postgres says about the data itself (retrying cannot help), as opposed to
+# connection and server failures (retried). ValueError: a payload the signal
+# model no longer accepts.
+PERMANENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+    ValueError,
+)
+
+
+def _refusal_reason(err: BaseException) -> str:
+    if isinstance(err, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:3]
+        )
+    return f"{type(err).__name__}: {err}"[:300]
 
 
 class AccountActivities:
@@ -50,7 +75,7 @@ class AccountActivities:
                 for i, sh in enumerate(handoff.stakeholders):
                     await conn.execute(
                         """INSERT INTO stakeholders (stakeholder_id, account_id, name, email, title, role, is_champion, joined_on)
-                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (stakeholder_id) DO NOTHING""",
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (account_id, stakeholder_id) DO NOTHING""",
                         f"{handoff.account_id}:handoff:{i}",
                         handoff.account_id,
                         sh.name,
@@ -62,13 +87,30 @@ class AccountActivities:
                     )
 
     @activity.defn
-    async def record_telemetry(self, batch: TelemetryBatch) -> int:
-        """Write what signals carried. Returns rows written (0 for a replayed batch)."""
-        written = 0
+    async def record_telemetry(self, batch: TelemetryBatch) -> TelemetryWriteResult:
+        """Write what signals carried: rows written (0 for a replayed batch), and refusals.
+
+        Each item is written in its own savepoint. An item Postgres refuses for
+        what it *is* (bad data, a value out of a column's range, a key too
+        large) is a permanent refusal: rolled back alone, returned with
+        Postgres' reason, never retried. A lost connection or a server that is
+        down raises, and Temporal retries the whole batch (idempotent).
+        """
+        result = TelemetryWriteResult()
         async with self.pool.acquire() as conn, conn.transaction():
             for item in batch.items:
-                written += await _write_item(conn, batch.account_id, item)
-        return written
+                try:
+                    async with conn.transaction():  # a savepoint
+                        result.written += await _write_item(conn, batch.account_id, item)
+                except PERMANENT_DB_ERRORS as err:
+                    reason = _refusal_reason(err)
+                    activity.logger.warning(
+                        "telemetry %s of %s refused: %s", item.key, batch.account_id, reason
+                    )
+                    result.rejected.append(
+                        TelemetryRejection(key=item.key, signal=item.signal, reason=reason)
+                    )
+        return result
 
     @activity.defn
     async def check_renewal(self, req: RenewalCheckRequest) -> RenewalCheckResult:
@@ -129,7 +171,7 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         return len(records)
     if item.signal == "ticket":
         sql = """INSERT INTO support_tickets (ticket_id, account_id, opened_at, priority, sentiment, escalated, subject, body)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (ticket_id) DO NOTHING"""
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (account_id, ticket_id) DO NOTHING"""
         args = [
             p["ticket_id"],
             account_id,
@@ -142,7 +184,7 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         ]
     elif item.signal == "nps":
         sql = """INSERT INTO nps_responses (response_id, account_id, respondent, responded_at, score, comment)
-                 VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (response_id) DO NOTHING"""
+                 VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (account_id, response_id) DO NOTHING"""
         args = [
             p["response_id"],
             account_id,
@@ -153,11 +195,11 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         ]
     elif item.signal == "invoice":
         sql = """INSERT INTO invoices (invoice_id, account_id, issued_on, due_on, paid_on, amount)
-                 VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (invoice_id) DO UPDATE SET paid_on = EXCLUDED.paid_on"""
+                 VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (account_id, invoice_id) DO UPDATE SET paid_on = EXCLUDED.paid_on"""
         args = [p["invoice_id"], account_id, p["issued_on"], p["due_on"], p["paid_on"], p["amount"]]
     elif item.signal == "interaction":
         sql = """INSERT INTO interactions (interaction_id, account_id, occurred_at, kind, meaningful, attendees, notes)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (interaction_id) DO NOTHING"""
+                 VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (account_id, interaction_id) DO NOTHING"""
         args = [
             p["interaction_id"],
             account_id,
@@ -169,7 +211,7 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         ]
     elif item.signal == "stakeholder":
         sql = """INSERT INTO stakeholders (stakeholder_id, account_id, name, email, title, role, is_champion, joined_on, left_on)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (stakeholder_id) DO UPDATE SET
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (account_id, stakeholder_id) DO UPDATE SET
                    name = EXCLUDED.name, email = EXCLUDED.email, title = EXCLUDED.title, role = EXCLUDED.role,
                    is_champion = EXCLUDED.is_champion, left_on = EXCLUDED.left_on"""
         args = [

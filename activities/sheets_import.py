@@ -205,7 +205,7 @@ class UsageEventRow(_Row):
 
 class SupportTicketRow(_Row):
     table = "support_tickets"
-    key = ("ticket_id",)
+    key = ("account_id", "ticket_id")  # ids are scoped by account (migration 004)
     ticket_id: str = Field(min_length=1)
     opened_at: datetime
     closed_at: datetime | None = None
@@ -233,7 +233,7 @@ class SupportTicketRow(_Row):
 
 class InvoiceRow(_Row):
     table = "invoices"
-    key = ("invoice_id",)
+    key = ("account_id", "invoice_id")  # ids are scoped by account (migration 004)
     invoice_id: str = Field(min_length=1)
     issued_on: date
     due_on: date
@@ -248,7 +248,7 @@ class InvoiceRow(_Row):
 
 class NpsRow(_Row):
     table = "nps_responses"
-    key = ("response_id",)
+    key = ("account_id", "response_id")  # ids are scoped by account (migration 004)
     response_id: str = Field(min_length=1)
     respondent: str | None = None
     responded_at: datetime
@@ -258,7 +258,7 @@ class NpsRow(_Row):
 
 class InteractionRow(_Row):
     table = "interactions"
-    key = ("interaction_id",)
+    key = ("account_id", "interaction_id")  # ids are scoped by account (migration 004)
     interaction_id: str = Field(min_length=1)
     occurred_at: datetime
     kind: Literal["meeting", "call", "email", "qbr", "kickoff", "workshop"]
@@ -274,7 +274,7 @@ class InteractionRow(_Row):
 
 class StakeholderRow(_Row):
     table = "stakeholders"
-    key = ("stakeholder_id",)
+    key = ("account_id", "stakeholder_id")  # ids are scoped by account (migration 004)
     stakeholder_id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     email: EmailStr | None = None

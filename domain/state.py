@@ -16,11 +16,12 @@ from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
 
 TIMELINE_LIMIT = 200  # entries kept in state; every decision is also on the event bus
+FAILURES_KEPT = 5
 
 
 class TimelineEntry(BaseModel):
     at: datetime
-    kind: str  # phase | scan | decision | signal | rejected | timer | child | delivery | update
+    kind: str  # phase | scan | decision | signal | rejected | timer | child | delivery | update | failed
     text: str
 
 
@@ -68,6 +69,10 @@ class AccountState(BaseModel):
     runs: int = 1
     signals_received: int = 0
     signals_rejected: int = 0
+    # Steps the workflow carried on after (a delivery, event or child that failed):
+    # the last FAILURES_KEPT, each "YYYY-MM-DD what failed: reason".
+    failures: list[str] = Field(default_factory=list)
+    failures_total: int = 0
 
     @property
     def account_id(self) -> str:
@@ -116,6 +121,8 @@ class AccountView(BaseModel):
     runs: int
     signals_received: int
     signals_rejected: int
+    failures: list[str] = Field(default_factory=list)
+    failures_total: int = 0
 
 
 class AccountOutcome(BaseModel):

@@ -23,6 +23,12 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle as lc
     from domain.handoff import HandoffContract
     from domain.lifecycle import Phase
+    from domain.limits import (
+        SIGNAL_PAYLOAD_BYTES,
+        TELEMETRY_CHUNK_BYTES,
+        chunks_within,
+        payload_bytes,
+    )
     from domain.messages import (
         RESCORE_SIGNALS,
         SIGNALS,
@@ -36,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         UpdateResult,
     )
     from domain.state import (
+        FAILURES_KEPT,
         TIMELINE_LIMIT,
         AccountOutcome,
         AccountState,
@@ -186,6 +193,8 @@ class AccountLifecycleWorkflow:
             waiting += "; gate needs: " + ", ".join(gate.missing(set(s.milestones)))
         if s.paused:
             waiting = "paused by an operator; " + waiting
+        if s.failures:
+            waiting += f"; {s.failures_total} failed step(s), last: {s.failures[-1]}"
         workflow.set_current_details(waiting)
         self._wake = False
         try:
@@ -196,16 +205,30 @@ class AccountLifecycleWorkflow:
     # ---------------------------------------------------- observability loop
 
     async def _flush_telemetry(self) -> None:
+        """Write pending telemetry in chunks that fit one activity input, whatever piled up.
+
+        Postgres' refusals come back per item (never retried): each is recorded
+        as rejected in the timeline with its reason, and its key is forgotten so
+        a corrected re-send is accepted.
+        """
         s = self.s
         while s.pending_telemetry:
-            batch = list(s.pending_telemetry)
-            await workflow.execute_activity(
+            batch = chunks_within(
+                list(s.pending_telemetry),
+                lambda p: payload_bytes(p.payload) + len(p.key) + 64,
+                TELEMETRY_CHUNK_BYTES,
+            )[0]
+            result = await workflow.execute_activity(
                 "record_telemetry",
                 TelemetryBatch(account_id=s.account_id, items=batch),
                 start_to_close_timeout=self.activity_timeout,
                 retry_policy=DB_RETRY,
                 summary=f"write {len(batch)} telemetry item(s) to Postgres",
             )
+            # Untyped on purpose: histories before per-item refusals returned a row count.
+            for r in result.get("rejected", []) if isinstance(result, dict) else []:
+                self._reject(r["signal"], f"{r['key']} refused by Postgres: {r['reason']}")
+                s.seen_keys = [k for k in s.seen_keys if k != r["key"]]
             written = {p.key for p in batch}
             s.pending_telemetry = [p for p in s.pending_telemetry if p.key not in written]
 
@@ -445,6 +468,14 @@ class AccountLifecycleWorkflow:
         if len(args) != 1:
             self._reject(name, f"expected one argument, got {len(args)}")
             return
+        size = len(args[0].payload.data)
+        if size > SIGNAL_PAYLOAD_BYTES:
+            self._reject(
+                name,
+                f"payload of {size:,} bytes is over the {SIGNAL_PAYLOAD_BYTES:,}-byte limit "
+                "of one signal: split it (e.g. smaller usage batches)",
+            )
+            return
         try:
             raw = workflow.payload_converter().from_payload(args[0].payload, dict)
             msg = model.model_validate(raw)
@@ -624,6 +655,8 @@ class AccountLifecycleWorkflow:
             runs=s.runs,
             signals_received=s.signals_received,
             signals_rejected=s.signals_rejected,
+            failures=s.failures,
+            failures_total=s.failures_total,
         )
 
     @workflow.query
@@ -637,6 +670,13 @@ class AccountLifecycleWorkflow:
         s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text))
         if len(s.timeline) > TIMELINE_LIMIT:
             del s.timeline[: len(s.timeline) - TIMELINE_LIMIT]
+
+    def note_failure(self, text: str) -> None:
+        """A step the workflow carried on after (playbooks.survived): timeline, view, details."""
+        s = self.s
+        s.failures_total += 1
+        s.failures = [*s.failures, f"{workflow.now():%Y-%m-%d} {text}"][-FAILURES_KEPT:]
+        self._log("failed", text)
 
     def _upsert_search_attributes(self, force: bool = False) -> None:
         s = self.s
