@@ -15,6 +15,7 @@ All customer-derived text is escaped (&, <, >) so it cannot mention
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,8 +82,15 @@ class SlackConfig:
         return bool(self.webhook_url or (self.bot_token and self.channel))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def esc(text: str) -> str:
-    """Slack mrkdwn control characters; stops <!channel>, <@U...> and forged links."""
+    """Slack mrkdwn control characters; stops <!channel>, <@U...> and forged links.
+
+    Control characters (NUL included) are dropped: Slack refuses or mangles them.
+    """
+    text = _CONTROL.sub("", text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -197,8 +205,10 @@ class SlackChannel:
                 if check_existing:
                     found, note = await self._find_posted(http, req.idempotency_key)
                     if found is not None:
-                        return found, self.config.channel or "", (
-                            "found the message an earlier attempt posted"
+                        return (
+                            found,
+                            self.config.channel or "",
+                            ("found the message an earlier attempt posted"),
                         )
                 body = {
                     "channel": self.config.channel,
@@ -219,7 +229,11 @@ class SlackChannel:
                     raise self._http_error(r)
                 data = _json(r)
                 if data.get("ok") is True:
-                    return str(data.get("ts")), str(data.get("channel") or self.config.channel), note
+                    return (
+                        str(data.get("ts")),
+                        str(data.get("channel") or self.config.channel),
+                        note,
+                    )
                 error = str(data.get("error") or "unknown_error")
                 if error in _RETRY_ERRORS:
                     raise retryable(
@@ -236,7 +250,9 @@ class SlackChannel:
         except httpx.TransportError as e:
             raise retryable(CHANNEL, f"connection error ({type(e).__name__})") from None
 
-    async def _find_posted(self, http: httpx.AsyncClient, key: str) -> tuple[str | None, str | None]:
+    async def _find_posted(
+        self, http: httpx.AsyncClient, key: str
+    ) -> tuple[str | None, str | None]:
         """(ts of the message carrying this delivery key, or None; a note when we could not look).
 
         ``conversations.history`` with metadata, over the last HISTORY_LOOKBACK
