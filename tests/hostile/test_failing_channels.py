@@ -52,8 +52,8 @@ async def test_a_refused_nudge_draft_is_recorded_and_the_account_keeps_running(
             handle = env.client.get_workflow_handle(await start_account(env.client, h, settings))
             # Discovery's 21-day SLA passes with no milestone: the CSM nudge is due.
             await env.sleep(timedelta(days=22))
-            v = await view(handle)
             await assert_alive(handle)
+            v = await view(handle)
             assert v.failures_total >= 1, v.timeline[-10:]
             assert any("email_draft nudge failed: Gmail: 403" in f for f in v.failures), v.failures
             assert any("gmail.compose" in f for f in v.failures)  # the fix, in the operator's view

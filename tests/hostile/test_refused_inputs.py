@@ -9,6 +9,7 @@ signals are still processed. Class 3: record ids are scoped by account.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,6 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from cli.accounts import start_account
-from domain.limits import TEMPORAL_PAYLOAD_BYTES, payload_bytes
 from domain.messages import ReassignUpdate
 from tests.drills.support import activity_attempts, events, wait_for
 from tests.hostile.support import assert_alive, every_run, snapshots
@@ -28,6 +28,7 @@ from tests.workflows.helpers import make_handoff, running_worker, settings_for_t
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+TEMPORAL_PAYLOAD_BYTES = 2 * 1024 * 1024
 TS = (NOW - timedelta(hours=1)).isoformat()
 
 
@@ -231,7 +232,7 @@ async def test_batches_that_pile_up_while_the_worker_is_down_are_flushed_in_chun
     settings = settings_for_test(tmp_path)
     h = make_handoff(_acct("pileup"), NOW.date())
     batches = [_batch(f"b{i}") for i in range(3)]
-    assert sum(payload_bytes(b) for b in batches) > TEMPORAL_PAYLOAD_BYTES
+    assert sum(len(json.dumps(b)) for b in batches) > TEMPORAL_PAYLOAD_BYTES
     async with running_worker(client, db_dsn, settings) as pool:
         handle = client.get_workflow_handle(await start_account(client, h, settings))
         await wait_for(lambda: snapshots(pool, h.account_id), what="the first scan")
