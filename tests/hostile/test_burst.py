@@ -43,7 +43,7 @@ from domain.handoff import Handoff
 from domain.limits import SIGNAL_PAYLOAD_BYTES
 from domain.messages import SIGNALS, UPDATES
 from tests.drills.support import wait_for
-from tests.drills.test_malformed_burst import _over_the_wire, examples
+from tests.drills.test_malformed_burst import _failure_chain, _over_the_wire, examples
 from tests.hostile.support import assert_alive, snapshots
 from tests.workflows.helpers import make_handoff, running_worker, settings_for_test, view
 
@@ -256,7 +256,7 @@ async def test_a_hostile_burst_across_twenty_accounts_stops_nothing_and_crosses_
                     assert not refused(UPDATES[name], doc), (name, doc)
                 except WorkflowUpdateFailedError as err:
                     no += 1
-                    assert _reason(err).strip(), (name, doc)
+                    assert _failure_chain(err).strip(), (name, doc)
             return ok, no
 
         for ok, no in await asyncio.gather(*(update(a) for a in accounts)):
@@ -379,12 +379,3 @@ async def test_a_hostile_burst_across_twenty_accounts_stops_nothing_and_crosses_
         assert total >= 1000 * SCALE
         for a in [*accounts, *started]:
             await client.get_workflow_handle(f"account-{a}").terminate("burst done")
-
-
-def _reason(err: WorkflowUpdateFailedError) -> str:
-    out: list[str] = []
-    cause: BaseException | None = err.cause
-    while cause is not None:
-        out.append(str(getattr(cause, "message", "") or cause))
-        cause = getattr(cause, "cause", None)
-    return "\n".join(out)

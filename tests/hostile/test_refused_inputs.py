@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from cli.accounts import start_account
 from domain.messages import ReassignUpdate
 from tests.drills.support import activity_attempts, events, wait_for
+from tests.drills.test_malformed_burst import _failure_chain
 from tests.hostile.support import assert_alive, every_run, snapshots
 from tests.workflows.helpers import make_handoff, running_worker, settings_for_test, view
 
@@ -134,16 +135,6 @@ async def test_input_postgres_would_refuse_is_rejected_and_later_signals_still_l
         await handle.terminate("test done")
 
 
-def _chain(err: BaseException) -> str:
-    """Every message down a failure's cause chain (what `temporal` and the UI show)."""
-    out: list[str] = []
-    cause: BaseException | None = err
-    while cause is not None:
-        out.append(str(getattr(cause, "message", "") or cause))
-        cause = getattr(cause, "cause", None) or cause.__cause__
-    return "\n".join(out)
-
-
 async def _more(pool: Any, account_id: str, n: int) -> bool:
     return await snapshots(pool, account_id) > n
 
@@ -197,7 +188,7 @@ async def test_names_a_search_attribute_or_header_cannot_carry_are_refused_by_th
                     "reassign_csm",
                     {"csm_owner": name, "csm_email": "lee@example.com", "by": "ops"},
                 )
-            assert "csm_owner" in _chain(err.value), _chain(err.value)
+            assert "csm_owner" in _failure_chain(err.value), _failure_chain(err.value)
         ok = await handle.execute_update(
             "reassign_csm",
             ReassignUpdate(csm_owner="Lee Chen", csm_email="lee@example.com", by="ops"),
