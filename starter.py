@@ -1,7 +1,7 @@
 """The command line: `python starter.py COMMAND ...` (run without arguments for help).
 
 Account commands talk to Temporal (handoff, list, describe, signal, updates);
-`score`, `backtest` and `events` read Postgres directly.
+`score`, `backtest`, `calibrate`, `config` and `events` read Postgres directly.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from cli.accounts import CliError, add_account_parsers
 from cli.backtest import add_backtest_parser
+from cli.calibrate import add_calibrate_parser
+from cli.config import add_config_parser
 from cli.events import add_events_parser, run_events
 from cli.score import add_score_parser
 from stack.settings import Settings, load_settings
@@ -31,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_parsers(sub)
     add_score_parser(sub)
     add_backtest_parser(sub)
+    add_calibrate_parser(sub)
+    add_config_parser(sub)
     add_events_parser(sub).set_defaults(run=run_events)
     return parser
 

@@ -25,12 +25,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.account import AccountActivities
+from activities.config_store import ConfigResolver
 from activities.db import create_pool, describe_dsn
 from activities.deliveries import DeliveryActivities
 from activities.health import HealthActivities
 from activities.narrative import NarrativeActivities
 from activities.qbr import QbrActivities
-from domain.config import load_health_config
 from stack.migrate import migrate
 from stack.postgres import resolve_database_url
 from stack.settings import Settings, load_settings
@@ -61,9 +61,11 @@ class Workers:
 
 def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Workers:
     """All three workers sharing one pool; tests call this with their own client and queues."""
-    config = load_health_config(env=os.environ)
     account = AccountActivities(pool)
-    health = HealthActivities(pool, config)
+    # the adopted config in force (Postgres), else VIM_HEALTH_CONFIG over the defaults
+    resolver = ConfigResolver(os.environ)
+    resolver.environment_config()  # a bad VIM_HEALTH_CONFIG stops the worker here, named
+    health = HealthActivities(pool, resolver)
     deliveries = DeliveryActivities(pool, settings)
     narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)

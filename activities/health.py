@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.config_store import ConfigResolver
 from activities.snapshots import latest_snapshots, save_assessments
 from activities.telemetry import fetch_account_ids, fetch_facts
 from domain.assess import Assessment, assess_account
@@ -101,18 +102,26 @@ def _utc(ts: datetime) -> datetime:
 
 
 class HealthActivities:
-    """Temporal activities with their dependencies injected (a pool and a validated config)."""
+    """Temporal activities with their dependencies injected: a pool, and either a fixed
+    validated config (tests, benchmarks) or a resolver of the config in force (the worker:
+    an adopted config takes effect at the next scan, see activities/config_store.py)."""
 
-    def __init__(self, pool: asyncpg.Pool, config: HealthConfig) -> None:
+    def __init__(self, pool: asyncpg.Pool, config: HealthConfig | ConfigResolver) -> None:
         self.pool = pool
-        self.config = config
+        self._config = config
+
+    async def config_in_force(self, conn: asyncpg.Connection) -> HealthConfig:
+        if isinstance(self._config, HealthConfig):
+            return self._config
+        return (await self._config.in_force(conn)).config
 
     @activity.defn
     async def score_account(self, req: ScoreAccountRequest) -> AssessmentSummary:
         """Score one account at req.as_of, persist snapshot and findings, return the summary."""
         as_of = _utc(req.as_of)
         async with self.pool.acquire() as conn:
-            got = await assess_with_facts(conn, as_of, self.config, [req.account_id])
+            config = await self.config_in_force(conn)
+            got = await assess_with_facts(conn, as_of, config, [req.account_id])
             if req.account_id not in got:
                 raise ApplicationError(
                     f"unknown account {req.account_id!r}: no row in accounts",
@@ -131,7 +140,8 @@ class HealthActivities:
         async with self.pool.acquire() as conn:
             # Facts for the whole portfolio in one pass (cheaper than a 100,000-id filter),
             # then keep the accounts asked for.
-            got = await assess_with_facts(conn, as_of, self.config, None)
+            config = await self.config_in_force(conn)
+            got = await assess_with_facts(conn, as_of, config, None)
             keep = set(got)
             if req.account_ids is not None:
                 keep &= set(req.account_ids)

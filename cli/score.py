@@ -55,6 +55,21 @@ def load_config(path: Path | None) -> HealthConfig:
         raise CommandError(f"health config: {e}", 2) from e
 
 
+async def config_for_command(conn: asyncpg.Connection, path: Path | None) -> HealthConfig:
+    """--config FILE when given, else exactly what the worker scores with: the adopted
+    config in force, else VIM_HEALTH_CONFIG over the shipped defaults."""
+    import os
+
+    from activities.config_store import ConfigResolver
+
+    if path is not None:
+        return load_config(path)
+    try:
+        return (await ConfigResolver(os.environ).in_force(conn)).config
+    except HealthConfigError as e:
+        raise CommandError(f"health config: {e}", 2) from e
+
+
 @asynccontextmanager
 async def connect_db() -> AsyncIterator[asyncpg.Connection]:
     """DATABASE_URL, or the running embedded server; a one-line reason when neither works."""
@@ -115,8 +130,8 @@ async def run_score(args: argparse.Namespace) -> int:
 
     as_of: datetime = args.as_of or datetime.now(UTC)
     try:
-        config = load_config(args.config)
         async with connect_db() as conn:
+            config = await config_for_command(conn, args.config)
             got = await assess_with_facts(conn, as_of, config, [args.account_id])
     except CommandError as e:
         print(f"error: {e}", file=sys.stderr)

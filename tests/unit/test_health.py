@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from domain.config import DEFAULT_CONFIG, SIGNALS, HealthConfig
+from domain.config import SIGNALS, HealthConfig
 from domain.facts import DataIssue, Windows
 from domain.health import (
     HealthSnapshot,
@@ -19,9 +19,16 @@ from domain.health import (
     score_health,
     whole_days_between,
 )
-from tests.unit.builders import AS_OF, AT_BENCHMARK, empty_facts, make_contract, make_facts
+from tests.unit.builders import (
+    AS_OF,
+    AT_BENCHMARK,
+    FORMULA_CONFIG,
+    empty_facts,
+    make_contract,
+    make_facts,
+)
 
-C = DEFAULT_CONFIG
+C = FORMULA_CONFIG
 
 
 def sub(name: str, **overrides: object) -> float | None:

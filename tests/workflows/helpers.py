@@ -87,6 +87,16 @@ def make_handoff(
     )
 
 
+async def insert_usage(pool: asyncpg.Pool, account_id: str, rows: list[tuple[object, ...]]) -> None:
+    """The account row and usage events (account_id, user_id, occurred_at, event_type, quantity)."""
+    await pool.execute("INSERT INTO accounts (account_id, name) VALUES ($1, $1)", account_id)
+    await pool.copy_records_to_table(
+        "usage_events",
+        records=rows,
+        columns=["account_id", "user_id", "occurred_at", "event_type", "quantity"],
+    )
+
+
 async def view(handle: WorkflowHandle):  # -> AccountView
     from domain.state import AccountView
 
