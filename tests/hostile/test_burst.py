@@ -42,6 +42,7 @@ from cli.accounts import start_account
 from domain.handoff import Handoff
 from domain.limits import SIGNAL_PAYLOAD_BYTES
 from domain.messages import SIGNALS, UPDATES
+from domain.state import TIMELINE_LIMIT
 from tests.drills.support import wait_for
 from tests.drills.test_malformed_burst import _failure_chain, _over_the_wire, examples
 from tests.hostile.support import assert_alive, snapshots
@@ -342,7 +343,8 @@ async def test_a_hostile_burst_across_twenty_accounts_stops_nothing_and_crosses_
             texts = [t.text for t in v.timeline if t.kind == "rejected"]
             pg_refusals += sum("refused by Postgres" in t for t in texts)
             assert v.signals_rejected == expected_rejections[a], (a, texts[-5:])
-            assert len(texts) == v.signals_rejected  # the timeline holds every one of them
+            # The timeline holds every one of them (unless a big scale filled all its entries).
+            assert len(texts) == v.signals_rejected or len(v.timeline) == TIMELINE_LIMIT
             assert all(t.split(" rejected: ", 1)[1].strip() for t in texts)
         assert pg_refusals == 0  # the edge refused everything Postgres would have
 
