@@ -50,7 +50,12 @@ def webhook_acts(
 
 def api_acts(pool: asyncpg.Pool, settings: Settings, fake: SlackFake) -> DeliveryActivities:
     cfg = SlackConfig(
-        bot_token=fake.bot_token, channel="#cs-alerts", base_url=fake.url + "/api", timeout_s=0.5
+        # A generous timeout: these tests script answers, not hangs (a busy 2-core machine
+        # took more than 0.5 s to answer once and turned a scripted error into a timeout).
+        bot_token=fake.bot_token,
+        channel="#cs-alerts",
+        base_url=fake.url + "/api",
+        timeout_s=5,
     )
     return DeliveryActivities(pool, settings, ChannelsConfig(slack=cfg))
 
