@@ -75,7 +75,8 @@ class AccountActivities:
         """The contract row that starts at or after the term end, if one is on file."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                """SELECT start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules
+                """SELECT start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules,
+                          notice_on
                    FROM contracts WHERE account_id = $1 AND end_date > $2 AND start_date <= $2 + 1
                    ORDER BY start_date DESC LIMIT 1""",
                 req.account_id,
@@ -88,11 +89,13 @@ class AccountActivities:
 
 async def _upsert_contract(conn: asyncpg.Connection, account_id: str, c: HandoffContract) -> int:
     status = await conn.execute(
-        """INSERT INTO contracts (account_id, start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """INSERT INTO contracts (account_id, start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules, notice_on)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (account_id, start_date) DO UPDATE SET
              end_date = EXCLUDED.end_date, arr = EXCLUDED.arr, seats_purchased = EXCLUDED.seats_purchased,
-             price_per_seat = EXCLUDED.price_per_seat, licensed_modules = EXCLUDED.licensed_modules""",
+             price_per_seat = EXCLUDED.price_per_seat, licensed_modules = EXCLUDED.licensed_modules,
+             -- a notice once on file stays (a handoff replayed without one does not erase it)
+             notice_on = coalesce(EXCLUDED.notice_on, contracts.notice_on)""",
         account_id,
         c.start_date,
         c.end_date,
@@ -100,6 +103,7 @@ async def _upsert_contract(conn: asyncpg.Connection, account_id: str, c: Handoff
         c.seats_purchased,
         c.price_per_seat,
         c.licensed_modules,
+        c.notice_on,
     )
     return int(status.rsplit(" ", 1)[-1])
 

@@ -169,7 +169,8 @@ WITH acc AS (
 ),
 con AS (  -- the row in force: the latest valid one started by as_of
     SELECT DISTINCT ON (account_id) account_id, start_date, end_date, arr, seats_purchased,
-           price_per_seat, licensed_modules
+           price_per_seat, licensed_modules,
+           CASE WHEN notice_on <= $2 THEN notice_on END AS notice_on  -- known by as_of only
     FROM contracts
     WHERE start_date <= $2 AND {_valid("contracts")} AND {_ids(filtered)}
     ORDER BY account_id, start_date DESC
@@ -226,17 +227,22 @@ ia AS (
 sh AS (
     SELECT account_id,
            count(*) FILTER (WHERE active) AS active,
-           count(*) FILTER (WHERE active AND last_engaged_at <= $1
-                              AND last_engaged_at > {_since(w.stakeholder_days)}) AS engaged,
+           count(*) FILTER (WHERE active AND engaged) AS engaged,
            bool_or(active AND champion) AS champion_active,
            max(left_on) FILTER (WHERE champion AND left_on <= $2
                                   AND left_on > $2 - {w.champion_left_days}) AS champion_left_on,
            bool_or(active AND role = 'executive_sponsor') AS sponsor_active
     FROM (
-        SELECT account_id, role, left_on, last_engaged_at,
+        SELECT account_id, role, left_on,
                (is_champion OR role = 'champion') AS champion,
-               (left_on IS NULL OR left_on > $2) AS active
-        FROM stakeholders
+               (left_on IS NULL OR left_on > $2) AS active,
+               -- engagement as it was at as_of: the dated history, never the overwritten
+               -- stakeholders.last_engaged_at (which may hold a later date)
+               EXISTS (SELECT 1 FROM stakeholder_engagements g
+                       WHERE g.account_id = st.account_id AND g.stakeholder_id = st.stakeholder_id
+                         AND g.engaged_at <= $1
+                         AND g.engaged_at > {_since(w.stakeholder_days)}) AS engaged
+        FROM stakeholders st
         WHERE (joined_on IS NULL OR joined_on <= $2) AND {_valid("stakeholders")} AND {_ids(filtered)}
     ) s
     GROUP BY account_id
@@ -254,7 +260,7 @@ tam AS (
 )
 SELECT acc.account_id, acc.name, acc.tier, acc.csm_owner,
        con.start_date, con.end_date, con.arr, con.seats_purchased, con.price_per_seat,
-       con.licensed_modules,
+       con.licensed_modules, con.notice_on,
        fe.occurred_at AS first_event_at, le.occurred_at AS last_event_at,
        pu.provisioned,
        tk.recent AS tickets_recent, tk.baseline_n AS tickets_baseline_n,
@@ -539,6 +545,7 @@ async def fetch_facts(
                 seats_purchased=r["seats_purchased"],
                 price_per_seat=float(r["price_per_seat"]),
                 licensed_modules=sorted(r["licensed_modules"] or []),
+                notice_on=r["notice_on"],
             )
         if r["first_event_at"] is not None:
             f.update(_usage_fields(usage.get(aid), r, as_of, windows, days_chunks))
@@ -659,13 +666,16 @@ async def fetch_outcomes(
 ) -> dict[str, Outcome]:
     """What happened to each account, from its (valid) contract rows, for the back-test.
 
-    churned_on: the end_date of the last row (a term with no later row) when it is
-    before `today` (default: the database's current date). expanded_on: the start_date
+    churned_on: the day the churn became known. For the last row (a term with no later
+    row): its notice_on when a notice is on file by `today` (default: the database's
+    current date), else its end_date when that is before `today`. A notice on a term
+    that was followed by a later row was withdrawn (the account renewed): no churn.
+    expanded_on: the start_date
     of the first row on or after `since` with more seats than the row before, or a
     strict superset of its modules. Accounts with neither are absent.
     """
     rows = await conn.fetch(
-        f"""SELECT account_id, start_date, end_date, seats_purchased, licensed_modules,
+        f"""SELECT account_id, start_date, end_date, notice_on, seats_purchased, licensed_modules,
                    lag(seats_purchased) OVER w AS prev_seats,
                    lag(licensed_modules) OVER w AS prev_modules,
                    lead(start_date) OVER w AS next_start,
@@ -689,8 +699,11 @@ async def fetch_outcomes(
             )
         ):
             expanded[aid] = r["start_date"]
-        if r["next_start"] is None and r["end_date"] < r["today"]:
-            churned[aid] = r["end_date"]
+        if r["next_start"] is None:
+            if r["notice_on"] is not None and r["notice_on"] <= r["today"]:
+                churned[aid] = r["notice_on"]
+            elif r["end_date"] < r["today"]:
+                churned[aid] = r["end_date"]
     return {
         aid: Outcome(churned_on=churned.get(aid), expanded_on=expanded.get(aid))
         for aid in sorted(churned.keys() | expanded.keys())

@@ -91,6 +91,8 @@ class _Strict(BaseModel):
 class BandConfig(_Strict):
     green_min: float = Field(ge=0, le=100)
     amber_min: float = Field(ge=0, le=100)
+    # Below this share of the signal weight with data the band is UNSCORED (see health.py).
+    min_coverage: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from domain.handoff import check_notice
 from domain.lifecycle import MILESTONES
 
 
@@ -106,11 +107,13 @@ class ContractChangeSignal(_Strict):
     seats_purchased: int = Field(gt=0)
     price_per_seat: float = Field(gt=0)
     licensed_modules: list[str] = Field(default_factory=lambda: ["core"])
+    notice_on: date | None = None  # the day the customer gave notice on this term
 
     @model_validator(mode="after")
     def _end_after_start(self) -> ContractChangeSignal:
         if self.end_date <= self.start_date:
             raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        check_notice(self.notice_on, self.start_date, self.end_date)
         return self
 
 

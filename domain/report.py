@@ -34,6 +34,8 @@ def render_assessment(a: Assessment) -> str:
         f"Health {score}  {s.band or 'NO BAND'}  |  coverage {s.coverage * 100:.0f}% of signal "
         f"weight  |  config {s.config_version}"
     )
+    if s.band_reason:
+        lines += _wrap(f"Unscored: {s.band_reason}", "")
     if s.tam_adjustment:
         lines += _wrap(f"Technical health: {s.tam_adjustment}", "")
     lines.append(f"Decision: {a.decision.outcome.upper()}")

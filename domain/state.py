@@ -41,6 +41,7 @@ class AccountState(BaseModel):
     done_checkpoints: list[str] = Field(default_factory=list)
     last_scan_at: datetime | None = None
     band: str | None = None
+    band_reason: str | None = None  # why the band is UNSCORED
     score: float | None = None
     churn_level: str | None = None
     drivers: list[str] = Field(default_factory=list)
@@ -116,6 +117,7 @@ class AccountView(BaseModel):
     runs: int
     signals_received: int
     signals_rejected: int
+    band_reason: str | None = None  # why the band is UNSCORED
 
 
 class AccountOutcome(BaseModel):

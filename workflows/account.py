@@ -225,6 +225,7 @@ class AccountLifecycleWorkflow:
         old = (s.band, s.churn_level, s.last_decision)
         old_band = s.band
         s.band, s.score, s.churn_level = summary.band, summary.score, summary.churn_level
+        s.band_reason = summary.band_reason
         s.drivers = list(summary.drivers)
         s.open_findings = [f.model_dump(mode="json") for f in summary.findings]
         s.opportunities = [o.model_dump(mode="json") for o in summary.opportunities]
@@ -609,6 +610,7 @@ class AccountLifecycleWorkflow:
             waiting_for=("gate needs: " + ", ".join(missing)) if missing else "",
             paused=s.paused,
             band=s.band,
+            band_reason=s.band_reason,
             score=s.score,
             churn_level=s.churn_level,
             drivers=s.drivers,

@@ -40,7 +40,7 @@ def write(tmp_path: Path, data: Any, name: str = "override.json") -> Path:
 def test_defaults_come_from_the_shipped_json() -> None:
     raw = json.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
     assert HealthConfig.model_validate(raw) == DEFAULT_CONFIG
-    assert C.version == raw["version"] == "2026.11-1"
+    assert C.version == raw["version"] == "2026.11-2"
 
 
 def test_default_values() -> None:
