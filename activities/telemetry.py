@@ -41,6 +41,7 @@ from typing import Any
 import asyncpg
 
 from domain.backtest import Outcome
+from domain.config import ANY_EVENT, LOGIN_EVENT_TYPES
 from domain.facts import AccountFacts, ContractFacts, DataIssue, Windows
 
 # --------------------------------------------------------------- validity rules
@@ -322,7 +323,25 @@ def _any_bits(lo: int, hi: int, prefix: str = "dm") -> str:
     return "(" + " OR ".join(f"coalesce({t}, false)" for t in tests) + ")"
 
 
-def usage_sql(w: Windows, filtered: bool) -> str:
+def _sql_text(v: str) -> str:
+    return "'" + v.replace("'", "''") + "'"
+
+
+def _login_pred(login_types: Sequence[str]) -> str:
+    """SQL: is this event a login? ``*`` in the list: every event counts (a feed with no
+    login event: login days become days with any activity)."""
+    if ANY_EVENT in login_types:
+        return "true"
+    return f"event_type IN ({', '.join(_sql_text(t) for t in login_types)})"
+
+
+def _not_login_feature(login_types: Sequence[str]) -> str:
+    """SQL: an event type that is not a named login type (feature_users leaves those out)."""
+    named = [t for t in login_types if t != ANY_EVENT]
+    return f"event_type NOT IN ({', '.join(_sql_text(t) for t in named)})" if named else "true"
+
+
+def usage_sql(w: Windows, filtered: bool, login_types: Sequence[str] = LOGIN_EVENT_TYPES) -> str:
     a, ad, ws = w.activity_days, w.adoption_days, w.weeks_series
     span = _usage_horizon(w)  # the day masks cover every usage window
     chunks = range(_chunks(span))
@@ -337,7 +356,7 @@ def usage_sql(w: Windows, filtered: bool) -> str:
     )
     bits = ", ".join(f"bit_or(dm{c}) AS dm{c}" for c in chunks)
     login_bits = ", ".join(
-        f"bit_or(dm{c}) FILTER (WHERE event_type = 'login') AS login_dm{c}" for c in chunks
+        f"bit_or(dm{c}) FILTER (WHERE {_login_pred(login_types)}) AS login_dm{c}" for c in chunks
     )
     weeks = ", ".join(f"count(*) FILTER (WHERE {_any_bits(7 * k, 7 * k + 7)})" for k in range(ws))
     return f"""
@@ -371,7 +390,7 @@ t_acc AS (
     SELECT account_id,
            coalesce(sum(q_act), 0) AS usage_quantity,
            coalesce(sum(q_prev), 0) AS usage_quantity_prev,
-           coalesce(sum(n_act) FILTER (WHERE event_type = 'login'), 0) AS logins,
+           coalesce(sum(n_act) FILTER (WHERE {_login_pred(login_types)}), 0) AS logins,
            {login_bits}
     FROM ut GROUP BY account_id
 ),
@@ -386,7 +405,8 @@ ft AS (  -- per account and event type
 f_acc AS (
     SELECT account_id,
            jsonb_object_agg(event_type, users) FILTER (
-               WHERE users > 0 AND event_type <> 'login' AND NOT is_limit) AS feature_users
+               WHERE users > 0 AND {_not_login_feature(login_types)} AND NOT is_limit)
+               AS feature_users
     FROM ft GROUP BY account_id
 ),
 m_acc AS (
@@ -469,22 +489,30 @@ class _Statements:
     issues: str
 
 
-_cache: dict[tuple[str, bool], _Statements] = {}
+_cache: dict[tuple[str, bool, tuple[str, ...]], _Statements] = {}
 
 
-def statements(w: Windows, filtered: bool) -> _Statements:
-    key = (w.model_dump_json(), filtered)
+def statements(
+    w: Windows, filtered: bool, login_types: Sequence[str] = LOGIN_EVENT_TYPES
+) -> _Statements:
+    key = (w.model_dump_json(), filtered, tuple(login_types))
     if key not in _cache:
         _cache[key] = _Statements(
-            accounts_sql(w, filtered), usage_sql(w, filtered), issues_sql(w, filtered)
+            accounts_sql(w, filtered),
+            usage_sql(w, filtered, login_types),
+            issues_sql(w, filtered),
         )
     return _cache[key]
 
 
 async def _fetch_raw(
-    conn: asyncpg.Connection, as_of: datetime, windows: Windows, account_ids: Sequence[str] | None
+    conn: asyncpg.Connection,
+    as_of: datetime,
+    windows: Windows,
+    account_ids: Sequence[str] | None,
+    login_types: Sequence[str],
 ) -> tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]:
-    st = statements(windows, account_ids is not None)
+    st = statements(windows, account_ids is not None, login_types)
     args: list[Any] = [as_of, as_of.date()]
     if account_ids is not None:
         args.append(list(account_ids))
@@ -509,15 +537,19 @@ async def fetch_facts(
     as_of: datetime,
     windows: Windows,
     account_ids: Sequence[str] | None = None,
+    login_types: Sequence[str] = LOGIN_EVENT_TYPES,
 ) -> dict[str, AccountFacts]:
     """AccountFacts for `account_ids` (None: every account), keyed by account_id.
 
-    Accounts that do not exist are absent from the result.
+    ``login_types``: the event types that count as a login (``HealthConfig.events.login``;
+    ``*`` = any event). Accounts that do not exist are absent from the result.
     """
     as_of = _utc(as_of)
     if account_ids is not None and len(account_ids) == 0:
         return {}
-    acc_rows, usage_rows, issue_rows = await _fetch_raw(conn, as_of, windows, account_ids)
+    acc_rows, usage_rows, issue_rows = await _fetch_raw(
+        conn, as_of, windows, account_ids, login_types
+    )
     usage = {r["account_id"]: r for r in usage_rows}
     issues: dict[str, list[DataIssue]] = {}
     for r in issue_rows:
@@ -659,6 +691,28 @@ async def fetch_account_ids(conn: asyncpg.Connection, as_of: datetime) -> list[s
         d,
     )
     return [r["account_id"] for r in rows]
+
+
+async def fetch_data_until(conn: asyncpg.Connection) -> date | None:
+    """The latest date with a fact in the telemetry (events, tickets, invoices issued, NPS,
+    interactions, engagements, TAM, notices), capped at the database's current date; None
+    for an empty database. Contract start and end dates are not facts of a day (a renewal
+    is signed ahead, an end date is scheduled), so they do not count. An exported history
+    is observed until this date, not until today."""
+    return await conn.fetchval(
+        """SELECT least(current_date, latest) FROM (SELECT greatest(
+               (SELECT max(le.at) FROM accounts a CROSS JOIN LATERAL (  -- index probes
+                    SELECT (occurred_at AT TIME ZONE 'UTC')::date AS at FROM usage_events e
+                    WHERE e.account_id = a.account_id ORDER BY occurred_at DESC LIMIT 1) le),
+               (SELECT max((opened_at AT TIME ZONE 'UTC')::date) FROM support_tickets),
+               (SELECT max(issued_on) FROM invoices),
+               (SELECT max((responded_at AT TIME ZONE 'UTC')::date) FROM nps_responses),
+               (SELECT max((occurred_at AT TIME ZONE 'UTC')::date) FROM interactions),
+               (SELECT max((engaged_at AT TIME ZONE 'UTC')::date) FROM stakeholder_engagements),
+               (SELECT max((measured_at AT TIME ZONE 'UTC')::date) FROM tam_health),
+               (SELECT max(notice_on) FROM contracts)) AS latest) x
+           WHERE latest IS NOT NULL"""
+    )
 
 
 async def fetch_outcomes(
