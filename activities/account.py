@@ -193,6 +193,15 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         args = [account_id, p["measured_at"], p["score"], p["rag"], p["escalation"], p["note"]]
     elif item.signal == "contract":
         return await _upsert_contract(conn, account_id, HandoffContract(**p))
+    elif item.signal == "churn_notice":
+        # on the contract in force that day; a notice already on file is kept (the first
+        # one is when the churn became known). Outside every term: nothing to mark.
+        sql = """UPDATE contracts c SET notice_on = $2
+                 FROM (SELECT start_date FROM contracts WHERE account_id = $1 AND start_date <= $2
+                       ORDER BY start_date DESC LIMIT 1) cur
+                 WHERE c.account_id = $1 AND c.start_date = cur.start_date AND c.end_date >= $2
+                   AND c.notice_on IS NULL"""
+        args = [account_id, p["noticed_on"]]
     else:
         raise ValueError(f"no writer for telemetry signal {item.signal!r}")
     status = await conn.execute(sql, *args)

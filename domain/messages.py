@@ -133,6 +133,10 @@ class MilestoneSignal(_Strict):
 class ChurnNoticeSignal(_Strict):
     reason: str = Field(min_length=1)
     effective_date: date | None = None
+    # The day the customer gave notice (default: the day the signal arrives). Recorded as
+    # notice_on on the contract in force that day, so scores and back-tests know the churn
+    # from then on, and not before.
+    noticed_on: date | None = None
 
 
 # Signal name -> model. The workflow and the CLI both use this table.

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         RESCORE_SIGNALS,
         SIGNALS,
         TELEMETRY_SIGNALS,
+        ChurnNoticeSignal,
         ContractChangeSignal,
         CsPlanUpdate,
         DecisionUpdate,
@@ -66,6 +67,8 @@ with workflow.unsafe.imports_passed_through():
 SCAN_EVERY = timedelta(days=1)
 RENEWAL_GRACE = timedelta(days=30)
 SEEN_KEYS_LIMIT = 500
+# workflow.patched id: a churn_notice signal also writes contracts.notice_on
+NOTICE_RECORDED_PATCH = "churn-notice-recorded"
 
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
@@ -457,6 +460,10 @@ class AccountLifecycleWorkflow:
         elif name == "churn_notice":
             s.churn_reason = f"customer gave notice: {msg.reason}"
             self._log("signal", s.churn_reason)
+            # Added after histories were recorded: the notice is also written to Postgres
+            # (contracts.notice_on). Old histories replay without the extra activity.
+            if workflow.patched(NOTICE_RECORDED_PATCH):
+                self._record_notice(msg)
             await self._enter_churn_handling(s.churn_reason)
         elif name == "contract":
             self._apply_contract(msg, "changed by signal")
@@ -472,6 +479,19 @@ class AccountLifecycleWorkflow:
         if name in RESCORE_SIGNALS:
             s.rescore = True
         self._wake = True
+
+    def _record_notice(self, msg: ChurnNoticeSignal) -> None:
+        """Queue the notice for Postgres, dated the day it was given (default: today)."""
+        s = self.s
+        notice = msg.model_copy(update={"noticed_on": msg.noticed_on or workflow.now().date()})
+        key = f"churn_notice:{notice.noticed_on}"
+        if key not in s.seen_keys:
+            s.seen_keys = [*s.seen_keys[-(SEEN_KEYS_LIMIT - 1) :], key]
+            s.pending_telemetry.append(
+                PendingTelemetry(
+                    signal="churn_notice", key=key, payload=notice.model_dump(mode="json")
+                )
+            )
 
     def _reject(self, name: str, reason: str) -> None:
         self.s.signals_rejected += 1
