@@ -86,7 +86,7 @@ class ScanRequest(BaseModel):
 class ScanResult(BaseModel):
     as_of: datetime
     accounts: int
-    by_band: dict[str, int]  # RED/AMBER/GREEN, "none" when no signal had data
+    by_band: dict[str, int]  # RED/AMBER/GREEN/UNSCORED, "none" when no signal had data
     by_churn: dict[str, int]
     by_decision: dict[str, int]
     findings_written: int
