@@ -158,8 +158,3 @@ def test_leads_not_shorter_than_the_horizon_are_named_not_measured() -> None:
     assert "n/a" not in text.split("Churn warnings")[1].split("precision")[0]
     assert run_backtest(OBS, OUTCOMES, horizon_days=180).leads_beyond_horizon == []
 
-
-def test_observations_carry_their_band() -> None:
-    o = Observation(account_id="A", as_of=date(2026, 1, 1), score=100.0, churn_level="LOW")
-    assert o.band is None
-    assert o.model_copy(update={"band": "UNSCORED"}).band == "UNSCORED"
