@@ -157,4 +157,3 @@ def test_leads_not_shorter_than_the_horizon_are_named_not_measured() -> None:
     assert "flagged >= 60, 90 days before churn: not measured" in text
     assert "n/a" not in text.split("Churn warnings")[1].split("precision")[0]
     assert run_backtest(OBS, OUTCOMES, horizon_days=180).leads_beyond_horizon == []
-
