@@ -28,6 +28,16 @@ inside the usage window (the rows that feed aggregates; the table is big);
 the small tables are checked over all rows up to ``as_of``. Rows after
 ``as_of`` are simply not looked at, valid or not (the back-test relies on
 that: they are the future, not an error).
+
+History as it was known: columns that are filled in or overwritten after the
+row was written are compared with ``as_of`` too, so scoring a past date gives
+the same facts whether or not the later updates happened: a ticket closed
+after as_of is open, an invoice paid after it unpaid, a user deactivated or a
+stakeholder who left after it still there, a contract's ``notice_on`` after it
+unknown; stakeholder engagement is read from the dated
+``stakeholder_engagements`` history, never from the overwritten
+``stakeholders.last_engaged_at``. Which event types count as logins is
+``HealthConfig.events.login`` (passed as ``login_types``).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class AccountFacts(BaseModel):
     active_users_prev: int | None = None  # distinct users, the activity_days before that
     usage_quantity: float | None = None  # sum(quantity), last activity_days
     usage_quantity_prev: float | None = None
-    logins: int | None = None  # 'login' events, last activity_days
+    logins: int | None = None  # login events (config events.login), last activity_days
     login_days: int | None = None  # distinct days with a login, last activity_days
     weekly_active_users: list[int] | None = (
         None  # oldest..newest, weeks_series weeks ending at as_of
