@@ -28,7 +28,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli.accounts import start_args
 from domain.state import AccountWorkflowInput
-from tests.drills.support import WorkerProcess, connected, decoded_text, wait_for
+from tests.drills.support import (
+    WorkerProcess,
+    bare_account_config,
+    connected,
+    decoded_text,
+    wait_for,
+)
 from tests.fakes.anthropic_api import AnthropicFake
 from tests.fakes.base import Recorded
 from tests.fakes.google_api import GmailFake
@@ -148,6 +154,8 @@ async def test_secrets_never_reach_logs_histories_search_attributes_or_outbox(
                 GMAIL_TOKEN=secrets.gmail,
                 GMAIL_BASE_URL=gmail.url,
                 SLACK_WEBHOOK_URL=secrets.slack,
+                # a bare account near renewal: scored, so its churn alert drafts come
+                VIM_HEALTH_CONFIG=bare_account_config(tmp_path),
             ),
             tmp_path / "worker.log",
         )
