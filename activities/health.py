@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.config_store import ConfigResolver
 from activities.snapshots import latest_snapshots, save_assessments
 from activities.telemetry import fetch_account_ids, fetch_facts
 from domain.assess import Assessment, assess_account
@@ -32,6 +33,7 @@ from domain.config import HealthConfig
 from domain.facts import AccountFacts
 from domain.health import HealthSnapshot
 from domain.summary import AssessmentSummary, summarize
+from stack import metrics
 from workflows.activity_models import ScoreAccountRequest
 
 __all__ = [
@@ -96,23 +98,35 @@ class ScanResult(BaseModel):
     seconds: float
 
 
+def _scan_labels(a: Assessment) -> dict[str, str]:
+    return {"band": a.snapshot.band or "none", "churn_risk": a.churn.level}
+
+
 def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
 
 
 class HealthActivities:
-    """Temporal activities with their dependencies injected (a pool and a validated config)."""
+    """Temporal activities with their dependencies injected: a pool, and either a fixed
+    validated config (tests, benchmarks) or a resolver of the config in force (the worker:
+    an adopted config takes effect at the next scan, see activities/config_store.py)."""
 
-    def __init__(self, pool: asyncpg.Pool, config: HealthConfig) -> None:
+    def __init__(self, pool: asyncpg.Pool, config: HealthConfig | ConfigResolver) -> None:
         self.pool = pool
-        self.config = config
+        self._config = config
+
+    async def config_in_force(self, conn: asyncpg.Connection) -> HealthConfig:
+        if isinstance(self._config, HealthConfig):
+            return self._config
+        return (await self._config.in_force(conn)).config
 
     @activity.defn
     async def score_account(self, req: ScoreAccountRequest) -> AssessmentSummary:
         """Score one account at req.as_of, persist snapshot and findings, return the summary."""
         as_of = _utc(req.as_of)
         async with self.pool.acquire() as conn:
-            got = await assess_with_facts(conn, as_of, self.config, [req.account_id])
+            config = await self.config_in_force(conn)
+            got = await assess_with_facts(conn, as_of, config, [req.account_id])
             if req.account_id not in got:
                 raise ApplicationError(
                     f"unknown account {req.account_id!r}: no row in accounts",
@@ -121,6 +135,7 @@ class HealthActivities:
                 )
             facts, assessment = got[req.account_id]
             await save_assessments(conn, [assessment])
+        metrics.count(metrics.HEALTH_SCANS, 1, _scan_labels(assessment))
         return summarize(assessment, facts)
 
     @activity.defn
@@ -131,7 +146,8 @@ class HealthActivities:
         async with self.pool.acquire() as conn:
             # Facts for the whole portfolio in one pass (cheaper than a 100,000-id filter),
             # then keep the accounts asked for.
-            got = await assess_with_facts(conn, as_of, self.config, None)
+            config = await self.config_in_force(conn)
+            got = await assess_with_facts(conn, as_of, config, None)
             keep = set(got)
             if req.account_ids is not None:
                 keep &= set(req.account_ids)
@@ -145,6 +161,9 @@ class HealthActivities:
                 if activity.in_activity():  # also callable as a plain coroutine (bench)
                     activity.heartbeat(i + req.batch_size)
         t2 = time.perf_counter()
+        scanned = Counter(tuple(sorted(_scan_labels(a).items())) for a in assessments)
+        for labels, n in scanned.items():
+            metrics.count(metrics.HEALTH_SCANS, n, dict(labels))
         return ScanResult(
             as_of=as_of,
             accounts=len(assessments),

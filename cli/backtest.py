@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from cli.score import CommandError, connect_db, load_config
+from cli.score import CommandError, config_for_command, connect_db
 from domain.config import HealthConfig
 
 
@@ -134,8 +134,8 @@ async def run_backtest_command(args: argparse.Namespace) -> int:
     dates = backtest_dates(args.date_from, args.date_to, args.every)
     t0 = time.perf_counter()
     try:
-        config = load_config(args.config)
         async with connect_db() as conn:
+            config = await config_for_command(conn, args.config)
             observed_until, source = await _observed_until(conn, args.observed_until)
             observations = await collect_observations(conn, dates, config)
             outcomes = await fetch_outcomes(conn, today=observed_until, since=args.date_from)

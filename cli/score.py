@@ -8,8 +8,9 @@ prints them; nothing is written. The same code path as the workflow's
 scores every account in one set-based pass (``assess_portfolio``) and writes
 one CSV row per account (columns: ``domain.report.ROW_COLUMNS``).
 
-The health config is the one the worker loads (defaults + ``VIM_HEALTH_CONFIG``),
-or ``--config FILE`` instead of the environment's file.
+The health config is the one the worker scores with (``config_for_command``:
+the adopted config in force, else ``VIM_HEALTH_CONFIG`` over the defaults), or
+``--config FILE``.
 
 Wiring (starter.py): ``add_score_parser(subparsers)``; it sets ``run``.
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -58,11 +58,24 @@ def parse_as_of(text: str) -> datetime:
 
 
 def load_config(path: Path | None) -> HealthConfig:
-    """Exactly what the worker loads (defaults + VIM_HEALTH_CONFIG), or --config FILE instead
-    of the environment's file when given."""
     try:
-        return load_health_config(path=path, env=os.environ)
+        return load_health_config(path=path)
     except (HealthConfigError, OSError) as e:
+        raise CommandError(f"health config: {e}", 2) from e
+
+
+async def config_for_command(conn: asyncpg.Connection, path: Path | None) -> HealthConfig:
+    """--config FILE when given, else exactly what the worker scores with: the adopted
+    config in force, else VIM_HEALTH_CONFIG over the shipped defaults."""
+    import os
+
+    from activities.config_store import ConfigResolver
+
+    if path is not None:
+        return load_config(path)
+    try:
+        return (await ConfigResolver(os.environ).in_force(conn)).config
+    except HealthConfigError as e:
         raise CommandError(f"health config: {e}", 2) from e
 
 
@@ -130,7 +143,7 @@ def add_score_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="health config JSON override (default: $VIM_HEALTH_CONFIG, as the worker)",
+        help="health config JSON override (default: the config the worker scores with)",
     )
     p.set_defaults(run=run_score)
     return p
@@ -151,8 +164,8 @@ async def run_score(args: argparse.Namespace) -> int:
     if args.all:
         return await _score_all(args, as_of)
     try:
-        config = load_config(args.config)
         async with connect_db() as conn:
+            config = await config_for_command(conn, args.config)
             got = await assess_with_facts(conn, as_of, config, [args.account_id])
     except CommandError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -182,8 +195,8 @@ async def _score_all(args: argparse.Namespace, as_of: datetime) -> int:
     from domain.report import ROW_COLUMNS, assessment_row
 
     try:
-        config = load_config(args.config)
         async with connect_db() as conn:
+            config = await config_for_command(conn, args.config)
             assessments = await assess_portfolio(conn, as_of, config)
             in_force = set(await fetch_account_ids(conn, as_of))
     except CommandError as e:

@@ -156,7 +156,7 @@ def _outcome(o: Outcome | Sequence[Any] | Mapping[str, Any] | None) -> Outcome:
     return Outcome(churned_on=churned_on, expanded_on=expanded_on)
 
 
-def _label(
+def label_within(
     as_of: date, event_on: date | None, horizon: timedelta, observed_until: date | None
 ) -> bool | None:
     """True/False, or None when the observation cannot be labelled."""
@@ -195,7 +195,7 @@ def run_backtest(
     censored = 0
     for o in obs:
         out = outs.get(o.account_id, Outcome())
-        label = _label(o.as_of, out.churned_on, horizon, observed_until)
+        label = label_within(o.as_of, out.churned_on, horizon, observed_until)
         if label is None:
             if out.churned_on is None or out.churned_on > o.as_of:
                 censored += 1
@@ -206,7 +206,7 @@ def run_backtest(
                 auc_labels.append(label)
         if out.churned_on is not None and out.churned_on <= o.as_of:
             continue  # no expansion label for a churned account
-        exp_label = _label(o.as_of, out.expanded_on, horizon, observed_until)
+        exp_label = label_within(o.as_of, out.expanded_on, horizon, observed_until)
         if exp_label is not None:
             exp_pairs.append((o.expansion_flagged, exp_label))
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Self
 
@@ -321,7 +322,9 @@ class LeanConfig(_Strict):
 
 
 class ExpansionConfig(_Strict):
-    seat_utilization_min: float = Field(gt=0)  # active/seats in this and the previous window
+    seat_utilization_min: float = Field(gt=0)  # active/seats in the last sustained_windows
+    # activity windows that must all reach seat_utilization_min (2: this one and the one before)
+    sustained_windows: int = Field(default=2, ge=1, le=2)
     seat_buffer_share: float = Field(ge=0, le=1)  # minimum extra seats as a share of seats
     module_min_usage: float = Field(gt=0)  # usage of an unlicensed module that counts
     limit_hits_min: int = Field(ge=1)
@@ -370,6 +373,33 @@ class ModuleSpec(_Strict):
     features: list[FeatureSpec]
 
 
+# ------------------------------------------------------------------- calibration
+
+
+class BandChurnRate(_Strict):
+    observations: int = Field(ge=0)
+    churned: int = Field(ge=0)
+    rate: float | None = Field(default=None, ge=0, le=1)  # None: no observation in the band
+
+
+class CalibrationInfo(_Strict):
+    """Where a calibrated config came from (``starter.py calibrate``), and what its bands meant.
+
+    ``churn_rate_by_band[h][band]`` is the observed share of accounts in ``band`` that churned
+    (the churn became known) within ``h`` days, measured on the validation dates: the
+    calibrated probability a draft may quote ("1 in 6 accounts like this churned within 60 days").
+    """
+
+    based_on_version: str
+    fit_from: date
+    fit_to: date
+    validate_from: date
+    validate_to: date
+    observed_until: date
+    horizons: list[int] = Field(min_length=1)
+    churn_rate_by_band: dict[str, dict[str, BandChurnRate]]
+
+
 # ------------------------------------------------------------------------- root
 
 
@@ -386,6 +416,7 @@ class HealthConfig(_Strict):
     expansion: ExpansionConfig
     events: EventsConfig
     catalogue: dict[str, ModuleSpec]
+    calibration: CalibrationInfo | None = None  # set by `starter.py calibrate`
 
     @field_validator("windows", mode="before")
     @classmethod

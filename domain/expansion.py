@@ -6,7 +6,7 @@ Ids are ``f"expansion:{account_id}:{opportunity_type}:{key}"`` (stable across ru
 
 | Type (key) | Fires when (defaults) | Estimated ARR impact | Confidence |
 |---|---|---|---|
-| seats (`seats`) | sustained: active_users >= seat_utilization_min [0.9] * seats in this activity window and the one before; or provisioned_users > seats | extra seats * contract price_per_seat, extra = max(active - seats, provisioned - seats, ceil(seat_buffer_share [0.1] * seats), 1) | high: sustained and (active > seats or provisioned > seats); medium: sustained; low: provisioned only |
+| seats (`seats`) | sustained: active_users >= seat_utilization_min [0.9] * seats in this activity window and, with sustained_windows [2], the one before; or provisioned_users > seats | extra seats * contract price_per_seat, extra = max(active - seats, provisioned - seats, ceil(seat_buffer_share [0.1] * seats), 1) | high: sustained and (active > seats or provisioned > seats); medium: sustained; low: provisioned only |
 | module (`<module>`) | an unlicensed catalogue module with a list price: usage >= module_min_usage [1] in adoption_days, or limit hits >= limit_hits_min [3] in activity_days | seats * module list price | high: usage and limit hits; medium: usage; low: limit hits only |
 | module (`<module>:limits`) | a licensed module with limit hits >= limit_hits_min [3] | seats * module list price * limit_uplift_share [0.5] | medium |
 | integration (`integrations`) | integrations module unlicensed and api module usage >= api_heavy_usage [5,000] in adoption_days | seats * integrations list price | high if integrations is also used or hits its limit, else medium |
@@ -63,7 +63,11 @@ def _seats(facts: AccountFacts, config: HealthConfig) -> list[ExpansionOpportuni
     seats = c.seats_purchased
     floor = e.seat_utilization_min * seats
     active, prev, prov = facts.active_users, facts.active_users_prev, facts.provisioned_users
-    sustained = active is not None and prev is not None and active >= floor and prev >= floor
+    sustained = (
+        active is not None
+        and active >= floor
+        and (e.sustained_windows == 1 or (prev is not None and prev >= floor))
+    )
     over_provisioned = prov is not None and prov > seats
     if not (sustained or over_provisioned):
         return []

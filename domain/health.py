@@ -19,7 +19,7 @@ How the score is built
 5. Band from the final, rounded score: ``score >= green_min`` (70) GREEN,
    ``score >= amber_min`` (45) AMBER, else RED. A score of exactly 70.0 is GREEN,
    69.9 AMBER, 45.0 AMBER, 44.9 RED. But when ``coverage`` is below
-   ``bands.min_coverage`` (0.25) the band is ``UNSCORED``, with the reason in
+   ``bands.min_coverage`` (0.3) the band is ``UNSCORED``, with the reason in
    ``band_reason``: a score computed from a sliver of the weight (a brand-new
    account with only a contract scores 100 on 4% coverage) is not health. The
    score is still computed and kept for analysts; UNSCORED fires no churn
@@ -59,7 +59,7 @@ row is listed in ``data_issues``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -717,6 +717,26 @@ def explain_drivers(
 # ---------------------------------------------------------------------- scoring
 
 
+def composite_score(
+    sub_scores: Mapping[str, float | None], weights: Mapping[str, float]
+) -> tuple[float | None, float]:
+    """(score before the TAM cap, coverage): the weighted mean of the signals with data.
+
+    The one definition of steps 2-3 of the module docstring. ``domain/calibration.py``
+    evaluates the same formula vectorized while it searches weights; a unit test holds
+    the two equal.
+    """
+    with_data = [n for n in SIGNALS if sub_scores.get(n) is not None and weights[n] > 0]
+    data_weight = math.fsum(weights[n] for n in with_data)
+    if data_weight <= 0:
+        return None, 0.0
+    total_weight = math.fsum(weights[n] for n in SIGNALS)
+    raw = math.fsum(weights[n] * sub_scores[n] for n in with_data) / data_weight  # type: ignore[operator]
+    # coverage: 3 decimals (numeric(4,3) in health_snapshots); never rounds a scored account to 0
+    coverage = max(0.001, round_half_up(data_weight / total_weight, 3))
+    return round_half_up(min(100.0, max(0.0, raw)), 1), coverage
+
+
 def score_health(
     facts: AccountFacts, config: HealthConfig, previous: HealthSnapshot | None = None
 ) -> HealthSnapshot:
@@ -729,7 +749,6 @@ def score_health(
             )
 
     weights = config.weights
-    total_weight = math.fsum(weights[n] for n in SIGNALS)
     with_data = [n for n in SIGNALS if results[n].sub is not None and weights[n] > 0]
     data_weight = math.fsum(weights[n] for n in with_data)
 
@@ -751,14 +770,10 @@ def score_health(
             )
         )
 
-    # 3 decimals (numeric(4,3) in health_snapshots); never rounds a scored account down to 0
-    coverage = max(0.001, round_half_up(data_weight / total_weight, 3)) if data_weight > 0 else 0.0
+    before_tam, coverage = composite_score({n: results[n].sub for n in SIGNALS}, weights)
     score: float | None = None
-    before_tam: float | None = None
     tam_note: str | None = None
-    if data_weight > 0:
-        raw = math.fsum(weights[n] * results[n].sub for n in with_data) / data_weight  # type: ignore[operator]
-        before_tam = round_half_up(min(100.0, max(0.0, raw)), 1)
+    if before_tam is not None:
         score, tam_note = _apply_tam(before_tam, facts, config)
 
     drivers = explain_drivers(previous, signals, config) if previous is not None else []

@@ -1,6 +1,6 @@
 """Builders for domain unit tests: a fully populated, healthy account to tweak per test.
 
-Baseline sub-scores (default config): every signal 100 except usage_trend 75 (flat
+Baseline sub-scores (FORMULA_CONFIG below): every signal 100 except usage_trend 75 (flat
 usage), so the baseline score is (88 * 100 + 12 * 75) / 100 = 97.0, GREEN, coverage 1.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from domain.config import DEFAULT_CONFIG
 from domain.facts import AccountFacts, ContractFacts
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -100,3 +101,22 @@ def empty_facts(**overrides: Any) -> AccountFacts:
     data: dict[str, Any] = {"account_id": "empty", "as_of": AS_OF}
     data.update(overrides)
     return AccountFacts(**data)
+
+
+# The weight table the hand-computed expectations of the formula tests use (the shipped
+# defaults before 2026.12-1). Formula tests pin it so that a change of the shipped weights,
+# which is judged on generated worlds (tests/unit/test_calibration.py), does not rewrite them.
+FORMULA_WEIGHTS = {
+    "feature_adoption": 12,
+    "support_tickets": 10,
+    "last_interaction": 8,
+    "login_frequency": 10,
+    "usage_trend": 12,
+    "invoice_status": 8,
+    "stakeholder_engagement": 10,
+    "nps": 8,
+    "renewal_proximity": 4,
+    "seat_utilization": 12,
+    "escalations": 6,
+}
+FORMULA_CONFIG = DEFAULT_CONFIG.with_overrides({"weights": FORMULA_WEIGHTS})

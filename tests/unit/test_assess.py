@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from domain.assess import Assessment, assess_account, churn_level_rank, persistable_findings
-from domain.config import DEFAULT_CONFIG
 from domain.health import score_health
 from domain.report import render_assessment
-from tests.unit.builders import AS_OF, make_facts
+from tests.unit.builders import AS_OF, FORMULA_CONFIG, make_facts
 
-C = DEFAULT_CONFIG
+C = FORMULA_CONFIG
 
 
 def test_routine() -> None:
@@ -117,7 +116,7 @@ def test_render_assessment() -> None:
     text = render_assessment(a)
     assert text.startswith("Account Acme Corp (acme)  |  as of 2026-06-30 12:00 UTC\n")
     assert f"Health {a.snapshot.score:g}/100  AMBER  |  coverage 100% of signal weight" in text
-    assert "config 2026.11-2" in text
+    assert f"config {C.version}" in text
     assert "Seat utilization           31.3      12    12%  25 of 100 seats active" in text
     assert "What moved the score" in text and "active users fell from 41 to 25" in text
     assert "Churn risk: HIGH" in text or "Churn risk: CRITICAL" in text

@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 
 from domain.churn import CHURN_LEVELS, ChurnRisk, assess_churn, churn_level_rank
-from domain.config import DEFAULT_CONFIG
 from domain.health import score_health
-from tests.unit.builders import AS_OF, empty_facts, make_contract, make_facts
+from tests.unit.builders import AS_OF, FORMULA_CONFIG, empty_facts, make_contract, make_facts
 
-C = DEFAULT_CONFIG
+C = FORMULA_CONFIG
 
 
 def churn(

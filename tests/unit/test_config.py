@@ -40,7 +40,7 @@ def write(tmp_path: Path, data: Any, name: str = "override.json") -> Path:
 def test_defaults_come_from_the_shipped_json() -> None:
     raw = json.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
     assert HealthConfig.model_validate(raw) == DEFAULT_CONFIG
-    assert C.version == raw["version"] == "2026.11-2"
+    assert C.version == raw["version"] == "2026.12-2"
 
 
 def test_default_values() -> None:
@@ -94,7 +94,9 @@ def test_partial_file_is_deep_merged(tmp_path: Path) -> None:
     config = load_health_config(path)
     assert config.version == "acme-1"
     assert config.weights["nps"] == 20
-    assert config.weights["seat_utilization"] == 12  # untouched
+    assert (
+        config.weights["seat_utilization"] == DEFAULT_CONFIG.weights["seat_utilization"]
+    )  # untouched
     assert config.bands.green_min == 75 and config.bands.amber_min == 45
     assert config.catalogue == C.catalogue
 
@@ -282,6 +284,6 @@ def test_login_event_types_are_configuration(tmp_path: Path) -> None:
 
 
 def test_min_coverage_is_a_share(tmp_path: Path) -> None:
-    assert C.bands.min_coverage == 0.25
+    assert C.bands.min_coverage == 0.3
     with pytest.raises(HealthConfigError, match=r"bands\.min_coverage"):
         load_health_config(write(tmp_path, {"bands": {"min_coverage": 1.5}}))

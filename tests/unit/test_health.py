@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from domain.config import DEFAULT_CONFIG, SIGNALS, HealthConfig
+from domain.config import SIGNALS, HealthConfig
 from domain.facts import DataIssue, Windows
 from domain.health import (
     HealthSnapshot,
@@ -19,9 +19,16 @@ from domain.health import (
     score_health,
     whole_days_between,
 )
-from tests.unit.builders import AS_OF, AT_BENCHMARK, empty_facts, make_contract, make_facts
+from tests.unit.builders import (
+    AS_OF,
+    AT_BENCHMARK,
+    FORMULA_CONFIG,
+    empty_facts,
+    make_contract,
+    make_facts,
+)
 
-C = DEFAULT_CONFIG
+C = FORMULA_CONFIG
 
 
 def sub(name: str, **overrides: object) -> float | None:
@@ -459,10 +466,10 @@ def test_renormalization_with_two_signals() -> None:
     assert snap.signal("renewal_proximity").effective_weight == 0.25  # type: ignore[union-attr]
     assert snap.signal("seat_utilization").effective_weight == 0.75  # type: ignore[union-attr]
     assert snap.score == 62.5  # 0.25 * 100 + 0.75 * 50, not diluted by the missing nine
-    # 16% of the weight is below the 25% minimum: the score is kept, the band says so
+    # 16% of the weight is below the 30% minimum: the score is kept, the band says so
     assert snap.band == "UNSCORED"
     assert snap.band_reason is not None and "16%" in snap.band_reason
-    assert "25%" in snap.band_reason
+    assert "30%" in snap.band_reason
     lenient = C.with_overrides({"bands": {"min_coverage": 0.1}})
     assert score_health(facts, lenient).band == "AMBER"
 
@@ -473,7 +480,7 @@ def test_a_new_account_with_only_a_contract_is_unscored_not_green() -> None:
     assert snap.score == 100.0 and snap.coverage == 0.04
     assert snap.band == "UNSCORED"
     assert band_for(100.0, C, 0.04) == "UNSCORED"
-    assert band_for(100.0, C, 0.25) == "GREEN"  # the minimum itself is enough
+    assert band_for(100.0, C, 0.3) == "GREEN"  # the minimum itself is enough
     assert band_for(100.0, C) == "GREEN"  # without a coverage: thresholds only
 
 

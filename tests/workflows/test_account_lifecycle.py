@@ -16,6 +16,7 @@ from domain.state import AccountOutcome
 from tests.workflows.helpers import (
     ALL_BUT_QBR,
     deliveries,
+    insert_usage,
     make_handoff,
     running_worker,
     settings_for_test,
@@ -238,12 +239,7 @@ async def test_an_expansion_is_dispatched_to_sales_once(
             for u in range(10)
             for d in range(1, 61)
         ]
-        await pool.execute("INSERT INTO accounts (account_id, name) VALUES ($1, $1)", account)
-        await pool.copy_records_to_table(
-            "usage_events",
-            records=rows,
-            columns=["account_id", "user_id", "occurred_at", "event_type", "quantity"],
-        )
+        await insert_usage(pool, account, rows)
         await start_account(env.client, h, settings)
         handle = env.client.get_workflow_handle(h.workflow_id)
         await skip(env, timedelta(days=6))  # six daily scans, each seeing the opportunity
