@@ -202,7 +202,7 @@ async def _score_all(args: argparse.Namespace, as_of: datetime) -> int:
     except CommandError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.code
-    rows = [assessment_row(a, aid in in_force) for aid, a in sorted(assessments.items())]
+    rows = [assessment_row(a, aid in in_force, config) for aid, a in sorted(assessments.items())]
     try:
         out = args.csv.open("w", newline="", encoding="utf-8") if args.csv else sys.stdout
     except OSError as e:

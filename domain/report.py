@@ -8,7 +8,8 @@ from __future__ import annotations
 import textwrap
 
 from domain.assess import Assessment
-from domain.config import SIGNALS
+from domain.calibration import band_churn_rate
+from domain.config import SIGNALS, HealthConfig
 from domain.health import fmt_money, fmt_num
 
 WIDTH = 100
@@ -117,6 +118,8 @@ ROW_COLUMNS: tuple[str, ...] = (
     "coverage",
     "churn_level",
     "churn_flags",
+    "churn_probability",
+    "probability_horizon_days",
     *(f"sub_{name}" for name in SIGNALS),
     "lean_findings",
     "opportunities",
@@ -124,10 +127,14 @@ ROW_COLUMNS: tuple[str, ...] = (
 )
 
 
-def assessment_row(a: Assessment, in_force: bool) -> dict[str, str]:
+def assessment_row(a: Assessment, in_force: bool, config: HealthConfig) -> dict[str, str]:
     """One account's assessment as flat text fields (``ROW_COLUMNS``): every sub-score
-    (empty without data), churn flag codes and opportunities as ``type:key`` joined by ';'."""
+    (empty without data), churn flag codes and opportunities as ``type:key`` joined by ';'.
+    ``churn_probability``: the observed churn rate of the account's band within the
+    calibration's longest horizon, from an adopted calibration (empty without one)."""
     s = a.snapshot
+    found = band_churn_rate(config, s.band)
+    rate = found[1].rate if found is not None else None
     subs = {f"sub_{sig.name}": _cell(sig.sub_score) for sig in s.signals}
     row = {
         "account_id": a.account_id,
@@ -140,6 +147,8 @@ def assessment_row(a: Assessment, in_force: bool) -> dict[str, str]:
         "coverage": _cell(s.coverage),
         "churn_level": a.churn.level,
         "churn_flags": ";".join(f.code for f in a.churn.flags),
+        "churn_probability": _cell(rate),
+        "probability_horizon_days": str(found[0]) if found is not None and rate is not None else "",
         **subs,
         "lean_findings": ";".join(f"{f.kind}:{f.severity}" for f in a.findings),
         "opportunities": ";".join(f"{o.opportunity_type}:{o.key}" for o in a.opportunities),

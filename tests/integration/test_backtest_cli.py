@@ -123,6 +123,36 @@ async def test_score_all_writes_one_csv_row_per_account_through_the_scan_path(
     bands = {r["band"] for r in rows}
     assert bands <= {"GREEN", "AMBER", "RED", "UNSCORED", ""}
 
+    assert {r["churn_probability"] for r in rows} == {""}  # the shipped config: no calibration
+
+    # with a calibrated config, each row carries its band's observed churn rate
+    rate = {"observations": 40, "churned": 10, "rate": 0.25}
+    calibrated = Path(str(tmp_path)) / "calibrated.json"
+    calibrated.write_text(
+        json.dumps(
+            {
+                "version": "cal-test",
+                "calibration": {
+                    "based_on_version": "x",
+                    "fit_from": "2026-01-01",
+                    "fit_to": "2026-05-01",
+                    "validate_from": "2026-05-02",
+                    "validate_to": "2026-08-01",
+                    "observed_until": "2026-11-20",
+                    "horizons": [30, 60],
+                    "churn_rate_by_band": {"60": {"RED": rate, "AMBER": rate, "GREEN": rate}},
+                },
+            }
+        )
+    )
+    argv = ["score", "--all", "--as-of", AS_OF.isoformat(), "--csv", str(out)]
+    assert await _run([*argv, "--config", str(calibrated)]) == 0
+    capsys.readouterr()
+    for r in csv.DictReader(out.open()):
+        scored = r["band"] in ("RED", "AMBER", "GREEN")
+        assert r["churn_probability"] == ("0.25" if scored else ""), r
+        assert r["probability_horizon_days"] == ("60" if scored else "")
+
     # to standard output without --csv; refused without an account or --all
     assert await _run(["score", "--all", "--as-of", AS_OF.isoformat()]) == 0
     assert capsys.readouterr().out.count("\n") == 61
