@@ -161,16 +161,6 @@ class WorkerProcess:
 # ------------------------------------------------------------- database gate
 
 
-def bare_account_config(folder: Path) -> str:
-    """A health config file for drills that hand off a bare account (a contract and no
-    telemetry: 4% of the signal weight) and need its churn alert: with the shipped
-    ``bands.min_coverage`` such an account is UNSCORED and fires nothing, so the drill's
-    worker keeps it scored (RED near renewal, CRITICAL). Pass as VIM_HEALTH_CONFIG."""
-    path = folder / "bare-account-health.json"
-    path.write_text('{"version": "drill-bare-account", "bands": {"min_coverage": 0}}')
-    return str(path)
-
-
 GATE_CLASS = 4242  # pg_advisory_lock(GATE_CLASS, n): a namespace no product lock uses
 SNAPSHOT_GATE = 1  # blocks INSERTs into health_snapshots (mid-save of a health scan)
 DELIVERED_GATE = 2  # blocks marking a delivery delivered (after its draft/file was made)

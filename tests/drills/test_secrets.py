@@ -30,7 +30,6 @@ from cli.accounts import start_args
 from domain.state import AccountWorkflowInput
 from tests.drills.support import (
     WorkerProcess,
-    bare_account_config,
     connected,
     decoded_text,
     wait_for,
@@ -40,7 +39,12 @@ from tests.fakes.base import Recorded
 from tests.fakes.google_api import GmailFake
 from tests.fakes.notion_api import NotionFake
 from tests.fakes.slack_api import WEBHOOK_PATH, SlackFake
-from tests.workflows.helpers import ALL_BUT_QBR, make_handoff, settings_for_test
+from tests.workflows.helpers import (
+    ALL_BUT_QBR,
+    bare_account_config,
+    make_handoff,
+    settings_for_test,
+)
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
 

@@ -34,14 +34,13 @@ from tests.drills.support import (
     DbGate,
     WorkerProcess,
     activity_attempts,
-    bare_account_config,
     connected,
     events,
     failed_workflow_tasks,
     pending_activity,
     wait_for,
 )
-from tests.workflows.helpers import make_handoff, settings_for_test, view
+from tests.workflows.helpers import bare_account_config, make_handoff, settings_for_test, view
 from workflows.activity_models import ScoreAccountRequest
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
