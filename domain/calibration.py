@@ -942,6 +942,19 @@ def _validation_signal_auc(cal: Calibrator, signals: list[SignalEvidence], horiz
 # ------------------------------------------------------- what a draft may quote
 
 
+def band_churn_rate(
+    config: HealthConfig, band: str | None, horizon_days: int | None = None
+) -> tuple[int, BandChurnRate] | None:
+    """(horizon, observed churn rate of ``band`` within it) from the config's calibration
+    (default horizon: its longest); None when not calibrated or the band was not measured."""
+    info = config.calibration
+    if info is None or band is None:
+        return None
+    h = horizon_days if horizon_days is not None else max(info.horizons)
+    rate = info.churn_rate_by_band.get(str(h), {}).get(band)
+    return None if rate is None else (h, rate)
+
+
 def churn_odds(
     config: HealthConfig, band: str | None, horizon_days: int | None = None
 ) -> str | None:
@@ -951,11 +964,11 @@ def churn_odds(
     or nobody in it churned (a draft then states no odds rather than a made-up one).
     """
     info = config.calibration
-    if info is None or band is None:
+    found = band_churn_rate(config, band, horizon_days)
+    if info is None or found is None:
         return None
-    h = horizon_days if horizon_days is not None else max(info.horizons)
-    rate = info.churn_rate_by_band.get(str(h), {}).get(band)
-    if rate is None or rate.rate is None or rate.churned == 0:
+    h, rate = found
+    if rate.rate is None or rate.churned == 0:
         return None
     one_in = max(1, round(1 / rate.rate))
     return (
