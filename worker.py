@@ -77,7 +77,11 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)
     digests = DigestActivities(pool, deliveries)
-    delivery_acts: Sequence = [deliveries.deliver, deliveries.publish_event]
+    delivery_acts: Sequence = [
+        deliveries.deliver,
+        deliveries.fail_delivery,
+        deliveries.publish_event,
+    ]
     # On SIGTERM, in-flight activities get this long to finish before they are cancelled.
     grace = timedelta(seconds=settings.shutdown_grace_seconds)
     return Workers(

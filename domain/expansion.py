@@ -128,6 +128,8 @@ def _seats(facts: AccountFacts, config: HealthConfig) -> list[ExpansionOpportuni
 def _integration(facts: AccountFacts, config: HealthConfig) -> list[ExpansionOpportunity]:
     e = config.expansion
     c = facts.contract
+    if e.api_module is None or e.integrations_module is None:
+        return []  # the rule is off in this config
     if c is None or e.integrations_module in c.licensed_modules:
         return []
     api_usage = (facts.module_usage or {}).get(e.api_module, 0.0)
@@ -288,5 +290,6 @@ def _modules(
 def detect_expansion(facts: AccountFacts, config: HealthConfig) -> list[ExpansionOpportunity]:
     """Seat, module and integration opportunities at ``facts.as_of`` (rules above)."""
     integration = _integration(facts, config)
-    skip = {config.expansion.integrations_module} if integration else set()
+    module = config.expansion.integrations_module
+    skip: set[str] = {module} if integration and module else set()
     return [*_seats(facts, config), *_modules(facts, config, skip), *integration]

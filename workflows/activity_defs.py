@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from domain.delivery import BusEvent, DeliveryRequest, DeliveryResult
+from domain.delivery import BusEvent, DeliveryFailure, DeliveryRequest, DeliveryResult
 from domain.digest import DigestItem, DigestRequest, DigestResult
 from domain.handoff import Handoff
 from domain.narrative import Narrative, NarrativeRequest
@@ -24,6 +24,7 @@ from workflows.activity_models import (
     RenewalCheckResult,
     ScoreAccountRequest,
     TelemetryBatch,
+    TelemetryWriteResult,
 )
 
 
@@ -37,7 +38,7 @@ async def record_handoff(handoff: Handoff) -> None:
 
 
 @activity.defn(name="record_telemetry")
-async def record_telemetry(batch: TelemetryBatch) -> int:
+async def record_telemetry(batch: TelemetryBatch) -> TelemetryWriteResult:
     raise _elsewhere("record_telemetry")
 
 
@@ -59,6 +60,11 @@ async def write_narrative(req: NarrativeRequest) -> Narrative:
 @activity.defn(name="deliver")
 async def deliver(req: DeliveryRequest) -> DeliveryResult:
     raise _elsewhere("deliver")
+
+
+@activity.defn(name="fail_delivery")
+async def fail_delivery(f: DeliveryFailure) -> None:
+    raise _elsewhere("fail_delivery")
 
 
 @activity.defn(name="publish_event")
@@ -88,6 +94,7 @@ ALL = [
     score_account,
     write_narrative,
     deliver,
+    fail_delivery,
     publish_event,
     prepare_qbr,
     add_digest_item,

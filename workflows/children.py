@@ -50,6 +50,11 @@ def _context(account_id: str, llm_task_queue: str, timeout_seconds: int) -> Play
         activity_timeout=timedelta(seconds=timeout_seconds),
     )
 
+    def note_failure(self, text: str) -> None:
+        """A failed delivery or event (playbooks.survived): say so where an operator looks."""
+        workflow.logger.warning("%s", text)
+        workflow.set_current_details(f"carried on after a failed step: {text}")
+
 
 @workflow.defn
 class QBRWorkflow:

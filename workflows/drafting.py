@@ -14,10 +14,12 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from domain.delivery import (
         BusEvent,
+        DeliveryFailure,
         DeliveryKind,
         DeliveryRequest,
         DeliveryResult,
@@ -30,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         NarrativeFacts,
         NarrativeRequest,
         narrative_delivery,
+        render_template,
     )
     from workflows import activity_defs as act
     from workflows.context import PlaybookContext
@@ -47,6 +50,56 @@ NARRATIVE_RETRY = RetryPolicy(
 )
 
 
+# No delivery, narrative, bus event or child start can fail or stall the
+# workflow that asked for it: each building block classifies the failure (the
+# activity raises a non-retryable error for a permanent refusal, and retries a
+# transient one within a bounded budget), and `survived` turns what is left into
+# a recorded failure the operator sees.
+
+
+def failure_reason(err: BaseException) -> str:
+    """The innermost message of a failure chain: the channel's own words and fix."""
+    messages: list[str] = []
+    cause: BaseException | None = err
+    while cause is not None:
+        text = str(getattr(cause, "message", "") or cause).strip()
+        if text:
+            messages.append(text)
+        cause = cause.__cause__ or getattr(cause, "cause", None)
+    return (messages[-1] if messages else type(err).__name__)[:300]
+
+
+async def survived(what: str, err: FailureError, failure: DeliveryFailure | None = None) -> str:
+    """Record a failed step instead of failing the workflow; re-raise only a cancellation.
+
+    The workflow instance gets an operator-visible note (``note_failure``: the
+    account's timeline, view and current details; a child's current details);
+    a failed delivery is also marked failed in ``deliveries`` and announced as
+    ``delivery.failed`` on the bus.
+    """
+    if is_cancelled_exception(err):
+        raise err
+    reason = failure_reason(err)
+    note = getattr(workflow.instance(), "note_failure", None)
+    if note is not None:
+        note(f"{what} failed: {reason}")
+    if failure is not None:
+        try:
+            await workflow.execute_activity(
+                act.fail_delivery,
+                failure.model_copy(update={"reason": reason}),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DELIVERY_RETRY,
+                summary=f"mark failed: {failure.kind} {failure.purpose}",
+            )
+        except FailureError as again:
+            if is_cancelled_exception(again):
+                raise
+            if note is not None:
+                note(f"recording that failure failed too: {failure_reason(again)}")
+    return reason
+
+
 def key(purpose: str, *parts: object) -> str:
     """Idempotency key of a delivery: this workflow's id + purpose (+ occurrence)."""
     return delivery_key(workflow.info().workflow_id, purpose, *parts)
@@ -54,25 +107,53 @@ def key(purpose: str, *parts: object) -> str:
 
 async def narrative(ctx: PlaybookContext, facts: FactsModel) -> Narrative:
     """Words for a draft: the model when configured, else (or on failure) a template."""
-    return await workflow.execute_activity(
-        act.write_narrative,
-        NarrativeRequest(facts=facts, max_attempts=NARRATIVE_ATTEMPTS),
-        task_queue=ctx.llm_task_queue,
-        start_to_close_timeout=timedelta(seconds=90),
-        retry_policy=NARRATIVE_RETRY,
-        summary=f"narrative: {facts.purpose}",
-    )
+    try:
+        return await workflow.execute_activity(
+            act.write_narrative,
+            NarrativeRequest(facts=facts, max_attempts=NARRATIVE_ATTEMPTS),
+            task_queue=ctx.llm_task_queue,
+            start_to_close_timeout=timedelta(seconds=90),
+            retry_policy=NARRATIVE_RETRY,
+            summary=f"narrative: {facts.purpose}",
+        )
+    except FailureError as err:
+        reason = await survived(f"narrative {facts.purpose}", err)
+        out = render_template(facts, fallback=True, reason=f"the narrative step failed: {reason}")
+        return Narrative.model_validate(out.model_dump())
 
 
 async def deliver(ctx: PlaybookContext, req: DeliveryRequest) -> DeliveryResult:
-    """One draft/page/message; the key makes a retry or a replay a no-op."""
-    return await workflow.execute_activity(
-        act.deliver,
-        req,
-        start_to_close_timeout=ctx.activity_timeout,
-        retry_policy=DELIVERY_RETRY,
-        summary=f"{req.kind}: {req.purpose}" + (f" to {req.to}" if req.to else ""),
-    )
+    """One draft/page/message; the key makes a retry or a replay a no-op.
+
+    A delivery that cannot be made (refused by the channel, or still failing
+    after the bounded retries) comes back with status "failed" and the
+    channel's reason in `note`: the caller carries on.
+    """
+    try:
+        return await workflow.execute_activity(
+            act.deliver,
+            req,
+            start_to_close_timeout=ctx.activity_timeout,
+            retry_policy=DELIVERY_RETRY,
+            summary=f"{req.kind}: {req.purpose}" + (f" to {req.to}" if req.to else ""),
+        )
+    except FailureError as err:
+        failure = DeliveryFailure(
+            idempotency_key=req.idempotency_key,
+            account_id=req.account_id,
+            kind=req.kind,
+            purpose=req.purpose,
+            reason="",
+            occurred_at=workflow.now(),
+        )
+        reason = await survived(f"{req.kind} {req.purpose}", err, failure)
+        return DeliveryResult(
+            idempotency_key=req.idempotency_key,
+            account_id=req.account_id,
+            kind=req.kind,
+            status="failed",
+            note=reason,
+        )
 
 
 def narrative_request(
@@ -111,19 +192,22 @@ async def publish(
 ) -> None:
     """Every decision goes on the event bus (Postgres outbox + NOTIFY)."""
     now = workflow.now()
-    await workflow.execute_activity(
-        act.publish_event,
-        BusEvent(
-            event_key=key(event_type, occurrence or now.isoformat()),
-            account_id=ctx.account_id,
-            event_type=event_type,
-            payload=payload,
-            occurred_at=now,
-        ),
-        start_to_close_timeout=timedelta(seconds=30),
-        retry_policy=DELIVERY_RETRY,
-        summary=f"event bus: {event_type}",
-    )
+    try:
+        await workflow.execute_activity(
+            act.publish_event,
+            BusEvent(
+                event_key=key(event_type, occurrence or now.isoformat()),
+                account_id=ctx.account_id,
+                event_type=event_type,
+                payload=payload,
+                occurred_at=now,
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DELIVERY_RETRY,
+            summary=f"event bus: {event_type}",
+        )
+    except FailureError as err:
+        await survived(f"event {event_type}", err)
 
 
 # ------------------------------------------------------------------- pacing

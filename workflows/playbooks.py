@@ -19,7 +19,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from domain import draft_facts
@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         narrative_request,
         note_for_digest,
         publish,
+        survived,
     )
 
 REALERT_AFTER = timedelta(days=30)
@@ -330,6 +331,9 @@ async def _start_child(run: Any, inp: Any, child_id: str, task_queue: str, summa
         return True
     except WorkflowAlreadyStartedError:
         return False
+    except FailureError as err:
+        await survived(f"starting {child_id}", err)
+        return False
 
 
 # ---------------------------------------------------------- timers and gates
@@ -439,5 +443,5 @@ async def post_mortem(ctx: PlaybookContext) -> None:
         subject=f"Post-mortem: {s.handoff.name} churned",
     )
     res = await deliver(ctx, req)
-    s.alerts_sent["post_mortem"] = res.target or res.external_id or res.channel
+    s.alerts_sent["post_mortem"] = res.target or res.external_id or res.channel or res.status
     ctx.log("delivery", f"post-mortem drafted ({res.channel})")

@@ -22,6 +22,7 @@ IMPLEMENTATIONS = [
     HealthActivities.score_account,
     NarrativeActivities.write_narrative,
     DeliveryActivities.deliver,
+    DeliveryActivities.fail_delivery,
     DeliveryActivities.publish_event,
     QbrActivities.prepare_qbr,
     DigestActivities.add_digest_item,
