@@ -38,7 +38,7 @@ from cli.ingest import read_rows
 from domain.ingest import SEGMENT_BATCH_BYTES, IngestEvent
 from ingest.http import Ingestor, build_server
 from ingest.notify import Coalescer
-from ingest.store import write_usage
+from ingest.store import CHUNK_ROWS, ChunkWriter, write_usage
 from stack.migrate import migrate_dsn
 from stack.postgres import start_embedded, stop_embedded
 
@@ -142,16 +142,17 @@ async def _run(dsn: str, tmp: Path, n: int, n_accounts: int) -> None:
 
     async def load_file() -> tuple[float, int]:
         t = time.perf_counter()
-        written = 0
         refused: list[tuple[int, str]] = []
+        writer = ChunkWriter(pool, "file")
         with path.open(newline="") as f:
             chunk: list[IngestEvent] = []
             for e in read_rows(f, refused):
                 chunk.append(e)
-                if len(chunk) >= 5000:
-                    written += (await write_usage(pool, chunk, "file")).written
+                if len(chunk) >= CHUNK_ROWS:
+                    await writer.put(chunk)
                     chunk = []
-            written += (await write_usage(pool, chunk, "file")).written
+            await writer.put(chunk)
+        written = (await writer.drain()).written
         assert not refused, refused[:3]
         return n / (time.perf_counter() - t), written
 

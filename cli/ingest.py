@@ -30,7 +30,7 @@ from cli.accounts import EXIT_BAD_INPUT, CliError
 from domain.health import fmt_num
 from domain.ingest import CSV_COLUMNS, CSV_REQUIRED, IngestEvent, build_event, row_error
 from ingest.notify import Coalescer
-from ingest.store import CHUNK_ROWS, StoreResult, write_usage
+from ingest.store import CHUNK_ROWS, ChunkWriter, StoreResult
 from stack.settings import Settings
 
 REFUSALS_SHOWN = 50
@@ -108,16 +108,18 @@ async def cmd_ingest_usage(client: Client, settings: Settings, args: argparse.Na
         raise CliError(f"cannot read {args.file}: {err.strerror}") from err
     try:
         chunk: list[IngestEvent] = []
+        writer = ChunkWriter(pool, "file")
         try:
             for event in read_rows(stream, refused):
                 chunk.append(event)
                 if len(chunk) >= args.chunk:
-                    total.add(await write_usage(pool, chunk, "file", args.chunk))
+                    await writer.put(chunk)
                     chunk = []
                     if not args.quiet and time.monotonic() - last >= PROGRESS_EVERY_SECONDS:
                         last = time.monotonic()
-                        _progress(total, refused, last - started)
-            total.add(await write_usage(pool, chunk, "file", args.chunk))
+                        _progress(writer.total, refused, last - started)
+            await writer.put(chunk)
+            total = await writer.drain()
         except UnicodeDecodeError as err:
             raise CliError(f"{args.file} is not UTF-8 text: {err.reason}") from err
         finally:
