@@ -32,23 +32,27 @@ async def serve(args: argparse.Namespace) -> int:
         k.strip()
         for k in (args.write_key or os.environ.get("VIM_INGEST_WRITE_KEYS", "")).split(",")
     ]
+    keys = [k for k in keys if k]
+    if not keys:
+        print(
+            "error: no write key configured: set VIM_INGEST_WRITE_KEYS or --write-key",
+            file=sys.stderr,
+        )
+        return 2
     pool = await asyncpg.create_pool(resolve_database_url(settings), min_size=1, max_size=4)
     client = None if args.no_signals else await connect(settings)
     coalescer = Coalescer(client, args.interval)
-    try:
-        server = build_server(
-            Ingestor(pool, coalescer),
-            asyncio.get_running_loop(),
-            host=host or "127.0.0.1",
-            port=int(port),
-            write_keys=keys,
-        )
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    server = build_server(
+        Ingestor(pool, coalescer),
+        asyncio.get_running_loop(),
+        host=host or "127.0.0.1",
+        port=int(port),
+        write_keys=keys,
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    print(f"ingest: Segment-compatible endpoint on http://{args.address}/v1/batch", flush=True)
+    bound = f"{server.server_address[0]}:{server.server_address[1]}"
+    print(f"ingest: Segment-compatible endpoint on http://{bound}/v1/batch", flush=True)
     flusher = asyncio.create_task(coalescer.run())
     try:
         await asyncio.Event().wait()
