@@ -121,7 +121,8 @@ class AccountActivities:
         """The contract row that starts at or after the term end, if one is on file."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                """SELECT start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules
+                """SELECT start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules,
+                          notice_on
                    FROM contracts WHERE account_id = $1 AND end_date > $2 AND start_date <= $2 + 1
                    ORDER BY start_date DESC LIMIT 1""",
                 req.account_id,
@@ -134,11 +135,13 @@ class AccountActivities:
 
 async def _upsert_contract(conn: asyncpg.Connection, account_id: str, c: HandoffContract) -> int:
     status = await conn.execute(
-        """INSERT INTO contracts (account_id, start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """INSERT INTO contracts (account_id, start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules, notice_on)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (account_id, start_date) DO UPDATE SET
              end_date = EXCLUDED.end_date, arr = EXCLUDED.arr, seats_purchased = EXCLUDED.seats_purchased,
-             price_per_seat = EXCLUDED.price_per_seat, licensed_modules = EXCLUDED.licensed_modules""",
+             price_per_seat = EXCLUDED.price_per_seat, licensed_modules = EXCLUDED.licensed_modules,
+             -- a notice once on file stays (a handoff replayed without one does not erase it)
+             notice_on = coalesce(EXCLUDED.notice_on, contracts.notice_on)""",
         account_id,
         c.start_date,
         c.end_date,
@@ -146,6 +149,7 @@ async def _upsert_contract(conn: asyncpg.Connection, account_id: str, c: Handoff
         c.seats_purchased,
         c.price_per_seat,
         c.licensed_modules,
+        c.notice_on,
     )
     return int(status.rsplit(" ", 1)[-1])
 
@@ -242,6 +246,15 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         args = [account_id, p["measured_at"], p["score"], p["rag"], p["escalation"], p["note"]]
     elif item.signal == "contract":
         return await _upsert_contract(conn, account_id, HandoffContract(**p))
+    elif item.signal == "churn_notice":
+        # on the contract in force that day; a notice already on file is kept (the first
+        # one is when the churn became known). Outside every term: nothing to mark.
+        sql = """UPDATE contracts c SET notice_on = $2
+                 FROM (SELECT start_date FROM contracts WHERE account_id = $1 AND start_date <= $2
+                       ORDER BY start_date DESC LIMIT 1) cur
+                 WHERE c.account_id = $1 AND c.start_date = cur.start_date AND c.end_date >= $2
+                   AND c.notice_on IS NULL"""
+        args = [account_id, p["noticed_on"]]
     else:
         raise ValueError(f"no writer for telemetry signal {item.signal!r}")
     status = await conn.execute(sql, *args)

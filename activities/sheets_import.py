@@ -8,7 +8,12 @@ and left out. Field types carry the columns' limits (``domain/limits.py``:
 NUL, integer and numeric ranges, key sizes, serial dates on the calendar).
 Valid rows are inserted in one transaction (COPY into a temp table, then
 INSERT ... SELECT skipping rows already present), so a re-import adds nothing
-twice; each tab in a savepoint, and if Postgres still refuses a row, that tab
+twice; it only fills in the dated columns of rows already on file that were
+empty then (a ticket's closed_at, an invoice's paid_on, a user's
+deactivated_at, a stakeholder's left_on, a contract's notice_on) and moves a
+stakeholder's last_engaged_at forward (every value is kept in
+stakeholder_engagements); those rows count as inserted in the report. Each
+tab is written in a savepoint, and if Postgres still refuses a row, that tab
 row by row, each in its own savepoint: the refused row is reported with tab,
 row and Postgres' reason and the rest lands. A lost connection writes
 nothing. ``on_invalid="abort"`` inserts nothing at all when any row is invalid.
@@ -45,6 +50,7 @@ from pydantic import (
 from temporalio import activity
 
 from activities.channels.errors import by_status, install_log_redaction, redact, rejected, retryable
+from domain.handoff import check_notice
 from domain.limits import (
     PG_INT_MAX,
     PG_NUMERIC_12_2_MAX,
@@ -121,6 +127,13 @@ class _Row(BaseModel):
     table: ClassVar[str]
     key: ClassVar[tuple[str, ...]]  # what makes a row a duplicate
     conflict: ClassVar[Literal["on_conflict", "not_exists"]] = "on_conflict"
+    # Dated columns a later import may fill in on a row already on file: ``fill_in`` when
+    # the row on file has none (a ticket closed, an invoice paid, a notice given), and
+    # ``advance`` when the sheet's value is later (stakeholders.last_engaged_at, whose
+    # every value a trigger keeps in stakeholder_engagements). The facts SQL reads all of
+    # them as of the date scored, so a later value never rewrites the past.
+    fill_in: ClassVar[tuple[str, ...]] = ()
+    advance: ClassVar[tuple[str, ...]] = ()
 
     account_id: str = Field(pattern=_ID)
     _sheet_row: int = PrivateAttr(default=0)
@@ -174,8 +187,10 @@ class AccountRow(_Row):
 class ContractRow(_Row):
     table = "contracts"
     key = ("account_id", "start_date")
+    fill_in = ("notice_on",)
     start_date: date
     end_date: date
+    notice_on: date | None = None  # the day the customer gave notice on this term
     arr: Finite = Field(ge=0, le=PG_NUMERIC_14_2_MAX)
     seats_purchased: int = Field(gt=0, le=PG_INT_MAX)
     price_per_seat: Finite = Field(ge=0, le=PG_NUMERIC_12_2_MAX)
@@ -194,12 +209,14 @@ class ContractRow(_Row):
     def _dates(self) -> ContractRow:
         if self.end_date <= self.start_date:
             raise ValueError(f"end_date {self.end_date} is not after start_date {self.start_date}")
+        check_notice(self.notice_on, self.start_date, self.end_date)
         return self
 
 
 class ProductUserRow(_Row):
     table = "product_users"
     key = ("account_id", "user_id")
+    fill_in = ("deactivated_at",)
     user_id: RecordId
     email: EmailStr | None = None
     role: ShortText | None = None
@@ -218,7 +235,9 @@ class UsageEventRow(_Row):
     conflict = "not_exists"  # no primary key: skip rows already present
     user_id: RecordId
     occurred_at: datetime
-    event_type: str = Field(pattern=r"^(login|[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)$", max_length=100)
+    # 'login', '<module>.<feature>', or a feed's own event name (events.login in the config
+    # may name it as the login event)
+    event_type: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$", max_length=100)
     quantity: Finite = Field(default=1, ge=0, le=QUANTITY_MAX)
 
     @field_validator("quantity", mode="before")
@@ -230,6 +249,7 @@ class UsageEventRow(_Row):
 class SupportTicketRow(_Row):
     table = "support_tickets"
     key = ("account_id", "ticket_id")  # ids are scoped by account (migration 004)
+    fill_in = ("closed_at",)
     ticket_id: RecordId
     opened_at: datetime
     closed_at: datetime | None = None
@@ -258,6 +278,7 @@ class SupportTicketRow(_Row):
 class InvoiceRow(_Row):
     table = "invoices"
     key = ("account_id", "invoice_id")  # ids are scoped by account (migration 004)
+    fill_in = ("paid_on",)
     invoice_id: RecordId
     issued_on: date
     due_on: date
@@ -299,6 +320,8 @@ class InteractionRow(_Row):
 class StakeholderRow(_Row):
     table = "stakeholders"
     key = ("account_id", "stakeholder_id")  # ids are scoped by account (migration 004)
+    fill_in = ("left_on",)
+    advance = ("last_engaged_at",)
     stakeholder_id: RecordId
     name: Name
     email: EmailStr | None = None
@@ -340,6 +363,16 @@ class TamHealthRow(_Row):
         return False if v is None else v
 
 
+class StakeholderEngagementRow(_Row):
+    """One dated engagement of a stakeholder (a meeting attended, a reply): the history
+    the stakeholder signal is scored from at any past date."""
+
+    table = "stakeholder_engagements"
+    key = ("account_id", "stakeholder_id", "engaged_at")
+    stakeholder_id: RecordId
+    engaged_at: datetime
+
+
 # Insert order: accounts first (contracts and product_users reference it).
 ROW_MODELS: dict[str, type[_Row]] = {
     m.table: m
@@ -353,6 +386,7 @@ ROW_MODELS: dict[str, type[_Row]] = {
         NpsRow,
         InteractionRow,
         StakeholderRow,
+        StakeholderEngagementRow,
         TamHealthRow,
     )
 }
@@ -737,7 +771,18 @@ async def _insert(conn: asyncpg.Connection, model: type[_Row], rows: list[_Row])
         f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS SELECT {col_sql} FROM {model.table} WITH NO DATA"
     )
     await conn.copy_records_to_table(tmp, records=[r.record(cols) for r in rows], columns=cols)
-    if model.conflict == "on_conflict":
+    if model.conflict == "on_conflict" and (model.fill_in or model.advance):
+        t, x = model.table, "EXCLUDED"
+        sets = [f"{c} = coalesce({t}.{c}, {x}.{c})" for c in model.fill_in]
+        sets += [f"{c} = greatest({t}.{c}, {x}.{c})" for c in model.advance]
+        when = [f"({t}.{c} IS NULL AND {x}.{c} IS NOT NULL)" for c in model.fill_in]
+        when += [f"{x}.{c} > coalesce({t}.{c}, '-infinity')" for c in model.advance]
+        status = await conn.execute(
+            f"INSERT INTO {t} ({col_sql}) SELECT {col_sql} FROM {tmp} "
+            f"ON CONFLICT ({', '.join(model.key)}) DO UPDATE SET {', '.join(sets)} "
+            f"WHERE {' OR '.join(when)}"
+        )
+    elif model.conflict == "on_conflict":
         status = await conn.execute(
             f"INSERT INTO {model.table} ({col_sql}) SELECT {col_sql} FROM {tmp} ON CONFLICT DO NOTHING"
         )

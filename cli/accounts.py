@@ -218,6 +218,8 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
     print(
         f"  health {view.score} {view.band}   churn risk {view.churn_level}   renewal {view.renewal_date}   ARR ${view.arr:,.0f}   CSM {view.csm_owner}"
     )
+    if view.band_reason:
+        print(f"  unscored: {view.band_reason}")
     if view.waiting_for:
         print(f"  {view.waiting_for}")
     for d in view.drivers:

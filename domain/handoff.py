@@ -35,12 +35,26 @@ class HandoffContract(BaseModel):
         gt=0, le=PG_NUMERIC_12_2_MAX, description="Dollars per seat per year"
     )
     licensed_modules: list[RecordId] = Field(default_factory=lambda: ["core"], max_length=100)
+    notice_on: date | None = Field(
+        default=None,
+        description="The day the customer gave notice that they will leave (end_date stays "
+        "the day service ends); None: no notice",
+    )
 
     @model_validator(mode="after")
     def _end_after_start(self) -> HandoffContract:
         if self.end_date <= self.start_date:
             raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        check_notice(self.notice_on, self.start_date, self.end_date)
         return self
+
+
+def check_notice(notice_on: date | None, start_date: date, end_date: date) -> None:
+    """A notice is given during the term it ends: start_date <= notice_on <= end_date."""
+    if notice_on is not None and not start_date <= notice_on <= end_date:
+        raise ValueError(
+            f"notice_on {notice_on} must be within the term {start_date} .. {end_date}"
+        )
 
 
 class HandoffStakeholder(BaseModel):

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from domain.handoff import check_notice
 from domain.lifecycle import MILESTONES
 from domain.limits import (
     ID_MAX,
@@ -128,11 +129,13 @@ class ContractChangeSignal(_Strict):
     seats_purchased: int = Field(gt=0, le=PG_INT_MAX)
     price_per_seat: Finite = Field(gt=0, le=PG_NUMERIC_12_2_MAX)
     licensed_modules: list[RecordId] = Field(default_factory=lambda: ["core"], max_length=100)
+    notice_on: date | None = None  # the day the customer gave notice on this term
 
     @model_validator(mode="after")
     def _end_after_start(self) -> ContractChangeSignal:
         if self.end_date <= self.start_date:
             raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        check_notice(self.notice_on, self.start_date, self.end_date)
         return self
 
 
@@ -152,6 +155,10 @@ class MilestoneSignal(_Strict):
 class ChurnNoticeSignal(_Strict):
     reason: ShortText = Field(min_length=1)
     effective_date: date | None = None
+    # The day the customer gave notice (default: the day the signal arrives). Recorded as
+    # notice_on on the contract in force that day, so scores and back-tests know the churn
+    # from then on, and not before.
+    noticed_on: date | None = None
 
 
 # Signal name -> model. The workflow and the CLI both use this table.

@@ -807,7 +807,9 @@ def _t_qbr_health(facts: NarrativeFacts) -> NarrativeBody:
     elif cur is not None:
         trend = f"{name} ends the period at {cur:.0f}/100"
     band = None
-    if m.has("band"):
+    if m.has("band") and m.f("band") == "UNSCORED":
+        band = "The account is UNSCORED: too little of the signal weight has data for a band"
+    elif m.has("band"):
         band = f"The account is {m.f('band')}" + (
             f", after {m.f('band_prev')} earlier in the period"
             if m.has("band_prev") and m.f("band_prev") != m.f("band")

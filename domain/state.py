@@ -42,6 +42,7 @@ class AccountState(BaseModel):
     done_checkpoints: list[str] = Field(default_factory=list)
     last_scan_at: datetime | None = None
     band: str | None = None
+    band_reason: str | None = None  # why the band is UNSCORED
     score: float | None = None
     churn_level: str | None = None
     drivers: list[str] = Field(default_factory=list)
@@ -123,6 +124,7 @@ class AccountView(BaseModel):
     signals_rejected: int
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
+    band_reason: str | None = None  # why the band is UNSCORED
 
 
 class AccountOutcome(BaseModel):

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         RESCORE_SIGNALS,
         SIGNALS,
         TELEMETRY_SIGNALS,
+        ChurnNoticeSignal,
         ContractChangeSignal,
         CsPlanUpdate,
         DecisionUpdate,
@@ -74,6 +75,8 @@ with workflow.unsafe.imports_passed_through():
 SCAN_EVERY = timedelta(days=1)
 RENEWAL_GRACE = timedelta(days=30)
 SEEN_KEYS_LIMIT = 500
+# workflow.patched id: a churn_notice signal also writes contracts.notice_on
+NOTICE_RECORDED_PATCH = "churn-notice-recorded"
 
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
@@ -253,6 +256,7 @@ class AccountLifecycleWorkflow:
         old = (s.band, s.churn_level, s.last_decision)
         old_band = s.band
         s.band, s.score, s.churn_level = summary.band, summary.score, summary.churn_level
+        s.band_reason = summary.band_reason
         s.drivers = list(summary.drivers)
         s.open_findings = [f.model_dump(mode="json") for f in summary.findings]
         s.opportunities = [o.model_dump(mode="json") for o in summary.opportunities]
@@ -506,6 +510,10 @@ class AccountLifecycleWorkflow:
         elif name == "churn_notice":
             s.churn_reason = f"customer gave notice: {msg.reason}"
             self._log("signal", s.churn_reason)
+            # Added after histories were recorded: the notice is also written to Postgres
+            # (contracts.notice_on). Old histories replay without the extra activity.
+            if workflow.patched(NOTICE_RECORDED_PATCH):
+                self._record_notice(msg)
             await self._enter_churn_handling(s.churn_reason)
         elif name == "contract":
             self._apply_contract(msg, "changed by signal")
@@ -521,6 +529,19 @@ class AccountLifecycleWorkflow:
         if name in RESCORE_SIGNALS:
             s.rescore = True
         self._wake = True
+
+    def _record_notice(self, msg: ChurnNoticeSignal) -> None:
+        """Queue the notice for Postgres, dated the day it was given (default: today)."""
+        s = self.s
+        notice = msg.model_copy(update={"noticed_on": msg.noticed_on or workflow.now().date()})
+        key = f"churn_notice:{notice.noticed_on}"
+        if key not in s.seen_keys:
+            s.seen_keys = [*s.seen_keys[-(SEEN_KEYS_LIMIT - 1) :], key]
+            s.pending_telemetry.append(
+                PendingTelemetry(
+                    signal="churn_notice", key=key, payload=notice.model_dump(mode="json")
+                )
+            )
 
     def _reject(self, name: str, reason: str) -> None:
         self.s.signals_rejected += 1
@@ -665,6 +686,7 @@ class AccountLifecycleWorkflow:
             waiting_for=("gate needs: " + ", ".join(missing)) if missing else "",
             paused=s.paused,
             band=s.band,
+            band_reason=s.band_reason,
             score=s.score,
             churn_level=s.churn_level,
             drivers=s.drivers,

@@ -267,7 +267,12 @@ async def churn_alert(wf: AccountLifecycleWorkflow, summary: AssessmentSummary) 
     s = wf.s
     facts = _facts(wf, "churn_risk", summary, evidence=[*summary.churn_flags, *summary.drivers])
     n = await narrative(wf, facts)
-    subject = f"[{summary.churn_level} churn risk] {s.handoff.name}: health {summary.score} {summary.band}"
+    health = (
+        f"health UNSCORED ({summary.coverage:.0%} coverage)"
+        if summary.band == "UNSCORED"
+        else f"health {summary.score} {summary.band}"
+    )
+    subject = f"[{summary.churn_level} churn risk] {s.handoff.name}: {health}"
     occurrence = f"{summary.churn_level}:{workflow.now():%Y-%m-%d}"
     rep = str(s.handoff.rep_email or s.handoff.csm_email)
     for kind, to in (("health_update", None), ("email_draft", rep), ("chat_alert", None)):
@@ -350,7 +355,9 @@ def _metrics(summary: AssessmentSummary) -> dict[str, float | int | str]:
         "churn_level": summary.churn_level,
         "coverage": round(summary.coverage, 2),
     }
-    if summary.score is not None:
+    # An UNSCORED account's score rests on too little data to quote to a person: the
+    # draft says UNSCORED and the coverage instead.
+    if summary.score is not None and summary.band != "UNSCORED":
         out["health_score"] = summary.score
     if summary.band:
         out["band"] = summary.band

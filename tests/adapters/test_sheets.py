@@ -347,3 +347,73 @@ async def test_without_credentials_says_what_to_set(pool: asyncpg.Pool) -> None:
         err.value.non_retryable
         and "set SHEETS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS" in err.value.message
     )
+
+
+async def test_a_later_import_fills_in_dates_and_keeps_engagement_history(
+    pool: asyncpg.Pool, sheets_fake: SheetsFake
+) -> None:
+    contract_cols = [*TABS["contracts"][0], "notice_on"]
+    stakeholder_cols = ["stakeholder_id", "account_id", "name", "role", "last_engaged_at"]
+    first = {
+        "accounts": TABS["accounts"][:2],
+        "contracts": [
+            contract_cols,
+            ["acme", "2026-01-01", "2026-12-31", 60000, 100, 600, "core", ""],
+            ["acme", "2027-01-01", "2027-12-31", 60000, 100, 600, "core", "2026-06-01"],
+        ],
+        "support_tickets": [
+            ["ticket_id", "account_id", "opened_at"],
+            ["T-1", "acme", "2026-10-05"],
+        ],
+        "stakeholders": [stakeholder_cols, ["S-1", "acme", "Ana", "champion", "2026-09-01"]],
+        "stakeholder_engagements": [
+            ["account_id", "stakeholder_id", "engaged_at"],
+            ["acme", "S-1", "2026-07-15 10:00:00"],
+        ],
+    }
+    sheets_fake.add(SHEET, first)
+    report = await env_at().run(
+        acts(pool, sheets_fake).import_sheet, SheetImportRequest(spreadsheet_id=SHEET)
+    )
+    problems = [str(p) for t in report.tabs for p in t.problems]
+    assert len(problems) == 1 and "notice_on 2026-06-01 must be within the term" in problems[0]
+
+    # The same sheet a month later: the ticket closed, notice given, Ana engaged again.
+    later = dict(first)
+    later["contracts"] = [
+        contract_cols,
+        ["acme", "2026-01-01", "2026-12-31", 60000, 100, 600, "core", "2026-11-02"],
+    ]
+    later["support_tickets"] = [
+        ["ticket_id", "account_id", "opened_at", "closed_at"],
+        ["T-1", "acme", "2026-10-05", "2026-10-20"],
+    ]
+    later["stakeholders"] = [stakeholder_cols, ["S-1", "acme", "Ana", "champion", "2026-10-28"]]
+    sheets_fake.spreadsheets.clear()
+    sheets_fake.add(SHEET, later)
+    await env_at().run(
+        acts(pool, sheets_fake).import_sheet, SheetImportRequest(spreadsheet_id=SHEET)
+    )
+    assert str(await pool.fetchval("SELECT notice_on FROM contracts")) == "2026-11-02"
+    assert str(await pool.fetchval("SELECT closed_at::date FROM support_tickets")) == "2026-10-20"
+    history = await pool.fetch(
+        "SELECT engaged_at::date AS d FROM stakeholder_engagements ORDER BY engaged_at"
+    )
+    assert [str(r["d"]) for r in history] == ["2026-07-15", "2026-09-01", "2026-10-28"]
+
+    # An older value never moves last_engaged_at back, and a filled date is not overwritten.
+    later["stakeholders"] = [stakeholder_cols, ["S-1", "acme", "Ana", "champion", "2026-08-01"]]
+    later["support_tickets"] = [
+        ["ticket_id", "account_id", "opened_at", "closed_at"],
+        ["T-1", "acme", "2026-10-05", "2026-11-30"],
+    ]
+    sheets_fake.spreadsheets.clear()
+    sheets_fake.add(SHEET, later)
+    await env_at().run(
+        acts(pool, sheets_fake).import_sheet, SheetImportRequest(spreadsheet_id=SHEET)
+    )
+    assert (
+        str(await pool.fetchval("SELECT last_engaged_at::date FROM stakeholders")) == "2026-10-28"
+    )
+    assert str(await pool.fetchval("SELECT closed_at::date FROM support_tickets")) == "2026-10-20"
+    assert await pool.fetchval("SELECT count(*) FROM stakeholder_engagements") == 3
