@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import threading
 import uuid
@@ -218,3 +219,33 @@ async def test_a_file_without_the_required_columns_exits_2(
     code = await starter.main(["ingest", "usage", str(path)], client=dev_client, settings=settings)
     assert code == 2
     assert "lacks column(s) account_id, user_id, occurred_at, event_type" in capsys.readouterr().err
+
+
+async def test_rows_from_stdin_are_loaded(
+    tmp_path: Path,
+    db_dsn: str,
+    db: asyncpg.Connection,
+    dev_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a = f"acme-{uuid.uuid4().hex[:6]}"
+    await _accounts(db, a)
+    monkeypatch.setattr(
+        "sys.stdin",
+        io.StringIO(
+            "occurred_at,account_id,user_id,event_type,message_id\n"
+            f"2026-11-20T10:00:00Z,{a},u1,login,e-1\n"
+            f"2026-11-20T10:05:00Z,{a},u1,login,e-1\n"  # the same message id: written once
+        ),
+    )
+    settings = load_settings({"DATABASE_URL": db_dsn, "VIM_DATA_DIR": str(tmp_path)})
+    code = await starter.main(["ingest", "usage", "-"], client=dev_client, settings=settings)
+    assert code == 0
+    assert "1 written, 1 duplicate(s) skipped" in capsys.readouterr().out
+    row = await db.fetchrow(
+        "SELECT message_id, occurred_at FROM usage_events WHERE account_id = $1", a
+    )
+    assert (
+        row["message_id"] == "e-1" and row["occurred_at"].isoformat() == "2026-11-20T10:00:00+00:00"
+    )
