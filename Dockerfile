@@ -8,6 +8,7 @@ COPY activities activities
 COPY stack stack
 COPY demo demo
 COPY cli cli
+COPY ingest ingest
 COPY prompts prompts
 COPY worker.py starter.py ./
 # The exact versions the test suite ran with (see `make lock`).
