@@ -24,6 +24,11 @@ class Settings:
     sales_task_queue: str
     llm_task_queue: str
     ui_port: int
+    # The CS console (`python -m console`): where it listens and who may use it.
+    console_host: str = "127.0.0.1"
+    console_port: int = 8400
+    console_token: str | None = None  # VIM_CONSOLE_TOKEN: bearer token / cookie
+    console_users: tuple[tuple[str, str], ...] = ()  # VIM_CONSOLE_USERS: name:password,...
 
     @property
     def pgdata(self) -> Path:
@@ -55,4 +60,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sales_task_queue=env.get("VIM_SALES_TASK_QUEUE", "vim-sales"),
         llm_task_queue=env.get("VIM_LLM_TASK_QUEUE", "vim-llm"),
         ui_port=int(env.get("VIM_UI_PORT", "8233")),
+        console_host=env.get("VIM_CONSOLE_HOST", "127.0.0.1"),
+        console_port=int(env.get("VIM_CONSOLE_PORT", "8400")),
+        console_token=env.get("VIM_CONSOLE_TOKEN") or None,
+        console_users=_users(env.get("VIM_CONSOLE_USERS", "")),
     )
+
+
+def _users(text: str) -> tuple[tuple[str, str], ...]:
+    """`name:password,name2:password2` -> ((name, password), ...); entries without ':' are
+    refused so a typo never leaves a user without a password."""
+    out: list[tuple[str, str]] = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, password = item.partition(":")
+        if not sep or not name.strip() or not password:
+            raise ValueError(
+                f"VIM_CONSOLE_USERS entry {name.strip()!r} needs the form name:password"
+            )
+        out.append((name.strip(), password))
+    return tuple(out)
