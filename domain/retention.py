@@ -6,7 +6,8 @@ definition (README, Telemetry schema): the row in force at a date is the latest 
 has churned and carries no ARR.
 
 For a month, the cohort is every account with ARR in force on its first day. Its ARR on
-the month's last day is compared with the first day's:
+the first day of the next month is compared with that (a term ending on the month's last
+day with no renewal is that month's churn):
 
 - GRR = sum(min(end, start)) / sum(start): churn and contraction lower it, expansion
   cannot raise it above 100%;
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import date
 
 from pydantic import BaseModel
 
@@ -38,7 +39,7 @@ class MonthRetention(BaseModel):
     churned_arr: float  # ARR of cohort accounts with none left at month end
     contraction_arr: float
     expansion_arr: float
-    ending_arr: float  # the cohort's ARR on the last day (new logos excluded)
+    ending_arr: float  # the cohort's ARR on the next month's first day (new logos excluded)
     grr: float | None  # None: empty cohort
     nrr: float | None
 
@@ -59,13 +60,12 @@ def _month_starts(first: date, last: date) -> list[date]:
     d = date(first.year, first.month, 1)
     while d <= last:
         out.append(d)
-        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        d = _next_month(d)
     return out
 
 
-def _month_end(start: date) -> date:
-    nxt = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
-    return nxt - timedelta(days=1)
+def _next_month(start: date) -> date:
+    return date(start.year + (start.month == 12), start.month % 12 + 1, 1)
 
 
 def monthly_retention(
@@ -77,7 +77,7 @@ def monthly_retention(
         by_account[t.account_id].append(t)
     out: list[MonthRetention] = []
     for start in _month_starts(first_month, last_month):
-        end = _month_end(start)
+        end = _next_month(start)
         n = 0
         starting = churned = contraction = expansion = ending = 0.0
         for rows in by_account.values():
