@@ -20,7 +20,12 @@ from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, ValidationError
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError
 
 from activities.config_store import ConfigInForce, ConfigResolver, adoptions
@@ -37,6 +42,7 @@ from workflows.search_attributes import ACCOUNT_PHASE
 PHASE_CACHE_SECONDS = 15.0
 VIEW_CONCURRENCY = 16
 HISTORY_POINTS = 180
+QUERY_TIMEOUT = timedelta(seconds=5)  # a workflow whose worker is away does not hold a page
 
 _PORTFOLIO_SQL = """
 WITH c AS (
@@ -129,7 +135,10 @@ class Console:
             return self._phases[1]
         out: dict[str, str] = {}
         if self.client is not None:
-            query = "WorkflowType = 'AccountLifecycleWorkflow' AND ExecutionStatus = 'Running'"
+            query = (
+                "WorkflowType = 'AccountLifecycleWorkflow' AND ExecutionStatus = 'Running' "
+                f"AND TaskQueue = '{self.settings.task_queue}'"
+            )
             async for wf in self.client.list_workflows(query, page_size=1000):
                 phase = wf.typed_search_attributes.get(ACCOUNT_PHASE)
                 out[wf.id.removeprefix("account-")] = phase or ""
@@ -272,8 +281,11 @@ class Console:
         if desc.status != WorkflowExecutionStatus.RUNNING:
             return None, status
         try:
-            return await handle.query("view", result_type=AccountView), status
-        except RPCError:
+            return (
+                await handle.query("view", result_type=AccountView, rpc_timeout=QUERY_TIMEOUT),
+                status,
+            )
+        except (RPCError, WorkflowQueryFailedError):
             return None, status
 
     # ------------------------------------------------------------- decisions
