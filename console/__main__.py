@@ -91,6 +91,15 @@ async def serve(args: argparse.Namespace, settings: Settings | None = None) -> i
     return 0
 
 
+async def run_from_starter(args: argparse.Namespace) -> int:
+    """`starter.py console`: the same server, errors reported like the other commands."""
+    try:
+        return await serve(args)
+    except ConsoleError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = add_arguments(argparse.ArgumentParser(prog="python -m console", description=__doc__))
     args = parser.parse_args(argv)

@@ -121,6 +121,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    with open(settings.data_dir / "console.log", "ab") as log:
+        console = subprocess.Popen(
+            [sys.executable, "-m", "console"], env=env, cwd=ROOT, stdout=log, stderr=log
+        )
     stopping = False
 
     def stop(*_: object) -> None:
@@ -140,6 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ns = settings.temporal_namespace
         print(
             f"""
+  CS console        http://{settings.console_host}:{settings.console_port}/   (log {settings.data_dir / "console.log"})
   Temporal Web UI   {settings.ui_url}/namespaces/{ns}/workflows
       filter e.g.   HealthBand = 'RED' AND ChurnRisk IN ('HIGH', 'CRITICAL')
                     AccountPhase = '4-value-activation'
@@ -164,6 +169,12 @@ Running until Ctrl-C. Run `make demo` again later: the same workflows resume.
         return 0
     finally:
         say("stopping what this run started ...")
+        if console.poll() is None:
+            console.terminate()
+            try:
+                console.wait(10)
+            except subprocess.TimeoutExpired:
+                console.kill()
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
             try:
