@@ -81,9 +81,12 @@ def score_chart(
                 f'fill="{BAND_COLOURS.get(b or "unscored", "#333")}">'
                 f"<title>{t:%Y-%m-%d}: {_e(s)} {_e(b or '')}</title></circle>"
             )
-        for t in {scored[0][0], scored[-1][0]}:
+        edges = [(scored[0][0], "start")]
+        if len(scored) > 1:
+            edges.append((scored[-1][0], "end"))
+        for t, anchor in edges:
             parts.append(
-                f'<text x="{x(t):.1f}" y="{height - 8}" text-anchor="middle" class="axis">'
+                f'<text x="{x(t):.1f}" y="{height - 8}" text-anchor="{anchor}" class="axis">'
                 f"{t:%Y-%m-%d}</text>"
             )
     else:
