@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from cli.accounts import start_account
 from console.app import create_app
 from demo.portfolio import REFERENCE_ACCOUNT_ID
+from domain.messages import PauseUpdate
 from stack.settings import ROOT
 from tests.console.conftest import make_console, portfolio
 from tests.workflows.helpers import running_worker, settings_for_test
@@ -98,9 +99,14 @@ async def served(
     async with running_worker(client, demo_dsn, settings):
         for h in (ref, planning):
             await start_account(client, h, settings)
+        await client.get_workflow_handle(ref.workflow_id).execute_update(
+            "set_paused", PauseUpdate(paused=True, by="ops", reason="M&A freeze")
+        )
         task = asyncio.create_task(server.serve())
         try:
-            while not server.started:
+            for _ in range(400):
+                if server.started:
+                    break
                 await asyncio.sleep(0.05)
             base = f"http://127.0.0.1:{port}"
             # wait until visibility lists the waiting CS plan (it lags the start a little)
@@ -108,7 +114,8 @@ async def served(
 
             async with httpx.AsyncClient() as h:
                 for _ in range(200):
-                    if 'data-kind="cs_plan"' in (await h.get(f"{base}/decisions")).text:
+                    page = (await h.get(f"{base}/decisions")).text
+                    if 'data-kind="cs_plan"' in page and 'data-kind="paused"' in page:
                         break
                     await asyncio.sleep(0.3)
             yield base
@@ -158,7 +165,7 @@ async def test_each_page_renders_in_headless_chromium(served: str, tmp_path: Pat
             await _chromium(
                 browser,
                 tmp_path / f"profile-{name}-shot",
-                "--window-size=1280,1500",
+                "--window-size=1280,700" if name == "decisions" else "--window-size=1280,1500",
                 f"--screenshot={out}",
                 served + path,
             )
