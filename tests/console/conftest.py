@@ -11,15 +11,19 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest_asyncio
+from temporalio.client import Client
 
 from activities.db import create_pool
 from activities.health import assess_portfolio
 from activities.snapshots import save_assessments
+from cli.accounts import start_account
 from console.app import create_app
 from console.data import Console
 from demo.load import load_portfolio
-from demo.portfolio import Portfolio, generate_portfolio
+from demo.portfolio import REFERENCE_ACCOUNT_ID, Portfolio, generate_portfolio
 from domain.config import DEFAULT_CONFIG
+from domain.handoff import Handoff
+from domain.messages import PauseUpdate
 from stack.settings import Settings, load_settings
 
 AS_OF = date(2026, 11, 21)
@@ -59,6 +63,23 @@ async def pool(demo_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     p = await create_pool(demo_dsn, max_size=4)
     yield p
     await p.close()
+
+
+async def start_live_accounts(client: Client, settings: Settings) -> tuple[Handoff, Handoff]:
+    """Two account workflows of the demo portfolio: the reference account, paused by ops,
+    and another one just past discovery, whose CS plan waits for a person."""
+    handoffs = {h.account_id: h for h in portfolio().handoffs()}
+    ref = handoffs[REFERENCE_ACCOUNT_ID]
+    other = next(h for aid, h in sorted(handoffs.items()) if aid != REFERENCE_ACCOUNT_ID)
+    planning = other.model_copy(
+        update={"milestones": ["questionnaire_answered", "maturity_assessed"]}
+    )
+    for h in (ref, planning):
+        await start_account(client, h, settings)
+    await client.get_workflow_handle(ref.workflow_id).execute_update(
+        "set_paused", PauseUpdate(paused=True, by="ops", reason="M&A freeze")
+    )
+    return ref, planning
 
 
 def make_console(settings: Settings, pool: asyncpg.Pool, client: object = None) -> Console:

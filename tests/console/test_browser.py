@@ -22,12 +22,10 @@ import pytest_asyncio
 import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
-from cli.accounts import start_account
 from console.app import create_app
 from demo.portfolio import REFERENCE_ACCOUNT_ID
-from domain.messages import PauseUpdate
 from stack.settings import ROOT
-from tests.console.conftest import make_console, portfolio
+from tests.console.conftest import make_console, start_live_accounts
 from tests.workflows.helpers import running_worker, settings_for_test
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
@@ -81,12 +79,6 @@ async def served(
     account workflows (one paused, one whose CS plan waits for approval)."""
     client = dev_env.client
     settings = settings_for_test(tmp_path)
-    handoffs = {h.account_id: h for h in portfolio().handoffs()}
-    ref = handoffs[REFERENCE_ACCOUNT_ID]
-    other = next(h for aid, h in sorted(handoffs.items()) if aid != REFERENCE_ACCOUNT_ID)
-    planning = other.model_copy(
-        update={"milestones": ["questionnaire_answered", "maturity_assessed"]}
-    )
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -97,11 +89,7 @@ async def served(
         )
     )
     async with running_worker(client, demo_dsn, settings):
-        for h in (ref, planning):
-            await start_account(client, h, settings)
-        await client.get_workflow_handle(ref.workflow_id).execute_update(
-            "set_paused", PauseUpdate(paused=True, by="ops", reason="M&A freeze")
-        )
+        await start_live_accounts(client, settings)
         task = asyncio.create_task(server.serve())
         try:
             for _ in range(400):

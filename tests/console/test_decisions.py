@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from cli.accounts import start_account
-from demo.portfolio import REFERENCE_ACCOUNT_ID
-from domain.messages import PauseUpdate
-from tests.console.conftest import http, make_console, portfolio
+from tests.console.conftest import http, make_console, start_live_accounts
 from tests.workflows.helpers import running_worker, settings_for_test, view
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
@@ -32,27 +30,22 @@ async def _wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 60.0) 
         await asyncio.sleep(0.3)
 
 
+async def decide(c: httpx.AsyncClient, account: str, kind: str, **fields: str) -> httpx.Response:
+    """Press a decision's Approve (or Resume) button."""
+    data = {"account_id": account, "kind": kind, "action": "approve", **fields}
+    return await c.post("/decisions", data=data, follow_redirects=True)
+
+
 async def test_decisions_page_sends_validated_updates_and_records_who_decided(
     dev_env: WorkflowEnvironment, demo_dsn: str, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     client = dev_env.client
     settings = settings_for_test(tmp_path)
-    handoffs = {h.account_id: h for h in portfolio().handoffs()}
-    ref = handoffs[REFERENCE_ACCOUNT_ID]
-    other = next(h for aid, h in sorted(handoffs.items()) if aid != REFERENCE_ACCOUNT_ID)
-    # an account just past discovery: its CS plan waits for a person
-    planning = other.model_copy(
-        update={"milestones": ["questionnaire_answered", "maturity_assessed"]}
-    )
     console = make_console(settings, pool, client)
     async with running_worker(client, demo_dsn, settings), http(console) as c:
-        for h in (ref, planning):
-            await start_account(client, h, settings)
+        ref, planning = await start_live_accounts(client, settings)
         ref_handle = client.get_workflow_handle(ref.workflow_id)
         plan_handle = client.get_workflow_handle(planning.workflow_id)
-        await ref_handle.execute_update(
-            "set_paused", PauseUpdate(paused=True, by="ops", reason="M&A freeze")
-        )
 
         async def listed() -> str | None:
             page = (await c.get("/decisions")).text
@@ -67,60 +60,28 @@ async def test_decisions_page_sends_validated_updates_and_records_who_decided(
         assert "M&amp;A freeze" in page
 
         # no name: refused before anything is sent
-        r = await c.post(
-            "/decisions",
-            data={
-                "account_id": planning.account_id,
-                "kind": "cs_plan",
-                "objectives": "x",
-                "action": "approve",
-            },
-            follow_redirects=True,
-        )
+        r = await decide(c, planning.account_id, "cs_plan", objectives="x")
         assert "say who decides" in r.text
         assert "cs_plan_approved" not in (await view(plan_handle)).milestones
 
         # an expansion the workflow never dispatched: the workflow's validator refuses it
-        r = await c.post(
-            "/decisions",
-            data={
-                "account_id": ref.account_id,
-                "kind": "expansion",
-                "target_id": "nope",
-                "by": "Sam",
-                "action": "approve",
-            },
-            follow_redirects=True,
-        )
+        r = await decide(c, ref.account_id, "expansion", target_id="nope", by="Sam")
         assert "decide_expansion rejected: no dispatched expansion" in r.text
 
-        r = await c.post(
-            "/decisions",
-            data={
-                "account_id": planning.account_id,
-                "kind": "cs_plan",
-                "by": "Dana Reyes",
-                "objectives": "Cut onboarding time to 30 days\nThree teams live",
-                "success_metrics": "active users >= 40",
-                "action": "approve",
-            },
-            follow_redirects=True,
+        r = await decide(
+            c,
+            planning.account_id,
+            "cs_plan",
+            by="Dana Reyes",
+            objectives="Cut onboarding time to 30 days\nThree teams live",
+            success_metrics="active users >= 40",
         )
         assert r.status_code == 200 and "CS plan recorded" in r.text and "by Dana Reyes" in r.text
         v = await view(plan_handle)
         assert "cs_plan_approved" in v.milestones
         assert any(t.text == "CS plan approved by Dana Reyes: 2 objective(s)" for t in v.timeline)
 
-        r = await c.post(
-            "/decisions",
-            data={
-                "account_id": ref.account_id,
-                "kind": "paused",
-                "by": "Lee Chen",
-                "action": "approve",
-            },
-            follow_redirects=True,
-        )
+        r = await decide(c, ref.account_id, "paused", by="Lee Chen")
         assert "resumed" in r.text
         v = await view(ref_handle)
         assert not v.paused and v.timeline[-1].text == "resumed by Lee Chen"
