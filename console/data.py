@@ -44,25 +44,25 @@ VIEW_CONCURRENCY = 16
 HISTORY_POINTS = 180
 QUERY_TIMEOUT = timedelta(seconds=5)  # a workflow whose worker is away does not hold a page
 
+# One index probe per account for its latest snapshot (primary key account_id, as_of), so
+# only those rows' payloads are read, however long the history.
 _PORTFOLIO_SQL = """
-WITH c AS (
-    SELECT DISTINCT ON (account_id) account_id, start_date, end_date, arr
-    FROM contracts WHERE start_date <= $1
-    ORDER BY account_id, start_date DESC
-), s AS (
-    SELECT DISTINCT ON (account_id) account_id, as_of, score, band, churn_risk, coverage,
-        COALESCE(payload #>> '{churn,flags,0,evidence}', payload #>> '{drivers,0,text}')
-            AS top_driver
-    FROM health_snapshots WHERE as_of < $1 + 1
-    ORDER BY account_id, as_of DESC
-)
 SELECT a.account_id, a.name, a.tier, a.csm_owner, c.arr, c.end_date,
        EXISTS (SELECT 1 FROM contracts l WHERE l.account_id = a.account_id
                AND l.start_date > c.start_date) AS renewed,
        s.as_of, s.score, s.band, s.churn_risk, s.coverage, s.top_driver
 FROM accounts a
-JOIN c USING (account_id)
-LEFT JOIN s USING (account_id)
+JOIN LATERAL (
+    SELECT start_date, end_date, arr FROM contracts
+    WHERE account_id = a.account_id AND start_date <= $1
+    ORDER BY start_date DESC LIMIT 1) c ON true
+LEFT JOIN LATERAL (
+    SELECT as_of, score, band, churn_risk, coverage,
+        COALESCE(payload #>> '{churn,flags,0,evidence}', payload #>> '{drivers,0,text}')
+            AS top_driver
+    FROM health_snapshots
+    WHERE account_id = a.account_id AND as_of < $1 + 1
+    ORDER BY as_of DESC LIMIT 1) s ON true
 WHERE c.end_date >= $1 - 30
 """
 
@@ -121,6 +121,7 @@ class Console:
     client: Client | None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _phases: tuple[float, dict[str, str]] | None = None
+    _refreshing: asyncio.Task[dict[str, str]] | None = None
     _resolver: ConfigResolver = field(default_factory=lambda: ConfigResolver(os.environ))
 
     def today(self) -> date:
@@ -129,20 +130,33 @@ class Console:
     # ------------------------------------------------------------- portfolio
 
     async def live_phases(self, fresh: bool = False) -> dict[str, str]:
-        """AccountPhase of every running account workflow, from visibility (cached briefly)."""
-        now = time.monotonic()
-        if not fresh and self._phases and now - self._phases[0] < PHASE_CACHE_SECONDS:
-            return self._phases[1]
+        """AccountPhase of every running account workflow on the account task queue, from
+        visibility. Cached: a page older than PHASE_CACHE_SECONDS gets the cached map at once
+        while one refresh runs in the background; only the first request (or ``fresh``) waits."""
+        if self.client is None:
+            return {}
+        cached = self._phases
+        if fresh or cached is None:
+            return await self._refresh_phases()
+        if time.monotonic() - cached[0] >= PHASE_CACHE_SECONDS and (
+            self._refreshing is None or self._refreshing.done()
+        ):
+            self._refreshing = asyncio.create_task(self._refresh_phases())
+        return cached[1]
+
+    async def _refresh_phases(self) -> dict[str, str]:
+        assert self.client is not None
+        started = time.monotonic()
         out: dict[str, str] = {}
-        if self.client is not None:
-            query = (
-                "WorkflowType = 'AccountLifecycleWorkflow' AND ExecutionStatus = 'Running' "
-                f"AND TaskQueue = '{self.settings.task_queue}'"
+        query = (
+            "WorkflowType = 'AccountLifecycleWorkflow' AND ExecutionStatus = 'Running' "
+            f"AND TaskQueue = '{self.settings.task_queue}'"
+        )
+        async for wf in self.client.list_workflows(query, page_size=1000):
+            out[wf.id.removeprefix("account-")] = (
+                wf.typed_search_attributes.get(ACCOUNT_PHASE) or ""
             )
-            async for wf in self.client.list_workflows(query, page_size=1000):
-                phase = wf.typed_search_attributes.get(ACCOUNT_PHASE)
-                out[wf.id.removeprefix("account-")] = phase or ""
-        self._phases = (now, out)
+        self._phases = (started, out)
         return out
 
     async def portfolio(self, fresh: bool = False) -> list[PortfolioRow]:
