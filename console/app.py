@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlparse
@@ -310,17 +309,6 @@ def create_app(console: Console) -> Starlette:
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    async def api_portfolio(request: Request) -> Response:
-        rows = await console.portfolio()
-        body = {
-            "accounts": len(rows),
-            "arr": sum(r.arr for r in rows),
-            "arr_at_risk": arr_at_risk(rows),
-            "as_of": console.today().isoformat(),
-            "window_end": (console.today() + timedelta(days=RENEWAL_DAYS)).isoformat(),
-        }
-        return Response(json.dumps(body), media_type="application/json")
-
     routes = [
         Route("/", portfolio),
         Route("/accounts/{account_id}", account),
@@ -332,7 +320,6 @@ def create_app(console: Console) -> Starlette:
         Route("/calibration", calibration),
         Route("/outbox/{path:path}", outbox),
         Route("/healthz", health),
-        Route("/api/portfolio", api_portfolio),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     return Starlette(routes=routes, middleware=[Middleware(Auth, console=console)])

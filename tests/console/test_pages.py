@@ -8,7 +8,10 @@ from pathlib import Path
 
 import asyncpg
 
+from activities import config_store
 from demo.portfolio import REFERENCE_ACCOUNT_ID
+from domain.calibration import CalibrationReport, render_report
+from domain.config import DEFAULT_CONFIG
 from domain.health import fmt_money
 from tests.console.conftest import AS_OF, console_settings, http, make_console
 
@@ -137,3 +140,94 @@ async def test_renewals_books_retention_and_calibration_render(
     assert books.split('id="books"')[1].count('href="/?csm=') == csms
     assert retention.split('id="retention"')[1].count("<tr>") == 13 + 1
     assert "No calibration yet" in calibration and "2026.12-1" in calibration
+
+
+async def test_calibration_report_and_adopted_odds_are_shown(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    settings = console_settings(tmp_path)
+    report = CalibrationReport.model_validate(
+        {
+            "current_version": "2026.12-1",
+            "calibrated_version": "cal-test-1",
+            "fit_from": "2025-12-01",
+            "fit_to": "2026-06-30",
+            "validate_from": "2026-07-01",
+            "validate_to": "2026-10-31",
+            "observed_until": "2026-11-20",
+            "fit_observations": 900,
+            "fit_churners": 31,
+            "fit_expanders": 12,
+            "validation_observations": 500,
+            "validation_churners": 14,
+            "fit_horizon": 60,
+            "bootstrap": 200,
+            "signals": [],
+            "bands": {"green_min": 66.0, "amber_min": 48.0},
+            "churn_points": {"high_points": 3, "critical_points": 5},
+            "expansion": {},
+            "horizons": [],
+            "better": True,
+            "verdict": "calibrated ranks churn better <b>on later dates</b>",
+        }
+    )
+    folder = settings.data_dir / "calibration"
+    folder.mkdir(parents=True)
+    (folder / "cal-test-1.report.json").write_text(report.model_dump_json())
+    (folder / "cal-test-1.report.md").write_text(render_report(report))
+    calibrated = DEFAULT_CONFIG.with_overrides(
+        {
+            "version": "cal-test-1",
+            "calibration": {
+                "based_on_version": "2026.12-1",
+                "fit_from": "2025-12-01",
+                "fit_to": "2026-06-30",
+                "validate_from": "2026-07-01",
+                "validate_to": "2026-10-31",
+                "observed_until": "2026-11-20",
+                "horizons": [60],
+                "churn_rate_by_band": {
+                    "60": {
+                        "RED": {"observations": 60, "churned": 20, "rate": 20 / 60},
+                        "AMBER": {"observations": 200, "churned": 0, "rate": 0.0},
+                    }
+                },
+            },
+        }
+    )
+    async with pool.acquire() as conn:
+        await config_store.store_and_adopt(conn, calibrated, by="Dana (CS ops)", source="test")
+    async with http(make_console(settings, pool)) as c:
+        cal = (await c.get("/calibration")).text
+        home = (await c.get("/")).text
+    assert _text(cal, "config-version") == "cal-test-1"
+    assert "adopted by Dana (CS ops)" in cal
+    assert "calibrated ranks churn better &lt;b&gt;on later dates&lt;/b&gt;" in cal
+    assert "cal-test-1" in cal.split('class="report"')[1]  # the Markdown report, as text
+    for html in (cal, home):
+        odds = html.split('id="churn-odds"')[1].split("</ul>")[0]
+        assert "accounts in RED churned about 1 in 3 times within 60 days" in odds
+        assert "AMBER" not in odds  # nobody churned there: no odds stated
+
+
+async def test_outbox_drafts_are_linked_and_nothing_outside_is_served(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    settings = console_settings(tmp_path)
+    draft = settings.outbox_dir / "email" / "churn-alert.eml"
+    draft.parent.mkdir(parents=True)
+    draft.write_text("Subject: Northwind at risk\n\nusage fell 33%")
+    (tmp_path / "secret.txt").write_text("not for the console")
+    await pool.execute(
+        """INSERT INTO deliveries (idempotency_key, account_id, channel, purpose, status, target)
+           VALUES ('k1', $1, 'outbox', 'churn_alert', 'delivered', $2)""",
+        REFERENCE_ACCOUNT_ID,
+        str(draft),
+    )
+    async with http(make_console(settings, pool)) as c:
+        page = (await c.get(f"/accounts/{REFERENCE_ACCOUNT_ID}")).text
+        served = await c.get("/outbox/email/churn-alert.eml")
+        outside = await c.get("/outbox/..%2Fsecret.txt")
+    assert 'href="/outbox/email/churn-alert.eml"' in page.split('id="deliveries"')[1]
+    assert served.status_code == 200 and "usage fell 33%" in served.text
+    assert outside.status_code == 404 and "not for the console" not in outside.text
