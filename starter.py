@@ -12,7 +12,6 @@ import sys
 from collections.abc import Sequence
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from cli.accounts import CliError, add_account_parsers
 from cli.backtest import add_backtest_parser
@@ -20,6 +19,9 @@ from cli.calibrate import add_calibrate_parser
 from cli.config import add_config_parser
 from cli.events import add_events_parser, run_events
 from cli.score import add_score_parser
+from stack.codec import KeyConfigError
+from stack.connect import ConnectConfigError, target
+from stack.connect import connect as connect_temporal
 from stack.settings import Settings, load_settings
 
 
@@ -47,16 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def connect(settings: Settings) -> Client:
     try:
-        return await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
-        )
+        return await connect_temporal(settings)
+    except (KeyConfigError, ConnectConfigError) as err:
+        raise CliError(str(err), 2) from None
     except RuntimeError as err:
         first = (str(err).strip().splitlines() or ["connection failed"])[0]
         raise CliError(
-            f"cannot reach Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace}): "
-            f"{first}. Start it with `make demo`, or set TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE.",
+            f"cannot reach Temporal at {target(settings).describe()}: {first}. Start it with "
+            "`make demo`, or set TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE or a TEMPORAL_PROFILE.",
             1,
         ) from err
 

@@ -18,10 +18,11 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.account import AccountActivities
@@ -31,6 +32,9 @@ from activities.deliveries import DeliveryActivities
 from activities.health import HealthActivities
 from activities.narrative import NarrativeActivities
 from activities.qbr import QbrActivities
+from stack.codec import KeyConfigError
+from stack.connect import ConnectConfigError, connect, target
+from stack.metrics import build_runtime, export_accounts_by_band
 from stack.migrate import migrate
 from stack.postgres import resolve_database_url
 from stack.settings import Settings, load_settings
@@ -70,6 +74,8 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)
     delivery_acts: Sequence = [deliveries.deliver, deliveries.publish_event]
+    # On SIGTERM, in-flight activities get this long to finish before they are cancelled.
+    grace = timedelta(seconds=settings.shutdown_grace_seconds)
     return Workers(
         pool=pool,
         workers=[
@@ -88,6 +94,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                 ],
                 max_concurrent_activities=20,
                 workflow_runner=workflow_runner(),
+                graceful_shutdown_timeout=grace,
             ),
             Worker(
                 client,
@@ -95,32 +102,29 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                 workflows=[ExpansionDispatchWorkflow],
                 activities=list(delivery_acts),
                 workflow_runner=workflow_runner(),
+                graceful_shutdown_timeout=grace,
             ),
             Worker(
                 client,
                 task_queue=settings.llm_task_queue,
                 activities=[narratives.write_narrative],
                 max_task_queue_activities_per_second=LLM_ACTIVITIES_PER_SECOND,
+                graceful_shutdown_timeout=grace,
             ),
         ],
     )
 
 
-async def connect_temporal(settings: Settings) -> Client:
+async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -> Client:
     """Connect, retrying with a one-line explanation instead of a traceback."""
     while True:
         try:
-            return await Client.connect(
-                settings.temporal_address,
-                namespace=settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
-            )
+            return await connect(settings, runtime=runtime, warn=True)
         except RuntimeError as err:
             log.warning(
-                "Temporal is not reachable at %s (namespace %s): %s. Start it with `make demo` or set "
-                "TEMPORAL_ADDRESS; retrying in %.0fs.",
-                settings.temporal_address,
-                settings.temporal_namespace,
+                "Temporal is not reachable at %s: %s. Start it with `make demo`, or set "
+                "TEMPORAL_ADDRESS or a TEMPORAL_PROFILE (README: Connecting); retrying in %.0fs.",
+                target(settings).describe(),
                 _first_line(err),
                 RETRY_SECONDS,
             )
@@ -163,21 +167,42 @@ async def main(client: Client | None = None, settings: Settings | None = None) -
     settings = settings or load_settings()
     if not cache_workflow_bytecode(settings.data_dir / "pycache"):
         log.warning("no bytecode cache for workflows/: each workflow run recompiles its source")
-    client = client or await connect_temporal(settings)
+    runtime = build_runtime(settings) if client is None else None
+    client = client or await connect_temporal(settings, runtime)
     pool = await connect_postgres(settings)
     workers = build_workers(client, pool, settings)
+    gauges = None
+    if runtime is not None:
+        log.info("Prometheus metrics on %s (VIM_METRICS_ADDRESS)", settings.metrics_url)
+        gauges = asyncio.create_task(
+            export_accounts_by_band(client, runtime.metric_meter, AccountLifecycleWorkflow.__name__)
+        )
     loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Future] = []
+
+    def stop(signame: str) -> None:
+        log.info(
+            "%s: stopped polling; in-flight activities have %.0fs to finish "
+            "(VIM_SHUTDOWN_GRACE_SECONDS)",
+            signame,
+            settings.shutdown_grace_seconds,
+        )
+        stopping.append(asyncio.ensure_future(workers.shutdown()))
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(workers.shutdown()))
+        loop.add_signal_handler(sig, stop, sig.name)
     log.info(
-        "worker polling %s, %s, %s on %s/%s",
+        "worker polling %s, %s, %s on %s",
         settings.task_queue,
         settings.sales_task_queue,
         settings.llm_task_queue,
-        settings.temporal_address,
-        settings.temporal_namespace,
+        target(settings).describe(),
     )
-    await workers.run()
+    try:
+        await workers.run()
+    finally:
+        if gauges is not None:
+            gauges.cancel()
 
 
 if __name__ == "__main__":
@@ -185,3 +210,6 @@ if __name__ == "__main__":
         asyncio.run(main())
     except KeyboardInterrupt:
         sys.exit(0)
+    except (KeyConfigError, ConnectConfigError) as err:
+        log.error("%s", err)
+        sys.exit(2)

@@ -38,6 +38,7 @@ from domain.delivery import (
     DeliveryResult,
     render_sections_markdown,
 )
+from stack import metrics
 from stack.settings import Settings
 
 # Re-exported so callers can import the contracts from the activity module too.
@@ -84,9 +85,19 @@ class DeliveryActivities:
             if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 5))", key):
                 raise retryable("Delivery", f"another attempt of {key!r} is in progress")
             try:
-                return await self._deliver_locked(conn, req, channel, why_outbox)
+                result = await self._deliver_locked(conn, req, channel, why_outbox)
+            except ApplicationError as e:
+                metrics.count(
+                    metrics.DELIVERY_FAILURES,
+                    1,
+                    {"channel": channel, "kind": req.kind, "retryable": str(not e.non_retryable)},
+                )
+                raise
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 5))", key)
+        if not result.duplicate:
+            metrics.count(metrics.DRAFTS, 1, {"channel": result.channel, "kind": req.kind})
+        return result
 
     @activity.defn(name="publish_event")
     async def publish_event(self, ev: BusEvent) -> int | None:

@@ -33,6 +33,7 @@ from domain.config import HealthConfig
 from domain.facts import AccountFacts
 from domain.health import HealthSnapshot
 from domain.summary import AssessmentSummary, summarize
+from stack import metrics
 from workflows.activity_models import ScoreAccountRequest
 
 __all__ = [
@@ -97,6 +98,10 @@ class ScanResult(BaseModel):
     seconds: float
 
 
+def _scan_labels(a: Assessment) -> dict[str, str]:
+    return {"band": a.snapshot.band or "none", "churn_risk": a.churn.level}
+
+
 def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
 
@@ -130,6 +135,7 @@ class HealthActivities:
                 )
             facts, assessment = got[req.account_id]
             await save_assessments(conn, [assessment])
+        metrics.count(metrics.HEALTH_SCANS, 1, _scan_labels(assessment))
         return summarize(assessment, facts)
 
     @activity.defn
@@ -155,6 +161,9 @@ class HealthActivities:
                 if activity.in_activity():  # also callable as a plain coroutine (bench)
                     activity.heartbeat(i + req.batch_size)
         t2 = time.perf_counter()
+        scanned = Counter(tuple(sorted(_scan_labels(a).items())) for a in assessments)
+        for labels, n in scanned.items():
+            metrics.count(metrics.HEALTH_SCANS, n, dict(labels))
         return ScanResult(
             as_of=as_of,
             accounts=len(assessments),

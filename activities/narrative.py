@@ -35,6 +35,7 @@ from domain.narrative import (
     parse_model_json,
     render_template,
 )
+from stack import metrics
 from stack.settings import ROOT
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
@@ -260,9 +261,10 @@ class NarrativeActivities:
         error: str | None,
     ) -> None:
         """One llm_usage row per call (and per template fallback): the cost ledger."""
+        u = _usage_fields(usage)
+        metrics.model_call(facts.purpose, model, u, fallback=fallback, error=error)
         if self.pool is None:
             return
-        u = _usage_fields(usage)
         try:
             await self.pool.execute(
                 """INSERT INTO llm_usage (account_id, purpose, model, input_tokens, output_tokens,

@@ -26,6 +26,7 @@ DeliveryStatus = Literal["pending", "delivered", "failed"]
 # Event types the workflows publish on the bus (a vocabulary, not a closed set).
 EVENT_TYPES = (
     "health.band_changed",
+    "churn.risk_changed",
     "churn.alert",
     "finding.created",
     "qbr.ready",

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
+from stack.codec import ensure_local_key, key_file, load_keys
 from stack.migrate import migrate_dsn
 from stack.postgres import embedded_dsn, resolve_database_url, stop_embedded
 from stack.settings import ROOT, Settings, load_settings
@@ -72,6 +73,15 @@ async def load_demo(dsn: str, as_of: date, seed: int) -> list:
     return portfolio.handoffs()
 
 
+def demo_filters(as_of: date) -> list[str]:
+    """Web UI filters the demo suggests (no ORDER BY: the dev server and Temporal Cloud refuse it)."""
+    return [
+        "HealthBand = 'RED' AND ChurnRisk IN ('HIGH', 'CRITICAL')",
+        "AccountPhase = '4-value-activation'",
+        f"RenewalDate < '{date.fromordinal(as_of.toordinal() + 90)}T00:00:00Z'",
+    ]
+
+
 def demo_as_of(settings: Settings) -> date:
     """The portfolio's date is fixed at first load, so a second run regenerates the same handoffs."""
     marker = settings.data_dir / "demo_as_of"
@@ -99,7 +109,8 @@ def up(settings: Settings) -> tuple[str, bool, subprocess.Popen | None]:
     applied = asyncio.run(migrate_dsn(dsn))
     say(f"schema migrations: {'applied ' + str(applied) if applied else 'up to date'}")
     reused = port_open(settings.temporal_address)
-    proc = start_dev_server(settings)
+    encrypted = load_keys(settings.encryption_keys, settings.data_dir) is not None
+    proc = start_dev_server(settings, codec_endpoint=settings.codec_url if encrypted else None)
     say(
         f"Temporal: {settings.temporal_address} ({'already running, reused' if reused else 'dev server started'}), "
         f"state in {settings.temporal_db_file}"
@@ -107,15 +118,32 @@ def up(settings: Settings) -> tuple[str, bool, subprocess.Popen | None]:
     return dsn, pg_started, proc
 
 
+def demo_encryption(settings: Settings) -> str:
+    """The demo encrypts payloads: with VIM_ENCRYPTION_KEYS, else a local key under the data dir."""
+    if settings.encryption_keys:
+        return "payload encryption: on (VIM_ENCRYPTION_KEYS)"
+    existed = key_file(settings.data_dir).exists()
+    path = ensure_local_key(settings.data_dir)
+    return f"payload encryption: on, local key {path} ({'reused' if existed else 'created'})"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = load_settings()
     t0 = time.monotonic()
+    say(demo_encryption(settings))
     dsn, pg_started, temporal_proc = up(settings)
     env = dict(os.environ, DATABASE_URL=dsn, VIM_DATA_DIR=str(settings.data_dir))
     worker_log = settings.data_dir / "worker.log"
     with open(worker_log, "ab") as log:
         worker = subprocess.Popen(
             [sys.executable, str(ROOT / "worker.py")],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        codec = subprocess.Popen(
+            [sys.executable, "-m", "stack", "codec-server"],
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -146,13 +174,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"""
   CS console        http://{settings.console_host}:{settings.console_port}/   (log {settings.data_dir / "console.log"})
   Temporal Web UI   {settings.ui_url}/namespaces/{ns}/workflows
-      filter e.g.   HealthBand = 'RED' AND ChurnRisk IN ('HIGH', 'CRITICAL')
-                    AccountPhase = '4-value-activation'
-                    RenewalDate < '{date.fromordinal(as_of.toordinal() + 90)}T00:00:00Z' ORDER BY RenewalDate
+      filter e.g.   {(chr(10) + " " * 20).join(demo_filters(as_of))}
   Accounts          .venv/bin/python starter.py list --query "HealthBand = 'RED'"
   One account       .venv/bin/python starter.py describe northwind-tier1
   Explained score   .venv/bin/python starter.py score northwind-tier1
   Event bus         .venv/bin/python starter.py events --follow
+  Decrypted view    payloads are encrypted; the Web UI above decrypts them through
+                    the codec server {settings.codec_url} (another Web UI: Settings >
+                    Codec Server); CLI: .venv/bin/temporal workflow show --codec-endpoint {settings.codec_url} --workflow-id account-northwind-tier1
+  Metrics           {settings.metrics_url or "off (VIM_METRICS_ADDRESS is empty)"}   (Prometheus: SDK temporal_*, application vim_*)
   Local outbox      {settings.outbox_dir}   (drafts: no credentials configured)
   Postgres          {dsn}
   Worker log        {worker_log}
@@ -178,9 +208,12 @@ Running until Ctrl-C. Run `make demo` again later: the same workflows resume.
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
             try:
-                worker.wait(20)
+                worker.wait(settings.shutdown_grace_seconds + 10)
             except subprocess.TimeoutExpired:
                 worker.kill()
+        if codec.poll() is None:
+            codec.terminate()
+            codec.wait(10)
         if temporal_proc is not None:
             stop_dev_server(settings, temporal_proc)
             say("Temporal dev server stopped (state kept)")
@@ -217,6 +250,58 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codec_server(args: argparse.Namespace) -> int:
+    import logging
+
+    from stack.codec import EncryptionCodec, KeyConfigError
+    from stack.codec_server import build_server
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_settings()
+    try:
+        keys = load_keys(settings.encryption_keys, settings.data_dir)
+    except KeyConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if keys is None:
+        print(
+            f"error: no VIM_ENCRYPTION_KEYS and no key file {key_file(settings.data_dir)}: "
+            "nothing to decrypt with",
+            file=sys.stderr,
+        )
+        return 2
+    host, _, port = (args.address or settings.codec_address).rpartition(":")
+    origins = settings.codec_origins or default_codec_origins(settings)
+    server = build_server(EncryptionCodec(keys), host=host, port=int(port), origins=origins)
+    say(
+        f"codec server on http://{host}:{server.server_address[1]} (keys {', '.join(keys.ids)}; "
+        f"CORS for {', '.join(origins)})"
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def default_codec_origins(settings: Settings) -> tuple[str, ...]:
+    """The Web UI of the dev server, by both names of the loopback host."""
+    names = (settings.ui_url, f"http://localhost:{settings.ui_port}")
+    return tuple(dict.fromkeys((*names, f"http://127.0.0.1:{settings.ui_port}")))
+
+
+def cmd_new_key(args: argparse.Namespace) -> int:
+    from stack.codec import new_key_entry
+
+    print(new_key_entry(args.id))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m stack")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -226,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="Postgres + Temporal in the background").set_defaults(fn=cmd_up)
     sub.add_parser("down", help="stop them").set_defaults(fn=cmd_down)
     sub.add_parser("status").set_defaults(fn=cmd_status)
+    c = sub.add_parser("codec-server", help="decrypt payloads for the Web UI and the temporal CLI")
+    c.add_argument("--address", help="host:port (default VIM_CODEC_ADDRESS or 127.0.0.1:8234)")
+    c.set_defaults(fn=cmd_codec_server)
+    k = sub.add_parser("new-key", help="print a new encryption key entry (id=base64key)")
+    k.add_argument("--id", help="key id (default: random)")
+    k.set_defaults(fn=cmd_new_key)
     args = p.parse_args(argv)
     return args.fn(args)
 

@@ -29,6 +29,12 @@ class Settings:
     console_port: int = 8400
     console_token: str | None = None  # VIM_CONSOLE_TOKEN: bearer token / cookie
     console_users: tuple[tuple[str, str], ...] = ()  # VIM_CONSOLE_USERS: name:password,...
+    # Issue 15 (deployment): encryption, codec server, metrics, shutdown.
+    encryption_keys: str | None = None  # VIM_ENCRYPTION_KEYS; None: the key file, if any
+    codec_address: str = "127.0.0.1:8234"
+    codec_origins: tuple[str, ...] = ()
+    metrics_address: str | None = "127.0.0.1:9464"
+    shutdown_grace_seconds: float = 60.0
 
     @property
     def pgdata(self) -> Path:
@@ -47,6 +53,14 @@ class Settings:
         host = self.temporal_address.rsplit(":", 1)[0]
         return f"http://{host}:{self.ui_port}"
 
+    @property
+    def codec_url(self) -> str:
+        return f"http://{self.codec_address}"
+
+    @property
+    def metrics_url(self) -> str | None:
+        return f"http://{self.metrics_address}/metrics" if self.metrics_address else None
+
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
@@ -64,6 +78,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         console_port=int(env.get("VIM_CONSOLE_PORT", "8400")),
         console_token=env.get("VIM_CONSOLE_TOKEN") or None,
         console_users=_users(env.get("VIM_CONSOLE_USERS", "")),
+        encryption_keys=env.get("VIM_ENCRYPTION_KEYS") or None,
+        codec_address=env.get("VIM_CODEC_ADDRESS") or "127.0.0.1:8234",
+        codec_origins=tuple(
+            o.strip() for o in (env.get("VIM_CODEC_CORS_ORIGINS") or "").split(",") if o.strip()
+        ),
+        # Empty string turns the Prometheus endpoint off.
+        metrics_address=env.get("VIM_METRICS_ADDRESS", "127.0.0.1:9464") or None,
+        shutdown_grace_seconds=float(env.get("VIM_SHUTDOWN_GRACE_SECONDS") or 60),
     )
 
 

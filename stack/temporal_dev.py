@@ -46,7 +46,9 @@ def pid_file(settings: Settings) -> Path:
     return settings.data_dir / "temporal.pid"
 
 
-def start_dev_server(settings: Settings, *, wait_seconds: float = 60.0) -> subprocess.Popen | None:
+def start_dev_server(
+    settings: Settings, *, wait_seconds: float = 60.0, codec_endpoint: str | None = None
+) -> subprocess.Popen | None:
     """Start the dev server unless something already listens on TEMPORAL_ADDRESS.
 
     Returns the process we started, or None when we reused a running server.
@@ -75,6 +77,8 @@ def start_dev_server(settings: Settings, *, wait_seconds: float = 60.0) -> subpr
     ]
     for reg in cli_registrations():
         args += ["--search-attribute", reg]
+    if codec_endpoint:  # the Web UI decrypts payloads through the codec server
+        args += ["--ui-codec-endpoint", codec_endpoint]
     log = open(settings.data_dir / "temporal.log", "ab")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     pid_file(settings).write_text(str(proc.pid))

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from domain.summary import AssessmentSummary
+    from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
     from workflows import playbooks
     from workflows.activity_models import (
         RenewalCheckRequest,
@@ -68,6 +69,10 @@ RENEWAL_GRACE = timedelta(days=30)
 SEEN_KEYS_LIMIT = 500
 
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+# workflow.patched ids: one per change to running workflows; never reuse or rename one.
+CHURN_RISK_EVENT_PATCH = "churn-risk-changed-event"
 
 
 @workflow.defn
@@ -246,6 +251,20 @@ class AccountLifecycleWorkflow:
             self._log("decision", f"health band changed {old_band} -> {s.band}")
             await playbooks.publish(
                 self, "health.band_changed", {"from": old_band, "to": s.band, "score": s.score}
+            )
+        old_churn = old[1]
+        # Added while accounts were running: histories recorded before it have no
+        # `churn.risk_changed` activity here, so it is guarded (README "Changing a
+        # running workflow"; tests/workflows/test_patching.py).
+        if (
+            old_churn is not None
+            and old_churn != s.churn_level
+            and workflow.patched(CHURN_RISK_EVENT_PATCH)
+        ):
+            await playbooks.publish(
+                self,
+                "churn.risk_changed",
+                {"from": old_churn, "to": s.churn_level, "score": s.score},
             )
         for m in sorted(lc.data_milestones(summary.seat_utilization, summary.active_users)):
             self._milestone(m, "telemetry")
@@ -475,6 +494,12 @@ class AccountLifecycleWorkflow:
     def _reject(self, name: str, reason: str) -> None:
         self.s.signals_rejected += 1
         self._log("rejected", f"signal {name!r} rejected: {reason}")
+        # The SDK's workflow meter records nothing during replay: each rejection counts once.
+        meter = workflow.metric_meter()
+        label = name if name in SIGNALS else "unknown"
+        meter.create_counter(REJECTED_INPUTS, DESCRIPTIONS[REJECTED_INPUTS]).add(
+            1, {"input": label}
+        )
 
     # --------------------------------------------------------------- updates
 

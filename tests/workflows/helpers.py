@@ -11,12 +11,20 @@ from pathlib import Path
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.db import create_pool
 from domain.handoff import Handoff
 from stack.settings import Settings, load_settings
 from worker import build_workers
+from workflows.account import AccountLifecycleWorkflow
+from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
+from workflows.sandbox import workflow_runner
+
+WORKFLOWS = [AccountLifecycleWorkflow, QBRWorkflow, ChurnSaveWorkflow, ExpansionDispatchWorkflow]
 
 # Every milestone up to first value: the account's next gate is its first QBR.
 ALL_BUT_QBR = [
@@ -119,3 +127,10 @@ async def skip(
         chunk = min(step, remaining)
         await env.sleep(chunk)
         remaining -= chunk
+
+
+def replayer(data_converter: DataConverter = pydantic_data_converter) -> Replayer:
+    """A replayer of every project workflow, set up the way the worker runs them."""
+    return Replayer(
+        workflows=WORKFLOWS, data_converter=data_converter, workflow_runner=workflow_runner()
+    )

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from cli.accounts import start_account
 from domain.messages import (
@@ -25,13 +23,15 @@ from domain.messages import (
     UsageEvent,
     UsageEventsSignal,
 )
-from tests.workflows.helpers import make_handoff, running_worker, settings_for_test, skip
-from workflows.account import AccountLifecycleWorkflow
-from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
-from workflows.sandbox import workflow_runner
+from tests.workflows.helpers import (
+    make_handoff,
+    replayer,
+    running_worker,
+    settings_for_test,
+    skip,
+)
 
 HISTORIES = Path(__file__).parent.parent / "histories"
-WORKFLOWS = [AccountLifecycleWorkflow, QBRWorkflow, ChurnSaveWorkflow, ExpansionDispatchWorkflow]
 
 
 def _recorded() -> list[Path]:
@@ -40,14 +40,9 @@ def _recorded() -> list[Path]:
 
 @pytest.mark.skipif(not _recorded(), reason="no recorded histories")
 async def test_recorded_histories_replay_deterministically() -> None:
-    replayer = Replayer(
-        workflows=WORKFLOWS,
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
-    )
     for path in _recorded():
         history = WorkflowHistory.from_json(path.stem, path.read_text())
-        await replayer.replay_workflow(history)  # raises on non-determinism
+        await replayer().replay_workflow(history)  # raises on non-determinism
 
 
 @pytest.mark.skipif(os.environ.get("VIM_RECORD_HISTORIES") != "1", reason="recording is on demand")
