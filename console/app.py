@@ -194,6 +194,7 @@ def create_app(console: Console) -> Starlette:
             csms=sorted({r.csm_owner for r in everything if r.csm_owner}),
             tiers=tiers,
             all_phases=[p.slug for p in Phase],
+            phases_loading=console.phases_loading,
             windows=RENEWAL_WINDOWS,
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,7 +122,7 @@ class Console:
     client: Client | None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _phases: tuple[float, dict[str, str]] | None = None
-    _refreshing: asyncio.Task[dict[str, str]] | None = None
+    _refreshing: asyncio.Task[None] | None = None
     _resolver: ConfigResolver = field(default_factory=lambda: ConfigResolver(os.environ))
 
     def today(self) -> date:
@@ -131,18 +132,29 @@ class Console:
 
     async def live_phases(self, fresh: bool = False) -> dict[str, str]:
         """AccountPhase of every running account workflow on the account task queue, from
-        visibility. Cached: a page older than PHASE_CACHE_SECONDS gets the cached map at once
-        while one refresh runs in the background; only the first request (or ``fresh``) waits."""
+        visibility. A page never waits for the listing (10,000 workflows take seconds): it
+        gets the last one, refreshed in the background once PHASE_CACHE_SECONDS old, or
+        nothing while the first one runs (``phases_loading``). ``fresh`` waits for a new one."""
         if self.client is None:
             return {}
-        cached = self._phases
-        if fresh or cached is None:
+        if fresh:
             return await self._refresh_phases()
-        if time.monotonic() - cached[0] >= PHASE_CACHE_SECONDS and (
-            self._refreshing is None or self._refreshing.done()
-        ):
-            self._refreshing = asyncio.create_task(self._refresh_phases())
-        return cached[1]
+        cached = self._phases
+        stale = cached is None or time.monotonic() - cached[0] >= PHASE_CACHE_SECONDS
+        if stale and (self._refreshing is None or self._refreshing.done()):
+            self._refreshing = asyncio.create_task(self._refresh_quietly())
+        return {} if cached is None else cached[1]
+
+    @property
+    def phases_loading(self) -> bool:
+        return self.client is not None and self._phases is None
+
+    async def _refresh_quietly(self) -> None:
+        """A background refresh: a failure keeps the last listing (and is retried next page)."""
+        try:
+            await self._refresh_phases()
+        except (RPCError, RuntimeError) as err:
+            print(f"[console] visibility listing failed: {err}", file=sys.stderr)
 
     async def _refresh_phases(self) -> dict[str, str]:
         assert self.client is not None
@@ -429,7 +441,8 @@ class Console:
             raise DecisionRefused(
                 f"{name} rejected: {getattr(cause, 'message', None) or cause}"
             ) from err
-        self._phases = None
+        if self._phases is not None:  # stale: the next page refreshes it in the background
+            self._phases = (float("-inf"), self._phases[1])
         return str(result.get("message") if isinstance(result, dict) else result)
 
     # ------------------------------------------------------------- the rest
