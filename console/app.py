@@ -177,6 +177,8 @@ def create_app(console: Console) -> Starlette:
         cfg = await console.config_in_force()
         odds = await console.churn_odds_by_band()
         levels = arr_by(rows, "churn_level", "band")
+        top = riskiest(rows, 15)
+        await console.top_drivers(top)
         tiers = sorted({r.tier for r in everything} | set(TIERS))
         return page(
             request,
@@ -187,7 +189,7 @@ def create_app(console: Console) -> Starlette:
             at_risk=arr_at_risk(rows),
             levels=levels,
             heatmap=svg.heatmap(arr_by(rows, "tier", "band"), tiers, [*BANDS, UNSCORED]),
-            riskiest=riskiest(rows, 15),
+            riskiest=top,
             phases=phase_counts(rows),
             odds=odds,
             config=cfg,

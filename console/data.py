@@ -45,22 +45,20 @@ VIEW_CONCURRENCY = 16
 HISTORY_POINTS = 180
 QUERY_TIMEOUT = timedelta(seconds=5)  # a workflow whose worker is away does not hold a page
 
-# One index probe per account for its latest snapshot (primary key account_id, as_of), so
-# only those rows' payloads are read, however long the history.
+# One index probe per account for its latest snapshot (primary key account_id, as_of),
+# however long the history; no payload is read (see top_drivers).
 _PORTFOLIO_SQL = """
 SELECT a.account_id, a.name, a.tier, a.csm_owner, c.arr, c.end_date,
        EXISTS (SELECT 1 FROM contracts l WHERE l.account_id = a.account_id
                AND l.start_date > c.start_date) AS renewed,
-       s.as_of, s.score, s.band, s.churn_risk, s.coverage, s.top_driver
+       s.as_of, s.score, s.band, s.churn_risk, s.coverage
 FROM accounts a
 JOIN LATERAL (
     SELECT start_date, end_date, arr FROM contracts
     WHERE account_id = a.account_id AND start_date <= $1
     ORDER BY start_date DESC LIMIT 1) c ON true
 LEFT JOIN LATERAL (
-    SELECT as_of, score, band, churn_risk, coverage,
-        COALESCE(payload #>> '{churn,flags,0,evidence}', payload #>> '{drivers,0,text}')
-            AS top_driver
+    SELECT as_of, score, band, churn_risk, coverage
     FROM health_snapshots
     WHERE account_id = a.account_id AND as_of < $1 + 1
     ORDER BY as_of DESC LIMIT 1) s ON true
@@ -190,11 +188,32 @@ class Console:
                 band=r["band"],
                 churn_level=r["churn_risk"],
                 coverage=None if r["coverage"] is None else float(r["coverage"]),
-                top_driver=r["top_driver"],
                 phase=phases.get(r["account_id"]),
             )
             for r in rows
         ]
+
+    async def top_drivers(self, rows: list[PortfolioRow]) -> None:
+        """Fill ``top_driver`` of a few rows (the first churn flag's evidence, else what moved
+        the score most) from their snapshot payloads: only the rows a page lists, so a
+        portfolio of 10,000 never reads 10,000 payloads."""
+        keys = [(r.account_id, r.snapshot_at) for r in rows if r.snapshot_at is not None]
+        if not keys:
+            return
+        found = await self.pool.fetch(
+            """SELECT DISTINCT ON (s.account_id) s.account_id,
+                   COALESCE(s.payload #>> '{churn,flags,0,evidence}',
+                            s.payload #>> '{drivers,0,text}') AS top_driver
+               FROM health_snapshots s
+               JOIN unnest($1::text[], $2::date[]) AS k(account_id, day)
+                 ON s.account_id = k.account_id AND s.as_of >= k.day AND s.as_of < k.day + 1
+               ORDER BY s.account_id, s.as_of DESC""",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+        text = {r["account_id"]: r["top_driver"] for r in found}
+        for r in rows:
+            r.top_driver = text.get(r.account_id)
 
     async def config_in_force(self) -> ConfigInForce:
         async with self.pool.acquire() as conn:

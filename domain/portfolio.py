@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from pydantic import BaseModel
@@ -23,7 +24,10 @@ TIERS = ("tier-1", "tier-2", "tier-3")
 AT_RISK_LEVELS = ("HIGH", "CRITICAL")
 
 
-class PortfolioRow(BaseModel):
+@dataclass(slots=True)
+class PortfolioRow:
+    """One account on the portfolio pages (a plain dataclass: a page builds 10,000 of them)."""
+
     account_id: str
     name: str
     tier: str
@@ -69,7 +73,8 @@ def apply_filters(rows: Iterable[PortfolioRow], f: Filters, as_of: date) -> list
     return out
 
 
-class Cell(BaseModel):
+@dataclass(slots=True)
+class Cell:
     accounts: int = 0
     arr: float = 0.0
 
