@@ -121,6 +121,7 @@ class Console:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _phases: tuple[float, dict[str, str]] | None = None
     _refreshing: asyncio.Task[None] | None = None
+    _listing_seconds: float = 0.0
     _resolver: ConfigResolver = field(default_factory=lambda: ConfigResolver(os.environ))
 
     def today(self) -> date:
@@ -138,7 +139,10 @@ class Console:
         if fresh:
             return await self._refresh_phases()
         cached = self._phases
-        stale = cached is None or time.monotonic() - cached[0] >= PHASE_CACHE_SECONDS
+        # a listing that takes long (10,000 workflows: tens of seconds on the dev server)
+        # is repeated less often, so it never keeps the console busy
+        max_age = max(PHASE_CACHE_SECONDS, 4 * self._listing_seconds)
+        stale = cached is None or time.monotonic() - cached[0] >= max_age
         if stale and (self._refreshing is None or self._refreshing.done()):
             self._refreshing = asyncio.create_task(self._refresh_quietly())
         return {} if cached is None else cached[1]
@@ -167,6 +171,7 @@ class Console:
                 wf.typed_search_attributes.get(ACCOUNT_PHASE) or ""
             )
         self._phases = (started, out)
+        self._listing_seconds = time.monotonic() - started
         return out
 
     async def portfolio(self, fresh: bool = False) -> list[PortfolioRow]:

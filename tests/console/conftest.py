@@ -3,6 +3,7 @@ does, and the console app over it (httpx through the ASGI interface)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -12,6 +13,7 @@ import asyncpg
 import httpx
 import pytest_asyncio
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.db import create_pool
 from activities.health import assess_portfolio
@@ -65,21 +67,32 @@ async def pool(demo_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     await p.close()
 
 
-async def start_live_accounts(client: Client, settings: Settings) -> tuple[Handoff, Handoff]:
-    """Two account workflows of the demo portfolio: the reference account, paused by ops,
-    and another one just past discovery, whose CS plan waits for a person."""
+@contextlib.asynccontextmanager
+async def live_accounts(
+    client: Client, settings: Settings, first: int = 0
+) -> AsyncIterator[tuple[Handoff, Handoff]]:
+    """Two account workflows of the demo portfolio, the ``first`` and the next in the list
+    (the reference account, then the others by id): the first paused by ops, the second
+    just past discovery, its CS plan waiting for a person. The dev server is shared by the
+    session and rejects a workflow id twice, so each test picks its own ``first``; the
+    workflows are terminated on exit."""
     handoffs = {h.account_id: h for h in portfolio().handoffs()}
-    ref = handoffs[REFERENCE_ACCOUNT_ID]
-    other = next(h for aid, h in sorted(handoffs.items()) if aid != REFERENCE_ACCOUNT_ID)
-    planning = other.model_copy(
+    order = [REFERENCE_ACCOUNT_ID, *sorted(set(handoffs) - {REFERENCE_ACCOUNT_ID})]
+    ref = handoffs[order[first]]
+    planning = handoffs[order[first + 1]].model_copy(
         update={"milestones": ["questionnaire_answered", "maturity_assessed"]}
     )
-    for h in (ref, planning):
-        await start_account(client, h, settings)
-    await client.get_workflow_handle(ref.workflow_id).execute_update(
-        "set_paused", PauseUpdate(paused=True, by="ops", reason="M&A freeze")
-    )
-    return ref, planning
+    try:
+        for h in (ref, planning):
+            await start_account(client, h, settings)
+        await client.get_workflow_handle(ref.workflow_id).execute_update(
+            "set_paused", PauseUpdate(paused=True, by="ops", reason="M&A freeze")
+        )
+        yield ref, planning
+    finally:
+        for h in (ref, planning):
+            with contextlib.suppress(RPCError):
+                await client.get_workflow_handle(h.workflow_id).terminate("test over")
 
 
 def make_console(settings: Settings, pool: asyncpg.Pool, client: object = None) -> Console:

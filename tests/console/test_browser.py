@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from console.app import create_app
 from demo.portfolio import REFERENCE_ACCOUNT_ID
 from stack.settings import ROOT
-from tests.console.conftest import make_console, start_live_accounts
+from tests.console.conftest import live_accounts, make_console
 from tests.workflows.helpers import running_worker, settings_for_test
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
@@ -88,8 +88,7 @@ async def served(
             log_level="warning",
         )
     )
-    async with running_worker(client, demo_dsn, settings):
-        await start_live_accounts(client, settings)
+    async with running_worker(client, demo_dsn, settings), live_accounts(client, settings):
         task = asyncio.create_task(server.serve())
         try:
             for _ in range(400):

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.console.conftest import http, make_console, start_live_accounts
+from tests.console.conftest import http, live_accounts, make_console
 from tests.workflows.helpers import running_worker, settings_for_test, view
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
@@ -42,8 +42,11 @@ async def test_decisions_page_sends_validated_updates_and_records_who_decided(
     client = dev_env.client
     settings = settings_for_test(tmp_path)
     console = make_console(settings, pool, client)
-    async with running_worker(client, demo_dsn, settings), http(console) as c:
-        ref, planning = await start_live_accounts(client, settings)
+    async with (
+        running_worker(client, demo_dsn, settings),
+        live_accounts(client, settings, first=2) as (ref, planning),
+        http(console) as c,
+    ):
         ref_handle = client.get_workflow_handle(ref.workflow_id)
         plan_handle = client.get_workflow_handle(planning.workflow_id)
 
