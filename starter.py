@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from temporalio.client import Client
@@ -80,5 +82,33 @@ async def main(
         return err.code
 
 
+def run_and_exit(argv: Sequence[str] | None = None) -> None:
+    """Run a command and end the process with its exit code, whatever is left running.
+
+    The Temporal client's Rust core keeps Tokio threads that outlive the event
+    loop; if Python finalizes while one of them touches the interpreter, the
+    process aborts (`Fatal Python error: PyGILState_Release`, exit 134, or a
+    segfault) *after* the command printed its result, so a script checking the
+    exit code is misled (temporalio/sdk-python#300). Nothing needs finalizing
+    once the command returned: flush the output and leave with `os._exit`.
+    """
+    code = 1
+    try:
+        code = asyncio.run(main(argv))
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as done:  # argparse: --help (0) and usage errors (2)
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    run_and_exit()

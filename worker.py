@@ -73,7 +73,11 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     deliveries = DeliveryActivities(pool, settings)
     narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)
-    delivery_acts: Sequence = [deliveries.deliver, deliveries.publish_event]
+    delivery_acts: Sequence = [
+        deliveries.deliver,
+        deliveries.fail_delivery,
+        deliveries.publish_event,
+    ]
     # On SIGTERM, in-flight activities get this long to finish before they are cancelled.
     grace = timedelta(seconds=settings.shutdown_grace_seconds)
     return Workers(

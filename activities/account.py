@@ -7,13 +7,38 @@ Temporal retries activities and a retry must not add a second row.
 from __future__ import annotations
 
 import asyncpg
+from pydantic import ValidationError
 from temporalio import activity
 
 from activities.db import contract_fields
 from domain.handoff import Handoff, HandoffContract
 from domain.messages import SIGNALS
 from domain.state import PendingTelemetry
-from workflows.activity_models import RenewalCheckRequest, RenewalCheckResult, TelemetryBatch
+from workflows.activity_models import (
+    RenewalCheckRequest,
+    RenewalCheckResult,
+    TelemetryBatch,
+    TelemetryRejection,
+    TelemetryWriteResult,
+)
+
+# What Postgres says about the data itself (retrying cannot help), as opposed to
+# connection and server failures (retried). ValueError: a payload the signal
+# model no longer accepts.
+PERMANENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+    ValueError,
+)
+
+
+def _refusal_reason(err: BaseException) -> str:
+    if isinstance(err, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:3]
+        )
+    return f"{type(err).__name__}: {err}"[:300]
 
 
 class AccountActivities:
@@ -50,7 +75,7 @@ class AccountActivities:
                 for i, sh in enumerate(handoff.stakeholders):
                     await conn.execute(
                         """INSERT INTO stakeholders (stakeholder_id, account_id, name, email, title, role, is_champion, joined_on)
-                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (stakeholder_id) DO NOTHING""",
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (account_id, stakeholder_id) DO NOTHING""",
                         f"{handoff.account_id}:handoff:{i}",
                         handoff.account_id,
                         sh.name,
@@ -62,20 +87,38 @@ class AccountActivities:
                     )
 
     @activity.defn
-    async def record_telemetry(self, batch: TelemetryBatch) -> int:
-        """Write what signals carried. Returns rows written (0 for a replayed batch)."""
-        written = 0
+    async def record_telemetry(self, batch: TelemetryBatch) -> TelemetryWriteResult:
+        """Write what signals carried: rows written (0 for a replayed batch), and refusals.
+
+        Each item is written in its own savepoint. An item Postgres refuses for
+        what it *is* (bad data, a value out of a column's range, a key too
+        large) is a permanent refusal: rolled back alone, returned with
+        Postgres' reason, never retried. A lost connection or a server that is
+        down raises, and Temporal retries the whole batch (idempotent).
+        """
+        result = TelemetryWriteResult()
         async with self.pool.acquire() as conn, conn.transaction():
             for item in batch.items:
-                written += await _write_item(conn, batch.account_id, item)
-        return written
+                try:
+                    async with conn.transaction():  # a savepoint
+                        result.written += await _write_item(conn, batch.account_id, item)
+                except PERMANENT_DB_ERRORS as err:
+                    reason = _refusal_reason(err)
+                    activity.logger.warning(
+                        "telemetry %s of %s refused: %s", item.key, batch.account_id, reason
+                    )
+                    result.rejected.append(
+                        TelemetryRejection(key=item.key, signal=item.signal, reason=reason)
+                    )
+        return result
 
     @activity.defn
     async def check_renewal(self, req: RenewalCheckRequest) -> RenewalCheckResult:
         """The contract row that starts at or after the term end, if one is on file."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                """SELECT start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules
+                """SELECT start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules,
+                          notice_on
                    FROM contracts WHERE account_id = $1 AND end_date > $2 AND start_date <= $2 + 1
                    ORDER BY start_date DESC LIMIT 1""",
                 req.account_id,
@@ -88,11 +131,13 @@ class AccountActivities:
 
 async def _upsert_contract(conn: asyncpg.Connection, account_id: str, c: HandoffContract) -> int:
     status = await conn.execute(
-        """INSERT INTO contracts (account_id, start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """INSERT INTO contracts (account_id, start_date, end_date, arr, seats_purchased, price_per_seat, licensed_modules, notice_on)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (account_id, start_date) DO UPDATE SET
              end_date = EXCLUDED.end_date, arr = EXCLUDED.arr, seats_purchased = EXCLUDED.seats_purchased,
-             price_per_seat = EXCLUDED.price_per_seat, licensed_modules = EXCLUDED.licensed_modules""",
+             price_per_seat = EXCLUDED.price_per_seat, licensed_modules = EXCLUDED.licensed_modules,
+             -- a notice once on file stays (a handoff replayed without one does not erase it)
+             notice_on = coalesce(EXCLUDED.notice_on, contracts.notice_on)""",
         account_id,
         c.start_date,
         c.end_date,
@@ -100,6 +145,7 @@ async def _upsert_contract(conn: asyncpg.Connection, account_id: str, c: Handoff
         c.seats_purchased,
         c.price_per_seat,
         c.licensed_modules,
+        c.notice_on,
     )
     return int(status.rsplit(" ", 1)[-1])
 
@@ -129,7 +175,7 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         return len(records)
     if item.signal == "ticket":
         sql = """INSERT INTO support_tickets (ticket_id, account_id, opened_at, priority, sentiment, escalated, subject, body)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (ticket_id) DO NOTHING"""
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (account_id, ticket_id) DO NOTHING"""
         args = [
             p["ticket_id"],
             account_id,
@@ -142,7 +188,7 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         ]
     elif item.signal == "nps":
         sql = """INSERT INTO nps_responses (response_id, account_id, respondent, responded_at, score, comment)
-                 VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (response_id) DO NOTHING"""
+                 VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (account_id, response_id) DO NOTHING"""
         args = [
             p["response_id"],
             account_id,
@@ -153,11 +199,11 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         ]
     elif item.signal == "invoice":
         sql = """INSERT INTO invoices (invoice_id, account_id, issued_on, due_on, paid_on, amount)
-                 VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (invoice_id) DO UPDATE SET paid_on = EXCLUDED.paid_on"""
+                 VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (account_id, invoice_id) DO UPDATE SET paid_on = EXCLUDED.paid_on"""
         args = [p["invoice_id"], account_id, p["issued_on"], p["due_on"], p["paid_on"], p["amount"]]
     elif item.signal == "interaction":
         sql = """INSERT INTO interactions (interaction_id, account_id, occurred_at, kind, meaningful, attendees, notes)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (interaction_id) DO NOTHING"""
+                 VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (account_id, interaction_id) DO NOTHING"""
         args = [
             p["interaction_id"],
             account_id,
@@ -169,7 +215,7 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         ]
     elif item.signal == "stakeholder":
         sql = """INSERT INTO stakeholders (stakeholder_id, account_id, name, email, title, role, is_champion, joined_on, left_on)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (stakeholder_id) DO UPDATE SET
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (account_id, stakeholder_id) DO UPDATE SET
                    name = EXCLUDED.name, email = EXCLUDED.email, title = EXCLUDED.title, role = EXCLUDED.role,
                    is_champion = EXCLUDED.is_champion, left_on = EXCLUDED.left_on"""
         args = [
@@ -189,6 +235,15 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         args = [account_id, p["measured_at"], p["score"], p["rag"], p["escalation"], p["note"]]
     elif item.signal == "contract":
         return await _upsert_contract(conn, account_id, HandoffContract(**p))
+    elif item.signal == "churn_notice":
+        # on the contract in force that day; a notice already on file is kept (the first
+        # one is when the churn became known). Outside every term: nothing to mark.
+        sql = """UPDATE contracts c SET notice_on = $2
+                 FROM (SELECT start_date FROM contracts WHERE account_id = $1 AND start_date <= $2
+                       ORDER BY start_date DESC LIMIT 1) cur
+                 WHERE c.account_id = $1 AND c.start_date = cur.start_date AND c.end_date >= $2
+                   AND c.notice_on IS NULL"""
+        args = [account_id, p["noticed_on"]]
     else:
         raise ValueError(f"no writer for telemetry signal {item.signal!r}")
     status = await conn.execute(sql, *args)

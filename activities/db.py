@@ -33,4 +33,5 @@ def contract_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         "seats_purchased": row["seats_purchased"],
         "price_per_seat": float(row["price_per_seat"]),
         "licensed_modules": list(row["licensed_modules"]),
+        "notice_on": row.get("notice_on"),
     }

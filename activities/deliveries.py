@@ -34,6 +34,7 @@ from activities.channels.slack import SlackChannel, SlackConfig, build_message
 from domain.delivery import (
     BusEvent,
     DeliveryChannel,
+    DeliveryFailure,
     DeliveryRequest,
     DeliveryResult,
     render_sections_markdown,
@@ -99,6 +100,38 @@ class DeliveryActivities:
             metrics.count(metrics.DRAFTS, 1, {"channel": result.channel, "kind": req.kind})
         return result
 
+    @activity.defn(name="fail_delivery")
+    async def fail_delivery(self, f: DeliveryFailure) -> None:
+        """Mark a delivery the workflow gave up on as failed, and say so on the bus."""
+        reason = redact(f.reason, self.channels.secrets())[:1000]
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO deliveries (idempotency_key, account_id, channel, purpose, status, error, attempts)
+                   VALUES ($1, $2, 'none', $3, 'failed', $4, 0)
+                   ON CONFLICT (idempotency_key) DO UPDATE
+                     SET status = 'failed', error = EXCLUDED.error, updated_at = now()
+                   WHERE deliveries.status <> 'delivered'""",
+                f.idempotency_key,
+                f.account_id,
+                f.purpose,
+                reason,
+            )
+            await eventbus.publish(
+                conn,
+                BusEvent(
+                    event_key=f"{f.idempotency_key}:failed"[:240],
+                    account_id=f.account_id,
+                    event_type="delivery.failed",
+                    payload={
+                        "idempotency_key": f.idempotency_key,
+                        "kind": f.kind,
+                        "purpose": f.purpose,
+                        "reason": reason,
+                    },
+                    occurred_at=f.occurred_at,
+                ),
+            )
+
     @activity.defn(name="publish_event")
     async def publish_event(self, ev: BusEvent) -> int | None:
         """Publish one decision on the bus; None when the event key was already published."""
@@ -155,6 +188,12 @@ class DeliveryActivities:
         except ApplicationError as e:
             await self._fail(conn, key, "failed" if e.non_retryable else "pending", str(e))
             raise
+        except (ValueError, TypeError, UnicodeError) as e:
+            # The request itself cannot be rendered for the channel (e.g. a header a
+            # MIME builder refuses): every attempt would fail the same way.
+            msg = redact(f"{type(e).__name__}: {e}", self.channels.secrets())[:500]
+            await self._fail(conn, key, "failed", msg)
+            raise rejected("Delivery", f"the request cannot be rendered: {msg}") from None
         except Exception as e:
             # Unexpected: keep it retryable, but never let a secret into history.
             msg = redact(f"{type(e).__name__}: {e}", self.channels.secrets())[:500]
@@ -242,8 +281,7 @@ class DeliveryActivities:
             )
             return draft_id, req.to or "", note
         if channel == "slack":
-            ts, target = await self._slack_channel().post(req)
-            return ts, target, None
+            return await self._slack_channel().post(req, check_existing=prior_attempts > 0)
         path = await asyncio.to_thread(self._write_outbox, req)  # file I/O off the event loop
         shown = self._display_path(path)
         return str(path), str(path), f"{why_outbox}: wrote {shown}"

@@ -57,7 +57,7 @@ async def assess_with_facts(
     account_ids: Sequence[str] | None = None,
 ) -> dict[str, tuple[AccountFacts, Assessment]]:
     """Facts and assessment per account (None: every account), in a few queries."""
-    facts = await fetch_facts(conn, as_of, config.windows, account_ids)
+    facts = await fetch_facts(conn, as_of, config.windows, account_ids, config.events.login)
     previous = await latest_snapshots(conn, list(facts) if account_ids is not None else None, as_of)
     return {
         aid: (f, assess_account(f, config, _previous(previous.get(aid), config)))
@@ -88,7 +88,7 @@ class ScanRequest(BaseModel):
 class ScanResult(BaseModel):
     as_of: datetime
     accounts: int
-    by_band: dict[str, int]  # RED/AMBER/GREEN, "none" when no signal had data
+    by_band: dict[str, int]  # RED/AMBER/GREEN/UNSCORED, "none" when no signal had data
     by_churn: dict[str, int]
     by_decision: dict[str, int]
     findings_written: int

@@ -4,10 +4,19 @@ One tab per table, named like the table (``accounts``, ``contracts``,
 ``usage_events`` ...); the first row holds column names (the table's
 columns; unknown columns are reported and ignored). Every row is validated by
 a pydantic model; invalid rows are reported with tab, row number and problem
-and left out. Valid rows are inserted in one transaction (COPY into a temp
-table, then INSERT ... SELECT skipping rows already present), so a failure
-writes nothing and a re-import adds nothing twice. ``on_invalid="abort"``
-inserts nothing at all when any row is invalid.
+and left out. Field types carry the columns' limits (``domain/limits.py``:
+NUL, integer and numeric ranges, key sizes, serial dates on the calendar).
+Valid rows are inserted in one transaction (COPY into a temp table, then
+INSERT ... SELECT skipping rows already present), so a re-import adds nothing
+twice; it only fills in the dated columns of rows already on file that were
+empty then (a ticket's closed_at, an invoice's paid_on, a user's
+deactivated_at, a stakeholder's left_on, a contract's notice_on) and moves a
+stakeholder's last_engaged_at forward (every value is kept in
+stakeholder_engagements); those rows count as inserted in the report. Each
+tab is written in a savepoint, and if Postgres still refuses a row, that tab
+row by row, each in its own savepoint: the refused row is reported with tab,
+row and Postgres' reason and the rest lands. A lost connection writes
+nothing. ``on_invalid="abort"`` inserts nothing at all when any row is invalid.
 
 Reads with google-api-python-client Sheets v4 (``spreadsheets.get`` for the
 tab names, ``spreadsheets.values.get`` per tab), endpoint ``SHEETS_BASE_URL``,
@@ -41,6 +50,19 @@ from pydantic import (
 from temporalio import activity
 
 from activities.channels.errors import by_status, install_log_redaction, redact, rejected, retryable
+from domain.handoff import check_notice
+from domain.limits import (
+    PG_INT_MAX,
+    PG_NUMERIC_12_2_MAX,
+    PG_NUMERIC_14_2_MAX,
+    QUANTITY_MAX,
+    Finite,
+    Name,
+    PgInt,
+    RecordId,
+    ShortText,
+    Text,
+)
 
 CHANNEL = "Sheets"
 _local = threading.local()  # httplib2 is not thread-safe: one service per worker thread
@@ -54,9 +76,17 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$"
 # ------------------------------------------------------------------ rows
 
 
+def _serial(v: float) -> datetime:
+    """A Sheets serial date; one outside the calendar is a bad cell, not a crash."""
+    try:
+        return _SHEETS_EPOCH + timedelta(days=float(v))
+    except (OverflowError, ValueError):
+        raise ValueError(f"serial date {v!r} is outside the calendar") from None
+
+
 def _parse_date(v: Any) -> Any:
     if isinstance(v, int | float) and not isinstance(v, bool):
-        return (_SHEETS_EPOCH + timedelta(days=float(v))).date()
+        return _serial(v).date()
     if isinstance(v, str):
         s = v.strip()
         for fmt in _DATE_FORMATS:
@@ -69,7 +99,7 @@ def _parse_date(v: Any) -> Any:
 
 def _parse_datetime(v: Any, tz: tzinfo) -> Any:
     if isinstance(v, int | float) and not isinstance(v, bool):
-        return _SHEETS_EPOCH + timedelta(days=float(v))
+        return _serial(v)
     if isinstance(v, str):
         s = v.strip()
         for fmt in (*_DATETIME_FORMATS, *_DATE_FORMATS):
@@ -97,6 +127,13 @@ class _Row(BaseModel):
     table: ClassVar[str]
     key: ClassVar[tuple[str, ...]]  # what makes a row a duplicate
     conflict: ClassVar[Literal["on_conflict", "not_exists"]] = "on_conflict"
+    # Dated columns a later import may fill in on a row already on file: ``fill_in`` when
+    # the row on file has none (a ticket closed, an invoice paid, a notice given), and
+    # ``advance`` when the sheet's value is later (stakeholders.last_engaged_at, whose
+    # every value a trigger keeps in stakeholder_engagements). The facts SQL reads all of
+    # them as of the date scored, so a later value never rewrites the past.
+    fill_in: ClassVar[tuple[str, ...]] = ()
+    advance: ClassVar[tuple[str, ...]] = ()
 
     account_id: str = Field(pattern=_ID)
     _sheet_row: int = PrivateAttr(default=0)
@@ -133,12 +170,12 @@ def _after(later: Any, earlier: Any, what: str) -> None:
 class AccountRow(_Row):
     table = "accounts"
     key = ("account_id",)
-    name: str = Field(min_length=1)
+    name: Name
     tier: Literal["tier-1", "tier-2", "tier-3"] = "tier-3"
-    industry: str | None = None
-    csm_owner: str | None = None
+    industry: ShortText | None = None
+    csm_owner: Name | None = None
     csm_email: EmailStr | None = None
-    rep_owner: str | None = None
+    rep_owner: Name | None = None
     rep_email: EmailStr | None = None
 
     @field_validator("tier", mode="before")
@@ -150,12 +187,14 @@ class AccountRow(_Row):
 class ContractRow(_Row):
     table = "contracts"
     key = ("account_id", "start_date")
+    fill_in = ("notice_on",)
     start_date: date
     end_date: date
-    arr: float = Field(ge=0)
-    seats_purchased: int = Field(gt=0)
-    price_per_seat: float = Field(ge=0)
-    licensed_modules: list[str] = Field(default_factory=lambda: ["core"])
+    notice_on: date | None = None  # the day the customer gave notice on this term
+    arr: Finite = Field(ge=0, le=PG_NUMERIC_14_2_MAX)
+    seats_purchased: int = Field(gt=0, le=PG_INT_MAX)
+    price_per_seat: Finite = Field(ge=0, le=PG_NUMERIC_12_2_MAX)
+    licensed_modules: list[RecordId] = Field(default_factory=lambda: ["core"], max_length=100)
 
     @field_validator("licensed_modules", mode="before")
     @classmethod
@@ -170,15 +209,17 @@ class ContractRow(_Row):
     def _dates(self) -> ContractRow:
         if self.end_date <= self.start_date:
             raise ValueError(f"end_date {self.end_date} is not after start_date {self.start_date}")
+        check_notice(self.notice_on, self.start_date, self.end_date)
         return self
 
 
 class ProductUserRow(_Row):
     table = "product_users"
     key = ("account_id", "user_id")
-    user_id: str = Field(min_length=1)
+    fill_in = ("deactivated_at",)
+    user_id: RecordId
     email: EmailStr | None = None
-    role: str | None = None
+    role: ShortText | None = None
     created_at: datetime
     deactivated_at: datetime | None = None
 
@@ -192,10 +233,12 @@ class UsageEventRow(_Row):
     table = "usage_events"
     key = ("account_id", "user_id", "occurred_at", "event_type")
     conflict = "not_exists"  # no primary key: skip rows already present
-    user_id: str = Field(min_length=1)
+    user_id: RecordId
     occurred_at: datetime
-    event_type: str = Field(pattern=r"^(login|[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)$")
-    quantity: float = Field(default=1, ge=0)
+    # 'login', '<module>.<feature>', or a feed's own event name (events.login in the config
+    # may name it as the login event)
+    event_type: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$", max_length=100)
+    quantity: Finite = Field(default=1, ge=0, le=QUANTITY_MAX)
 
     @field_validator("quantity", mode="before")
     @classmethod
@@ -205,15 +248,16 @@ class UsageEventRow(_Row):
 
 class SupportTicketRow(_Row):
     table = "support_tickets"
-    key = ("ticket_id",)
-    ticket_id: str = Field(min_length=1)
+    key = ("account_id", "ticket_id")  # ids are scoped by account (migration 004)
+    fill_in = ("closed_at",)
+    ticket_id: RecordId
     opened_at: datetime
     closed_at: datetime | None = None
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
-    sentiment: float | None = Field(default=None, ge=-1, le=1)
+    sentiment: Finite | None = Field(default=None, ge=-1, le=1)
     escalated: bool = False
-    subject: str | None = None
-    body: str | None = None
+    subject: ShortText | None = None
+    body: Text | None = None
 
     @field_validator("priority", mode="before")
     @classmethod
@@ -233,12 +277,13 @@ class SupportTicketRow(_Row):
 
 class InvoiceRow(_Row):
     table = "invoices"
-    key = ("invoice_id",)
-    invoice_id: str = Field(min_length=1)
+    key = ("account_id", "invoice_id")  # ids are scoped by account (migration 004)
+    fill_in = ("paid_on",)
+    invoice_id: RecordId
     issued_on: date
     due_on: date
     paid_on: date | None = None
-    amount: float = Field(gt=0)
+    amount: Finite = Field(gt=0, le=PG_NUMERIC_14_2_MAX)
 
     @model_validator(mode="after")
     def _dates(self) -> InvoiceRow:
@@ -248,23 +293,23 @@ class InvoiceRow(_Row):
 
 class NpsRow(_Row):
     table = "nps_responses"
-    key = ("response_id",)
-    response_id: str = Field(min_length=1)
-    respondent: str | None = None
+    key = ("account_id", "response_id")  # ids are scoped by account (migration 004)
+    response_id: RecordId
+    respondent: ShortText | None = None
     responded_at: datetime
     score: int = Field(ge=0, le=10)
-    comment: str | None = None
+    comment: Text | None = None
 
 
 class InteractionRow(_Row):
     table = "interactions"
-    key = ("interaction_id",)
-    interaction_id: str = Field(min_length=1)
+    key = ("account_id", "interaction_id")  # ids are scoped by account (migration 004)
+    interaction_id: RecordId
     occurred_at: datetime
     kind: Literal["meeting", "call", "email", "qbr", "kickoff", "workshop"]
     meaningful: bool = True
-    attendees: int | None = Field(default=None, ge=0)
-    notes: str | None = None
+    attendees: PgInt | None = Field(default=None, ge=0)
+    notes: Text | None = None
 
     @field_validator("meaningful", mode="before")
     @classmethod
@@ -274,12 +319,14 @@ class InteractionRow(_Row):
 
 class StakeholderRow(_Row):
     table = "stakeholders"
-    key = ("stakeholder_id",)
-    stakeholder_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
+    key = ("account_id", "stakeholder_id")  # ids are scoped by account (migration 004)
+    fill_in = ("left_on",)
+    advance = ("last_engaged_at",)
+    stakeholder_id: RecordId
+    name: Name
     email: EmailStr | None = None
-    title: str | None = None
-    role: str | None = None
+    title: ShortText | None = None
+    role: ShortText | None = None
     is_champion: bool = False
     joined_on: date | None = None
     left_on: date | None = None
@@ -303,7 +350,7 @@ class TamHealthRow(_Row):
     score: int = Field(ge=0, le=100)
     rag: Literal["RED", "AMBER", "GREEN"] | None = None
     escalation: bool = False
-    note: str | None = None
+    note: Text | None = None
 
     @field_validator("rag", mode="before")
     @classmethod
@@ -314,6 +361,16 @@ class TamHealthRow(_Row):
     @classmethod
     def _e(cls, v: Any) -> Any:
         return False if v is None else v
+
+
+class StakeholderEngagementRow(_Row):
+    """One dated engagement of a stakeholder (a meeting attended, a reply): the history
+    the stakeholder signal is scored from at any past date."""
+
+    table = "stakeholder_engagements"
+    key = ("account_id", "stakeholder_id", "engaged_at")
+    stakeholder_id: RecordId
+    engaged_at: datetime
 
 
 # Insert order: accounts first (contracts and product_users reference it).
@@ -329,6 +386,7 @@ ROW_MODELS: dict[str, type[_Row]] = {
         NpsRow,
         InteractionRow,
         StakeholderRow,
+        StakeholderEngagementRow,
         TamHealthRow,
     )
 }
@@ -662,10 +720,47 @@ async def import_rows(
         for table in ROW_MODELS:  # dependency order
             for tr, rows in per_table.get(table, []):
                 if rows:
-                    inserted = await _insert(conn, ROW_MODELS[table], rows)
+                    inserted, refused = await _insert_keeping(conn, ROW_MODELS[table], tr, rows)
                     tr.inserted = inserted
-                    tr.already_present = len(rows) - inserted
+                    tr.valid -= refused
+                    tr.invalid += refused
+                    tr.already_present = tr.valid - inserted
     return report
+
+
+async def _insert_keeping(
+    conn: asyncpg.Connection, model: type[_Row], tr: TabReport, rows: list[_Row]
+) -> tuple[int, int]:
+    """(rows inserted, rows Postgres refused). All at once in a savepoint; if Postgres
+    refuses any row, row by row, each in its own savepoint, so one bad cell costs
+    its row (reported with tab, row and Postgres' reason) and the rest lands."""
+    try:
+        async with conn.transaction():
+            return await _insert(conn, model, rows), 0
+    except REFUSED_ROW as err:
+        activity.logger.info("tab %s: a row was refused (%s); inserting row by row", tr.tab, err)
+    inserted = refused = 0
+    for row in rows:
+        try:
+            async with conn.transaction():
+                inserted += await _insert(conn, model, [row])
+        except REFUSED_ROW as err:
+            refused += 1
+            _add(
+                tr,
+                RowProblem(
+                    tab=tr.tab, row=row._sheet_row, problem=f"refused by Postgres: {err}"[:300]
+                ),
+            )
+    return inserted, refused
+
+
+# What Postgres says about a row itself (values, sizes, keys), as opposed to a lost connection.
+REFUSED_ROW: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
 
 
 async def _insert(conn: asyncpg.Connection, model: type[_Row], rows: list[_Row]) -> int:
@@ -676,7 +771,18 @@ async def _insert(conn: asyncpg.Connection, model: type[_Row], rows: list[_Row])
         f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS SELECT {col_sql} FROM {model.table} WITH NO DATA"
     )
     await conn.copy_records_to_table(tmp, records=[r.record(cols) for r in rows], columns=cols)
-    if model.conflict == "on_conflict":
+    if model.conflict == "on_conflict" and (model.fill_in or model.advance):
+        t, x = model.table, "EXCLUDED"
+        sets = [f"{c} = coalesce({t}.{c}, {x}.{c})" for c in model.fill_in]
+        sets += [f"{c} = greatest({t}.{c}, {x}.{c})" for c in model.advance]
+        when = [f"({t}.{c} IS NULL AND {x}.{c} IS NOT NULL)" for c in model.fill_in]
+        when += [f"{x}.{c} > coalesce({t}.{c}, '-infinity')" for c in model.advance]
+        status = await conn.execute(
+            f"INSERT INTO {t} ({col_sql}) SELECT {col_sql} FROM {tmp} "
+            f"ON CONFLICT ({', '.join(model.key)}) DO UPDATE SET {', '.join(sets)} "
+            f"WHERE {' OR '.join(when)}"
+        )
+    elif model.conflict == "on_conflict":
         status = await conn.execute(
             f"INSERT INTO {model.table} ({col_sql}) SELECT {col_sql} FROM {tmp} ON CONFLICT DO NOTHING"
         )

@@ -28,6 +28,16 @@ inside the usage window (the rows that feed aggregates; the table is big);
 the small tables are checked over all rows up to ``as_of``. Rows after
 ``as_of`` are simply not looked at, valid or not (the back-test relies on
 that: they are the future, not an error).
+
+History as it was known: columns that are filled in or overwritten after the
+row was written are compared with ``as_of`` too, so scoring a past date gives
+the same facts whether or not the later updates happened: a ticket closed
+after as_of is open, an invoice paid after it unpaid, a user deactivated or a
+stakeholder who left after it still there, a contract's ``notice_on`` after it
+unknown; stakeholder engagement is read from the dated
+``stakeholder_engagements`` history, never from the overwritten
+``stakeholders.last_engaged_at``. Which event types count as logins is
+``HealthConfig.events.login`` (passed as ``login_types``).
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ from typing import Any
 import asyncpg
 
 from domain.backtest import Outcome
+from domain.config import ANY_EVENT, LOGIN_EVENT_TYPES
 from domain.facts import AccountFacts, ContractFacts, DataIssue, Windows
 
 # --------------------------------------------------------------- validity rules
@@ -169,7 +180,8 @@ WITH acc AS (
 ),
 con AS (  -- the row in force: the latest valid one started by as_of
     SELECT DISTINCT ON (account_id) account_id, start_date, end_date, arr, seats_purchased,
-           price_per_seat, licensed_modules
+           price_per_seat, licensed_modules,
+           CASE WHEN notice_on <= $2 THEN notice_on END AS notice_on  -- known by as_of only
     FROM contracts
     WHERE start_date <= $2 AND {_valid("contracts")} AND {_ids(filtered)}
     ORDER BY account_id, start_date DESC
@@ -226,17 +238,22 @@ ia AS (
 sh AS (
     SELECT account_id,
            count(*) FILTER (WHERE active) AS active,
-           count(*) FILTER (WHERE active AND last_engaged_at <= $1
-                              AND last_engaged_at > {_since(w.stakeholder_days)}) AS engaged,
+           count(*) FILTER (WHERE active AND engaged) AS engaged,
            bool_or(active AND champion) AS champion_active,
            max(left_on) FILTER (WHERE champion AND left_on <= $2
                                   AND left_on > $2 - {w.champion_left_days}) AS champion_left_on,
            bool_or(active AND role = 'executive_sponsor') AS sponsor_active
     FROM (
-        SELECT account_id, role, left_on, last_engaged_at,
+        SELECT account_id, role, left_on,
                (is_champion OR role = 'champion') AS champion,
-               (left_on IS NULL OR left_on > $2) AS active
-        FROM stakeholders
+               (left_on IS NULL OR left_on > $2) AS active,
+               -- engagement as it was at as_of: the dated history, never the overwritten
+               -- stakeholders.last_engaged_at (which may hold a later date)
+               EXISTS (SELECT 1 FROM stakeholder_engagements g
+                       WHERE g.account_id = st.account_id AND g.stakeholder_id = st.stakeholder_id
+                         AND g.engaged_at <= $1
+                         AND g.engaged_at > {_since(w.stakeholder_days)}) AS engaged
+        FROM stakeholders st
         WHERE (joined_on IS NULL OR joined_on <= $2) AND {_valid("stakeholders")} AND {_ids(filtered)}
     ) s
     GROUP BY account_id
@@ -254,7 +271,7 @@ tam AS (
 )
 SELECT acc.account_id, acc.name, acc.tier, acc.csm_owner,
        con.start_date, con.end_date, con.arr, con.seats_purchased, con.price_per_seat,
-       con.licensed_modules,
+       con.licensed_modules, con.notice_on,
        fe.occurred_at AS first_event_at, le.occurred_at AS last_event_at,
        pu.provisioned,
        tk.recent AS tickets_recent, tk.baseline_n AS tickets_baseline_n,
@@ -316,7 +333,25 @@ def _any_bits(lo: int, hi: int, prefix: str = "dm") -> str:
     return "(" + " OR ".join(f"coalesce({t}, false)" for t in tests) + ")"
 
 
-def usage_sql(w: Windows, filtered: bool) -> str:
+def _sql_text(v: str) -> str:
+    return "'" + v.replace("'", "''") + "'"
+
+
+def _login_pred(login_types: Sequence[str]) -> str:
+    """SQL: is this event a login? ``*`` in the list: every event counts (a feed with no
+    login event: login days become days with any activity)."""
+    if ANY_EVENT in login_types:
+        return "true"
+    return f"event_type IN ({', '.join(_sql_text(t) for t in login_types)})"
+
+
+def _not_login_feature(login_types: Sequence[str]) -> str:
+    """SQL: an event type that is not a named login type (feature_users leaves those out)."""
+    named = [t for t in login_types if t != ANY_EVENT]
+    return f"event_type NOT IN ({', '.join(_sql_text(t) for t in named)})" if named else "true"
+
+
+def usage_sql(w: Windows, filtered: bool, login_types: Sequence[str] = LOGIN_EVENT_TYPES) -> str:
     a, ad, ws = w.activity_days, w.adoption_days, w.weeks_series
     span = _usage_horizon(w)  # the day masks cover every usage window
     chunks = range(_chunks(span))
@@ -331,7 +366,7 @@ def usage_sql(w: Windows, filtered: bool) -> str:
     )
     bits = ", ".join(f"bit_or(dm{c}) AS dm{c}" for c in chunks)
     login_bits = ", ".join(
-        f"bit_or(dm{c}) FILTER (WHERE event_type = 'login') AS login_dm{c}" for c in chunks
+        f"bit_or(dm{c}) FILTER (WHERE {_login_pred(login_types)}) AS login_dm{c}" for c in chunks
     )
     weeks = ", ".join(f"count(*) FILTER (WHERE {_any_bits(7 * k, 7 * k + 7)})" for k in range(ws))
     return f"""
@@ -365,7 +400,7 @@ t_acc AS (
     SELECT account_id,
            coalesce(sum(q_act), 0) AS usage_quantity,
            coalesce(sum(q_prev), 0) AS usage_quantity_prev,
-           coalesce(sum(n_act) FILTER (WHERE event_type = 'login'), 0) AS logins,
+           coalesce(sum(n_act) FILTER (WHERE {_login_pred(login_types)}), 0) AS logins,
            {login_bits}
     FROM ut GROUP BY account_id
 ),
@@ -380,7 +415,8 @@ ft AS (  -- per account and event type
 f_acc AS (
     SELECT account_id,
            jsonb_object_agg(event_type, users) FILTER (
-               WHERE users > 0 AND event_type <> 'login' AND NOT is_limit) AS feature_users
+               WHERE users > 0 AND {_not_login_feature(login_types)} AND NOT is_limit)
+               AS feature_users
     FROM ft GROUP BY account_id
 ),
 m_acc AS (
@@ -463,22 +499,30 @@ class _Statements:
     issues: str
 
 
-_cache: dict[tuple[str, bool], _Statements] = {}
+_cache: dict[tuple[str, bool, tuple[str, ...]], _Statements] = {}
 
 
-def statements(w: Windows, filtered: bool) -> _Statements:
-    key = (w.model_dump_json(), filtered)
+def statements(
+    w: Windows, filtered: bool, login_types: Sequence[str] = LOGIN_EVENT_TYPES
+) -> _Statements:
+    key = (w.model_dump_json(), filtered, tuple(login_types))
     if key not in _cache:
         _cache[key] = _Statements(
-            accounts_sql(w, filtered), usage_sql(w, filtered), issues_sql(w, filtered)
+            accounts_sql(w, filtered),
+            usage_sql(w, filtered, login_types),
+            issues_sql(w, filtered),
         )
     return _cache[key]
 
 
 async def _fetch_raw(
-    conn: asyncpg.Connection, as_of: datetime, windows: Windows, account_ids: Sequence[str] | None
+    conn: asyncpg.Connection,
+    as_of: datetime,
+    windows: Windows,
+    account_ids: Sequence[str] | None,
+    login_types: Sequence[str],
 ) -> tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]:
-    st = statements(windows, account_ids is not None)
+    st = statements(windows, account_ids is not None, login_types)
     args: list[Any] = [as_of, as_of.date()]
     if account_ids is not None:
         args.append(list(account_ids))
@@ -503,15 +547,19 @@ async def fetch_facts(
     as_of: datetime,
     windows: Windows,
     account_ids: Sequence[str] | None = None,
+    login_types: Sequence[str] = LOGIN_EVENT_TYPES,
 ) -> dict[str, AccountFacts]:
     """AccountFacts for `account_ids` (None: every account), keyed by account_id.
 
-    Accounts that do not exist are absent from the result.
+    ``login_types``: the event types that count as a login (``HealthConfig.events.login``;
+    ``*`` = any event). Accounts that do not exist are absent from the result.
     """
     as_of = _utc(as_of)
     if account_ids is not None and len(account_ids) == 0:
         return {}
-    acc_rows, usage_rows, issue_rows = await _fetch_raw(conn, as_of, windows, account_ids)
+    acc_rows, usage_rows, issue_rows = await _fetch_raw(
+        conn, as_of, windows, account_ids, login_types
+    )
     usage = {r["account_id"]: r for r in usage_rows}
     issues: dict[str, list[DataIssue]] = {}
     for r in issue_rows:
@@ -539,6 +587,7 @@ async def fetch_facts(
                 seats_purchased=r["seats_purchased"],
                 price_per_seat=float(r["price_per_seat"]),
                 licensed_modules=sorted(r["licensed_modules"] or []),
+                notice_on=r["notice_on"],
             )
         if r["first_event_at"] is not None:
             f.update(_usage_fields(usage.get(aid), r, as_of, windows, days_chunks))
@@ -654,18 +703,43 @@ async def fetch_account_ids(conn: asyncpg.Connection, as_of: datetime) -> list[s
     return [r["account_id"] for r in rows]
 
 
+async def fetch_data_until(conn: asyncpg.Connection) -> date | None:
+    """The latest date with a fact in the telemetry (events, tickets, invoices issued, NPS,
+    interactions, engagements, TAM, notices), capped at the database's current date; None
+    for an empty database. Contract start and end dates are not facts of a day (a renewal
+    is signed ahead, an end date is scheduled), so they do not count. An exported history
+    is observed until this date, not until today."""
+    return await conn.fetchval(
+        """SELECT least(current_date, latest) FROM (SELECT greatest(
+               (SELECT max(le.at) FROM accounts a CROSS JOIN LATERAL (  -- index probes
+                    SELECT (occurred_at AT TIME ZONE 'UTC')::date AS at FROM usage_events e
+                    WHERE e.account_id = a.account_id ORDER BY occurred_at DESC LIMIT 1) le),
+               (SELECT max((opened_at AT TIME ZONE 'UTC')::date) FROM support_tickets),
+               (SELECT max(issued_on) FROM invoices),
+               (SELECT max((responded_at AT TIME ZONE 'UTC')::date) FROM nps_responses),
+               (SELECT max((occurred_at AT TIME ZONE 'UTC')::date) FROM interactions),
+               (SELECT max((engaged_at AT TIME ZONE 'UTC')::date) FROM stakeholder_engagements),
+               (SELECT max((measured_at AT TIME ZONE 'UTC')::date) FROM tam_health),
+               (SELECT max(notice_on) FROM contracts)) AS latest) x
+           WHERE latest IS NOT NULL"""
+    )
+
+
 async def fetch_outcomes(
     conn: asyncpg.Connection, today: date | None = None, since: date | None = None
 ) -> dict[str, Outcome]:
     """What happened to each account, from its (valid) contract rows, for the back-test.
 
-    churned_on: the end_date of the last row (a term with no later row) when it is
-    before `today` (default: the database's current date). expanded_on: the start_date
+    churned_on: the day the churn became known. For the last row (a term with no later
+    row): its notice_on when a notice is on file by `today` (default: the database's
+    current date), else its end_date when that is before `today`. A notice on a term
+    that was followed by a later row was withdrawn (the account renewed): no churn.
+    expanded_on: the start_date
     of the first row on or after `since` with more seats than the row before, or a
     strict superset of its modules. Accounts with neither are absent.
     """
     rows = await conn.fetch(
-        f"""SELECT account_id, start_date, end_date, seats_purchased, licensed_modules,
+        f"""SELECT account_id, start_date, end_date, notice_on, seats_purchased, licensed_modules,
                    lag(seats_purchased) OVER w AS prev_seats,
                    lag(licensed_modules) OVER w AS prev_modules,
                    lead(start_date) OVER w AS next_start,
@@ -689,8 +763,11 @@ async def fetch_outcomes(
             )
         ):
             expanded[aid] = r["start_date"]
-        if r["next_start"] is None and r["end_date"] < r["today"]:
-            churned[aid] = r["end_date"]
+        if r["next_start"] is None:
+            if r["notice_on"] is not None and r["notice_on"] <= r["today"]:
+                churned[aid] = r["notice_on"]
+            elif r["end_date"] < r["today"]:
+                churned[aid] = r["end_date"]
     return {
         aid: Outcome(churned_on=churned.get(aid), expanded_on=expanded.get(aid))
         for aid in sorted(churned.keys() | expanded.keys())

@@ -22,6 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from domain.handoff import Handoff, account_workflow_id
+from domain.limits import SIGNAL_PAYLOAD_BYTES, payload_bytes
 from domain.messages import (
     SIGNALS,
     UPDATES,
@@ -62,6 +63,8 @@ def read_json(source: str) -> Any:
         raise CliError(
             f"{source} is not JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from err
+    except RecursionError:
+        raise CliError(f"{source} is nested too deeply to be a valid document") from None
 
 
 def validate(model: type[BaseModel], data: Any, what: str) -> Any:
@@ -215,6 +218,8 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
     print(
         f"  health {view.score} {view.band}   churn risk {view.churn_level}   renewal {view.renewal_date}   ARR ${view.arr:,.0f}   CSM {view.csm_owner}"
     )
+    if view.band_reason:
+        print(f"  unscored: {view.band_reason}")
     if view.waiting_for:
         print(f"  {view.waiting_for}")
     for d in view.drivers:
@@ -238,6 +243,12 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
 
 def check_signal(args: argparse.Namespace) -> None:
     args.message = validate(SIGNALS[args.signal], read_json(args.file), f"{args.signal} signal")
+    size = payload_bytes(args.message.model_dump(mode="json"))
+    if size > SIGNAL_PAYLOAD_BYTES:
+        raise CliError(
+            f"{args.signal} signal is {size:,} bytes, over the {SIGNAL_PAYLOAD_BYTES:,}-byte limit "
+            "of one signal: split it (e.g. smaller usage batches)"
+        )
 
 
 async def cmd_signal(client: Client, settings: Settings, args: argparse.Namespace) -> int:

@@ -61,7 +61,9 @@ def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=_date,
         default=None,
         metavar="DATE",
-        help="outcomes known up to this date (default today); later horizons are censored",
+        help="outcomes known up to this date (default: the latest date with a fact in the "
+        "data, so an exported history's survivors are not counted as churned); later "
+        "horizons are censored",
     )
     p.add_argument("--config", type=Path, default=None, metavar="FILE")
     p.add_argument("--json", action="store_true", help="the report as JSON")
@@ -101,9 +103,22 @@ async def collect_observations(
                         score=a.snapshot.score,
                         churn_level=a.churn.level,
                         expansion_flagged=bool(a.opportunities),
+                        band=a.snapshot.band,
                     )
                 )
     return obs
+
+
+async def _observed_until(conn: asyncpg.Connection, given: date | None) -> tuple[date, str]:
+    """--observed-until, else the latest date with a fact in the data; and where it came from."""
+    from activities.telemetry import fetch_data_until
+
+    if given is not None:
+        return given, "--observed-until"
+    latest = await fetch_data_until(conn)
+    if latest is None:
+        raise CommandError("no telemetry in the database: nothing to back-test", 2)
+    return latest, "the latest date with data; set --observed-until to change"
 
 
 async def run_backtest_command(args: argparse.Namespace) -> int:
@@ -116,12 +131,12 @@ async def run_backtest_command(args: argparse.Namespace) -> int:
     if args.date_to < args.date_from:
         print("error: --to is before --from", file=sys.stderr)
         return 2
-    observed_until: date = args.observed_until or datetime.now(UTC).date()
     dates = backtest_dates(args.date_from, args.date_to, args.every)
     t0 = time.perf_counter()
     try:
         async with connect_db() as conn:
             config = await config_for_command(conn, args.config)
+            observed_until, source = await _observed_until(conn, args.observed_until)
             observations = await collect_observations(conn, dates, config)
             outcomes = await fetch_outcomes(conn, today=observed_until, since=args.date_from)
     except CommandError as e:
@@ -137,13 +152,14 @@ async def run_backtest_command(args: argparse.Namespace) -> int:
             config_version=config.version,
             dates=[d.isoformat() for d in dates],
             observed_until=observed_until.isoformat(),
+            observed_until_source=source,
             seconds=round(seconds, 2),
         )
         print(json.dumps(doc, indent=2))
     else:
         print(
             f"config {config.version}; {len(dates)} dates from {dates[0]} to {dates[-1]} "
-            f"every {args.every} days; outcomes known until {observed_until}; "
+            f"every {args.every} days; outcomes known until {observed_until} ({source}); "
             f"{seconds:.1f}s"
         )
         print(render_backtest(report), end="")

@@ -1,9 +1,16 @@
-"""`python starter.py score ACCOUNT_ID [--as-of DATE] [--json] [--config FILE]`.
+"""`python starter.py score ACCOUNT_ID [--as-of DATE] [--json] [--config FILE]`, and
+`python starter.py score --all [--as-of DATE] [--csv FILE] [--config FILE]`.
 
 Computes the explained health score, churn risk, Lean findings and expansion
 opportunities of one account straight from Postgres (no Temporal needed) and
 prints them; nothing is written. The same code path as the workflow's
-`score_account` activity and the daily scan (activities/health.py).
+`score_account` activity and the daily scan (activities/health.py). `--all`
+scores every account in one set-based pass (``assess_portfolio``) and writes
+one CSV row per account (columns: ``domain.report.ROW_COLUMNS``).
+
+The health config is the one the worker scores with (``config_for_command``:
+the adopted config in force, else ``VIM_HEALTH_CONFIG`` over the defaults), or
+``--config FILE``.
 
 Wiring (starter.py): ``add_score_parser(subparsers)``; it sets ``run``.
 """
@@ -11,8 +18,10 @@ Wiring (starter.py): ``add_score_parser(subparsers)``; it sets ``run``.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time
@@ -107,7 +116,20 @@ def add_score_parser(subparsers: Any) -> argparse.ArgumentParser:
             "Nothing is written."
         ),
     )
-    p.add_argument("account_id", metavar="ACCOUNT_ID")
+    p.add_argument("account_id", metavar="ACCOUNT_ID", nargs="?")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="every account, one CSV row each (score, band, coverage, churn level, every "
+        "sub-score, findings, opportunities), through the daily scan's set-based path",
+    )
+    p.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --all: write the rows to FILE (default: standard output)",
+    )
     p.add_argument(
         "--as-of",
         type=parse_as_of,
@@ -117,7 +139,11 @@ def add_score_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="the full assessment as JSON")
     p.add_argument(
-        "--config", type=Path, default=None, metavar="FILE", help="health config JSON override"
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="health config JSON override (default: the config the worker scores with)",
     )
     p.set_defaults(run=run_score)
     return p
@@ -129,6 +155,14 @@ async def run_score(args: argparse.Namespace) -> int:
     from domain.summary import summarize
 
     as_of: datetime = args.as_of or datetime.now(UTC)
+    if args.all == (args.account_id is not None):
+        print("error: give either ACCOUNT_ID or --all", file=sys.stderr)
+        return 2
+    if args.csv is not None and not args.all:
+        print("error: --csv goes with --all", file=sys.stderr)
+        return 2
+    if args.all:
+        return await _score_all(args, as_of)
     try:
         async with connect_db() as conn:
             config = await config_for_command(conn, args.config)
@@ -151,4 +185,41 @@ async def run_score(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         print(render_assessment(assessment), end="")
+    return 0
+
+
+async def _score_all(args: argparse.Namespace, as_of: datetime) -> int:
+    """`score --all`: every account at as_of, one row each, via assess_portfolio."""
+    from activities.health import assess_portfolio
+    from activities.telemetry import fetch_account_ids
+    from domain.report import ROW_COLUMNS, assessment_row
+
+    try:
+        async with connect_db() as conn:
+            config = await config_for_command(conn, args.config)
+            assessments = await assess_portfolio(conn, as_of, config)
+            in_force = set(await fetch_account_ids(conn, as_of))
+    except CommandError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    rows = [assessment_row(a, aid in in_force, config) for aid, a in sorted(assessments.items())]
+    try:
+        out = args.csv.open("w", newline="", encoding="utf-8") if args.csv else sys.stdout
+    except OSError as e:
+        print(f"error: cannot write {args.csv}: {e.strerror}", file=sys.stderr)
+        return 1
+    try:
+        writer = csv.DictWriter(out, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if args.csv:
+            out.close()
+    bands = Counter(r["band"] or "none" for r in rows)
+    print(
+        f"{len(rows)} accounts scored as of {as_of.isoformat()} with config {config.version}"
+        + (f" -> {args.csv}" if args.csv else "")
+        + f"; bands: {', '.join(f'{b} {n}' for b, n in sorted(bands.items()))}",
+        file=sys.stderr,
+    )
     return 0

@@ -244,6 +244,7 @@ class ContractRow(NamedTuple):
     seats_purchased: int
     price_per_seat: Decimal
     licensed_modules: tuple[str, ...]
+    notice_on: date | None = None  # the day the customer gave notice on this term
 
 
 class ProductUserRow(NamedTuple):
@@ -316,6 +317,14 @@ class StakeholderRow(NamedTuple):
     last_engaged_at: datetime | None
 
 
+class StakeholderEngagementRow(NamedTuple):
+    """One dated engagement: the history behind stakeholders.last_engaged_at."""
+
+    account_id: str
+    stakeholder_id: str
+    engaged_at: datetime
+
+
 class TamHealthRow(NamedTuple):
     account_id: str
     measured_at: datetime
@@ -341,6 +350,8 @@ TABLES: dict[str, type] = {
     "accounts": AccountRow,
     "contracts": ContractRow,
     "product_users": ProductUserRow,
+    # before stakeholders: their insert trigger then finds the last engagement on file
+    "stakeholder_engagements": StakeholderEngagementRow,
     "stakeholders": StakeholderRow,
     "usage_events": UsageEventRow,
     "support_tickets": TicketRow,
@@ -359,6 +370,7 @@ class Portfolio:
     contracts: list[ContractRow] = field(default_factory=list)
     product_users: list[ProductUserRow] = field(default_factory=list)
     stakeholders: list[StakeholderRow] = field(default_factory=list)
+    stakeholder_engagements: list[StakeholderEngagementRow] = field(default_factory=list)
     usage_events: list[UsageEventRow] = field(default_factory=list)
     support_tickets: list[TicketRow] = field(default_factory=list)
     invoices: list[InvoiceRow] = field(default_factory=list)
@@ -409,9 +421,15 @@ class Portfolio:
         return started[-1]
 
     def churned_on(self, account_id: str) -> date | None:
-        """End date of the last contract row if it ended before as_of (a churn)."""
+        """When the churn became known (as ``fetch_outcomes`` dates it): the last contract
+        row's notice, else its end date if it ended before as_of."""
         rows = self.contracts_of(account_id)
-        return rows[-1].end_date if rows and rows[-1].end_date < self.as_of else None
+        if not rows:
+            return None
+        last = rows[-1]
+        if last.notice_on is not None and last.notice_on < self.as_of:
+            return last.notice_on
+        return last.end_date if last.end_date < self.as_of else None
 
     def expanded_on(self, account_id: str) -> date | None:
         """Start of the first row inside the window with more seats or modules than the row before."""
@@ -464,6 +482,7 @@ class Portfolio:
                         seats_purchased=c.seats_purchased,
                         price_per_seat=float(c.price_per_seat),
                         licensed_modules=list(c.licensed_modules),
+                        notice_on=c.notice_on,
                     ),
                     stakeholders=[
                         HandoffStakeholder(
@@ -1140,10 +1159,12 @@ class _Generator:
     # ---------------------------------------------------------- emit
     def _emit_account(self, plan: _Plan, seed: int) -> None:
         # one stream per table, so changing how one table is drawn leaves the others be
-        rng, u_rng, t_rng, i_rng, n_rng, x_rng, tam_rng = (
-            random.Random((seed << 4) | k) for k in range(1, 8)
+        rng, u_rng, t_rng, i_rng, n_rng, x_rng, tam_rng, notice_rng, e_rng = (
+            random.Random((seed << 4) | k) for k in range(1, 10)
         )
         p = self.p
+        if plan.archetype == "churned":
+            self._notice(plan, notice_rng)
         p.archetypes[plan.account_id] = plan.archetype
         p.accounts.append(
             AccountRow(
@@ -1165,6 +1186,7 @@ class _Generator:
         )
         self._emit_users(plan)
         stakeholders = self._emit_stakeholders(plan, rng)
+        self._emit_engagements(plan, e_rng, stakeholders)
         self._emit_usage(plan, u_rng)
         self._emit_tickets(plan, t_rng)
         self._emit_invoices(plan, i_rng)
@@ -1172,6 +1194,51 @@ class _Generator:
         self._emit_interactions(plan, x_rng)
         self._emit_tam(plan, tam_rng)
         p.milestones[plan.account_id] = self._milestones(plan, rng)
+
+    def _notice(self, plan: _Plan, rng: random.Random) -> None:
+        """Notices on churned accounts, as a CS team records them. About a third left
+        mid-term: they gave notice and stopped using the product around the last day of
+        telemetry, while the term they had paid for ran on 30-120 days (end_date stays the
+        term's scheduled end). About a third gave a non-renewal notice 30-90 days before
+        the end. The rest left without a notice on file (the churn shows at the end)."""
+        last = plan.last_day  # the last day with telemetry
+        room = (self.as_of - self.date_of(last)).days - 1  # the term must end before as_of
+        kind = rng.random()
+        if kind < 0.35 and room >= 30:
+            run_on = rng.randint(30, min(120, room))
+            notice = self.date_of(last) - timedelta(days=rng.randint(0, 10))
+            modules = [m for m in MODULES if m in plan.terms[-1][0].licensed_modules]
+            c = plan.terms[-1][0]
+            self._two_terms(
+                plan,
+                self.date_of(last) + timedelta(days=run_on),
+                c.seats_purchased,
+                int(c.price_per_seat),
+                modules,
+            )
+        elif kind < 0.7:
+            notice = plan.terms[-1][0].end_date - timedelta(days=rng.randint(30, 90))
+        else:
+            return
+        row, amendment = plan.terms[-1]
+        plan.terms[-1] = (row._replace(notice_on=max(notice, row.start_date)), amendment)
+
+    def _emit_engagements(
+        self, plan: _Plan, rng: random.Random, people: list[StakeholderRow]
+    ) -> None:
+        """Dated engagements of each stakeholder, back from their last one to when they
+        joined: closer together while the account is healthy (every 2-5 weeks), months
+        apart when it is not."""
+        for sh in people:
+            if sh.last_engaged_at is None:
+                continue
+            at = sh.last_engaged_at
+            rows: list[StakeholderEngagementRow] = []
+            while at.date() >= sh.joined_on:
+                rows.append(StakeholderEngagementRow(sh.account_id, sh.stakeholder_id, at))
+                health = plan.health[_clamp(self.day_of(at.date()), 0, HISTORY_DAYS - 1)]
+                at -= timedelta(days=rng.randint(10, 30) + round((1 - health) * 90))
+            self.p.stakeholder_engagements.extend(reversed(rows))
 
     def _milestones(self, plan: _Plan, rng: random.Random) -> list[str]:
         """Milestones reached before the handoff, as far as the history shows."""

@@ -8,6 +8,10 @@ The decision gate (seed 000, section 6), first rule that holds:
 | opportunity | at least one expansion opportunity | expansion proposal to Sales (a draft for the rep) |
 | routine | otherwise | nothing now; the QBR runs on its schedule |
 
+An ``UNSCORED`` account (coverage below ``bands.min_coverage``) gets no Lean
+finding and its band fires no churn trigger; a notice or behavioral flags still
+make a risk (they are facts on their own), and expansion evidence still counts.
+
 Risk wins over opportunity: expansion opportunities found while a risk is open are
 kept in the assessment and named in the reasons, but not proposed.
 """
@@ -22,7 +26,7 @@ from domain.churn import CHURN_LEVELS, ChurnRisk, assess_churn, churn_level_rank
 from domain.config import HealthConfig
 from domain.expansion import ExpansionOpportunity, detect_expansion
 from domain.facts import AccountFacts
-from domain.health import HealthSnapshot, score_health
+from domain.health import UNSCORED, HealthSnapshot, score_health
 from domain.lean import Finding, detect_waste, finding_id
 
 __all__ = [
@@ -91,7 +95,8 @@ def assess_account(
     """Score, churn, waste, expansion and the decision for one account at ``facts.as_of``."""
     snapshot = score_health(facts, config, previous)
     churn = assess_churn(facts, snapshot, config)
-    findings = detect_waste(facts, config)
+    # Too little data is not waste either: an UNSCORED account gets no Lean play.
+    findings = detect_waste(facts, config) if snapshot.band != UNSCORED else []
     opportunities = detect_expansion(facts, config)
     return Assessment(
         account_id=facts.account_id,

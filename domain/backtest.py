@@ -11,9 +11,11 @@ Definitions (``horizon_days`` H [180]):
   whose horizon runs past it is dropped too (censored: the outcome is unknown).
 - **Precision / recall of HIGH+**: an observation is predicted positive when its churn
   level is HIGH or CRITICAL; counted against the label above.
-- **Lead time** for L in ``lead_days`` [30, 60, 90]: among churners with at least one
-  observation dated in ``[churned_on - H, churned_on - L]``, the share that has a
-  HIGH+ observation in that range ("flagged at least L days before churn").
+- **Lead time** for L in ``lead_days`` [30, 60, 90] with L < H: among churners with at
+  least one observation dated in ``[churned_on - H, churned_on - L]``, the share that has
+  a HIGH+ observation in that range ("flagged at least L days before churn"). A lead of
+  H days or more has an empty range: it is listed in ``leads_beyond_horizon``, not
+  measured.
 - **ROC AUC** of ``100 - score`` as a churn predictor over the labelled observations
   with a score: the Mann-Whitney statistic, ties counted as 1/2 (average ranks).
   None when there are no positives or no negatives.
@@ -40,6 +42,7 @@ class Observation(BaseModel):
     score: float | None
     churn_level: ChurnLevel
     expansion_flagged: bool = False
+    band: str | None = None  # GREEN/AMBER/RED, UNSCORED (too little data), None (no data)
 
 
 class Outcome(BaseModel):
@@ -94,6 +97,7 @@ class BacktestReport(BaseModel):
     labelled_churn: int  # observations with a known churn label
     censored: int  # dropped because the horizon runs past observed_until
     lead_times: list[LeadTime] = Field(default_factory=list)
+    leads_beyond_horizon: list[int] = Field(default_factory=list)  # not measurable
     churn_high: BinaryMetrics
     churn_auc: float | None = None
     auc_positives: int = 0
@@ -211,7 +215,7 @@ def run_backtest(
     for o in obs:
         by_account.setdefault(o.account_id, []).append(o)
     lead_times: list[LeadTime] = []
-    for lead in sorted(set(lead_days)):
+    for lead in sorted(d for d in set(lead_days) if d < horizon_days):
         eligible = flagged = 0
         for account_id, churned_on in sorted(churners.items()):
             lo, hi = churned_on - horizon, churned_on - timedelta(days=lead)
@@ -239,6 +243,7 @@ def run_backtest(
         labelled_churn=len(churn_pairs),
         censored=censored,
         lead_times=lead_times,
+        leads_beyond_horizon=sorted(d for d in set(lead_days) if d >= horizon_days),
         churn_high=BinaryMetrics.from_pairs(churn_pairs),
         churn_auc=roc_auc(auc_scores, auc_labels),
         auc_positives=sum(1 for y in auc_labels if y),
@@ -265,6 +270,11 @@ def render_backtest(report: BacktestReport) -> str:
         lines.append(
             f"  flagged >= {lt.days:>3} days before churn: {_pct(lt.share):>6} "
             f"({lt.churners_flagged} of {lt.churners_eligible} churners with an observation then)"
+        )
+    if r.leads_beyond_horizon:
+        lines.append(
+            f"  flagged >= {', '.join(str(d) for d in r.leads_beyond_horizon)} days before "
+            f"churn: not measured (a lead must be shorter than the {r.horizon_days}-day horizon)"
         )
     m = r.churn_high
     lines += [

@@ -588,7 +588,11 @@ def fit(
     # 4. bands from the fit-date score distribution
     w_vec = np.array([new_weights[n] for n in SIGNALS])
     fit_scores = vectorized_composite(subs, w_vec)
-    scored = fit_scores[~np.isnan(fit_scores)]
+    # coverage under the new weights: an UNSCORED observation (below bands.min_coverage)
+    # gets no band, so it neither sets the thresholds nor counts in a band's rate
+    covered = (~np.isnan(subs) * w_vec).sum(axis=1) / w_vec.sum()
+    banded = ~np.isnan(fit_scores) & (covered >= base.bands.min_coverage)
+    scored = fit_scores[banded]
     amber_min = float(round(np.quantile(scored, opts.red_share), 1))
     green_min = float(round(np.quantile(scored, min(0.99, opts.red_share + opts.amber_share)), 1))
     notes: list[str] = []
@@ -627,7 +631,7 @@ def fit(
         lo = {"RED": -math.inf, "AMBER": amber_min, "GREEN": green_min}[band]
         hi = {"RED": amber_min, "AMBER": green_min, "GREEN": math.inf}[band]
         rounded = np.floor(fit_scores * 10 + 0.5) / 10
-        sel = (rounded >= lo) & (rounded < hi)
+        sel = banded & (rounded >= lo) & (rounded < hi)
         band_rates[band] = float(y[sel].mean()) if sel.any() else None
     return FitResult(
         config=config,
@@ -942,6 +946,19 @@ def _validation_signal_auc(cal: Calibrator, signals: list[SignalEvidence], horiz
 # ------------------------------------------------------- what a draft may quote
 
 
+def band_churn_rate(
+    config: HealthConfig, band: str | None, horizon_days: int | None = None
+) -> tuple[int, BandChurnRate] | None:
+    """(horizon, observed churn rate of ``band`` within it) from the config's calibration
+    (default horizon: its longest); None when not calibrated or the band was not measured."""
+    info = config.calibration
+    if info is None or band is None:
+        return None
+    h = horizon_days if horizon_days is not None else max(info.horizons)
+    rate = info.churn_rate_by_band.get(str(h), {}).get(band)
+    return None if rate is None else (h, rate)
+
+
 def churn_odds(
     config: HealthConfig, band: str | None, horizon_days: int | None = None
 ) -> str | None:
@@ -951,11 +968,11 @@ def churn_odds(
     or nobody in it churned (a draft then states no odds rather than a made-up one).
     """
     info = config.calibration
-    if info is None or band is None:
+    found = band_churn_rate(config, band, horizon_days)
+    if info is None or found is None:
         return None
-    h = horizon_days if horizon_days is not None else max(info.horizons)
-    rate = info.churn_rate_by_band.get(str(h), {}).get(band)
-    if rate is None or rate.rate is None or rate.churned == 0:
+    h, rate = found
+    if rate.rate is None or rate.churned == 0:
         return None
     one_in = max(1, round(1 / rate.rate))
     return (

@@ -1,6 +1,12 @@
 """Churn risk: deterministic rules set the level; a model may only write the words around it.
 
-Two triggers (seed 001):
+Three triggers (seed 001, plus the notice):
+
+0. **Notice** (``notice_given``): the customer gave notice (cancellation or
+   non-renewal) on the contract in force, on or before ``as_of``: the
+   strongest fact a CS team holds. Always CRITICAL, with the evidence
+   "customer gave notice on D; contract ends E". A notice dated after
+   ``as_of`` is not known yet and is ignored.
 
 1. **Contract proximity** (``renewal_proximity``): the health band is AMBER or RED
    and the renewal is within ``churn.renewal_days`` [60] days (0 <= days <= 60).
@@ -22,13 +28,15 @@ Level (first rule that holds; P = behavioral points, band from the health snapsh
 
 | Level | Rule |
 |---|---|
-| CRITICAL | band RED and renewal within 60 days, or P >= critical_points [5] |
+| CRITICAL | a notice is on file, or band RED and renewal within 60 days, or P >= critical_points [5] |
 | HIGH | band AMBER and renewal within 60 days, or the contract has ended, or P >= high_points [3], or band RED and P >= 1 |
 | MEDIUM | P >= 1, or band RED |
 | LOW | otherwise |
 
-With no health band (coverage 0) the proximity trigger cannot fire; behavioral
-flags still apply.
+With no health band (coverage 0) or an ``UNSCORED`` band (coverage below
+``bands.min_coverage``) the proximity trigger cannot fire and "band RED" never
+holds: too little data is not a risk. Behavioral flags and a notice still apply
+(each is a fact on its own).
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from pydantic import BaseModel, Field
 from domain.config import HealthConfig
 from domain.facts import AccountFacts
 from domain.health import (
+    UNSCORED,
     Band,
     HealthSnapshot,
     as_of_date,
@@ -55,6 +64,7 @@ ChurnLevel = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 CHURN_LEVELS: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 FlagCode = Literal[
+    "notice_given",
     "renewal_proximity",
     "contract_ended",
     "usage_drop",
@@ -75,7 +85,7 @@ def churn_level_rank(level: str) -> int:
 
 
 class ChurnFlag(BaseModel):
-    trigger: Literal["contract_proximity", "behavioral"]
+    trigger: Literal["notice", "contract_proximity", "behavioral"]
     code: FlagCode
     evidence: str  # plain words with the numbers
     weight: int = Field(ge=0)  # behavioral points; 0 for contract-proximity flags
@@ -166,6 +176,19 @@ def _behavioral_flags(facts: AccountFacts, config: HealthConfig) -> list[ChurnFl
     return flags
 
 
+def _notice_flag(facts: AccountFacts) -> ChurnFlag | None:
+    """The customer's notice on the contract in force, when it was known at as_of."""
+    c = facts.contract
+    if c is None or c.notice_on is None or c.notice_on > as_of_date(facts):
+        return None
+    return ChurnFlag(
+        trigger="notice",
+        code="notice_given",
+        evidence=f"customer gave notice on {c.notice_on.isoformat()}; contract ends {c.end_date}",
+        weight=0,
+    )
+
+
 def _nps_detractor_evidence(facts: AccountFacts, config: HealthConfig) -> str | None:
     limit = config.churn.nps_detractor_max
     window = facts.windows.nps_days
@@ -196,6 +219,9 @@ def assess_churn(facts: AccountFacts, snapshot: HealthSnapshot, config: HealthCo
     ended = d is not None and d < 0
 
     proximity: list[ChurnFlag] = []
+    notice = _notice_flag(facts)
+    if notice is not None:
+        proximity.append(notice)
     near = d is not None and 0 <= d <= c.renewal_days
     if near and band in ("AMBER", "RED"):
         proximity.append(
@@ -227,7 +253,7 @@ def assess_churn(facts: AccountFacts, snapshot: HealthSnapshot, config: HealthCo
     in_window = near and band in ("AMBER", "RED")
 
     level: ChurnLevel
-    if (in_window and band == "RED") or points >= c.critical_points:
+    if notice is not None or (in_window and band == "RED") or points >= c.critical_points:
         level = "CRITICAL"
     elif in_window or ended or points >= c.high_points or (band == "RED" and points >= 1):
         level = "HIGH"
@@ -248,12 +274,18 @@ def assess_churn(facts: AccountFacts, snapshot: HealthSnapshot, config: HealthCo
         contract_ended=ended,
         band=band,
         score=snapshot.score,
-        summary=_summary(level, band, snapshot.score, flags),
+        summary=_summary(level, snapshot, flags),
     )
 
 
-def _summary(level: str, band: str | None, score: float | None, flags: list[ChurnFlag]) -> str:
-    health = f"health {band} ({fmt_num(score)})" if band is not None else "no health score"
+def _summary(level: str, snapshot: HealthSnapshot, flags: list[ChurnFlag]) -> str:
+    band, score = snapshot.band, snapshot.score
+    if band == UNSCORED:
+        health = f"health UNSCORED ({fmt_pct(snapshot.coverage)} coverage)"
+    elif band is not None:
+        health = f"health {band} ({fmt_num(score)})"
+    else:
+        health = "no health score"
     if not flags:
         return f"{level}: {health}; no churn trigger fired"
     return f"{level}: {health}; " + "; ".join(f.evidence for f in flags)

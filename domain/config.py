@@ -6,7 +6,9 @@ defaults is ``domain/health_config.json`` (shipped with the package);
 of it with a JSON file (partial or full) named by the ``path`` argument of
 ``load_health_config`` or by the ``VIM_HEALTH_CONFIG`` environment variable;
 the override is deep-merged over the defaults (objects merge key by key, any
-other value, lists included, replaces the default).
+other value, lists included, replaces the default; ``null`` deletes a key and
+``"$replace": true`` in an object replaces that object wholesale, see
+``deep_merge``).
 
 ``version`` is recorded on every health snapshot: bump it whenever a weight or
 threshold changes so that old and new scores are never compared blindly.
@@ -92,6 +94,8 @@ class _Strict(BaseModel):
 class BandConfig(_Strict):
     green_min: float = Field(ge=0, le=100)
     amber_min: float = Field(ge=0, le=100)
+    # Below this share of the signal weight with data the band is UNSCORED (see health.py).
+    min_coverage: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -325,9 +329,33 @@ class ExpansionConfig(_Strict):
     module_min_usage: float = Field(gt=0)  # usage of an unlicensed module that counts
     limit_hits_min: int = Field(ge=1)
     limit_uplift_share: float = Field(ge=0, le=1)  # limit upgrade of a licensed module
-    api_module: str
-    integrations_module: str
+    # The integration rule (heavy API use without the integrations module); null turns it
+    # off, e.g. for a catalogue without these modules.
+    api_module: str | None = None
+    integrations_module: str | None = None
     api_heavy_usage: float = Field(gt=0)  # api module usage in the adoption window
+
+
+# ------------------------------------------------------------------------ events
+
+ANY_EVENT = "*"
+LOGIN_EVENT_TYPES: tuple[str, ...] = ("login",)  # what the shipped config counts as a login
+
+
+class EventsConfig(_Strict):
+    """Which usage event types mean what. ``login``: the event types that count as a login
+    for login frequency (``*`` = any event: a feed without a login event then measures
+    days with any activity)."""
+
+    login: list[str] = Field(min_length=1)
+
+    @field_validator("login")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if not t.strip()]
+        if bad:
+            raise ValueError("login event types must be non-empty strings")
+        return sorted(set(v))
 
 
 # --------------------------------------------------------------------- catalogue
@@ -386,6 +414,7 @@ class HealthConfig(_Strict):
     churn: ChurnConfig
     lean: LeanConfig
     expansion: ExpansionConfig
+    events: EventsConfig
     catalogue: dict[str, ModuleSpec]
     calibration: CalibrationInfo | None = None  # set by `starter.py calibrate`
 
@@ -437,7 +466,7 @@ class HealthConfig(_Strict):
     def _expansion_modules_known(self) -> Self:
         for field in ("api_module", "integrations_module"):
             name = getattr(self.expansion, field)
-            if name not in self.catalogue:
+            if name is not None and name not in self.catalogue:
                 raise ValueError(f"expansion.{field} {name!r} is not a catalogue module")
         return self
 
@@ -460,11 +489,24 @@ class HealthConfig(_Strict):
 # ------------------------------------------------------------------------ loading
 
 
+REPLACE = "$replace"  # in an override object: replace the base object instead of merging
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Objects merge key by key (recursively); every other value replaces the base value."""
+    """Objects merge key by key (recursively); every other value replaces the base value.
+
+    Two escapes, so an override can remove what the defaults ship: ``null`` deletes the
+    key (``{"catalogue": {"automation": null}}`` drops one module), and an object with
+    ``"$replace": true`` replaces the base object wholesale (``{"catalogue": {"$replace":
+    true, "app": {...}}}`` is the whole catalogue).
+    """
     out: dict[str, Any] = dict(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and value.get(REPLACE) is True:
+            out[key] = deep_merge({}, {k: v for k, v in value.items() if k != REPLACE})
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
@@ -482,6 +524,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise HealthConfigError(
             f"health config {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+    except RecursionError:
+        raise HealthConfigError(f"health config {path} is nested too deeply") from None
     if not isinstance(data, dict):
         raise HealthConfigError(f"health config {path} must hold a JSON object")
     return data

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domain.limits import header_safe
+
 DeliveryKind = Literal["health_update", "qbr_page", "email_draft", "chat_alert"]
 DeliveryChannel = Literal["notion", "gmail", "slack", "outbox"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
@@ -110,24 +112,37 @@ class DeliveryRequest(BaseModel):
             raise ValueError(f"to must be one email address, got {v!r}")
         return v.strip() if v else v
 
-    @field_validator("subject", "title")
+    @field_validator("subject", "title", "to_name")
     @classmethod
     def _one_line(cls, v: str | None) -> str | None:
-        # A header can never carry a second header (no CR/LF injection).
-        return " ".join(v.split()) if v else v
+        # A header can never carry a second header (no CR/LF/NUL injection).
+        return header_safe(v, 998) if v else v
 
 
 class DeliveryResult(BaseModel):
     idempotency_key: str
     account_id: str
     kind: DeliveryKind
-    channel: DeliveryChannel
+    channel: DeliveryChannel | None = None  # None: the delivery failed before a channel took it
     status: DeliveryStatus
     external_id: str | None = None  # Notion page id, Gmail draft id, Slack ts, outbox path
     target: str | None = None  # where a person finds it (URL, path, channel name)
     note: str | None = None  # e.g. "no NOTION_TOKEN: wrote .data/outbox/qbr/..."
     duplicate: bool = False  # True when an earlier attempt had already delivered it
     attempts: int = 1
+
+
+class DeliveryFailure(BaseModel):
+    """A delivery the workflow gave up on: marked failed, announced as ``delivery.failed``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    idempotency_key: str = Field(min_length=1, max_length=240)
+    account_id: str = Field(min_length=1)
+    kind: DeliveryKind
+    purpose: str = Field(min_length=1)
+    reason: str  # the channel's message, which names the fix for a refusal
+    occurred_at: datetime
 
 
 class BusEvent(BaseModel):

@@ -128,6 +128,8 @@ def _seats(facts: AccountFacts, config: HealthConfig) -> list[ExpansionOpportuni
 def _integration(facts: AccountFacts, config: HealthConfig) -> list[ExpansionOpportunity]:
     e = config.expansion
     c = facts.contract
+    if e.api_module is None or e.integrations_module is None:
+        return []  # the rule is off in this config
     if c is None or e.integrations_module in c.licensed_modules:
         return []
     api_usage = (facts.module_usage or {}).get(e.api_module, 0.0)

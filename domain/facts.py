@@ -29,6 +29,9 @@ class ContractFacts(BaseModel):
     seats_purchased: int
     price_per_seat: float
     licensed_modules: list[str]
+    # The day the customer gave notice (cancellation / non-renewal) on this term; set only
+    # when the notice was known at as_of (notice_on <= as_of's date).
+    notice_on: date | None = None
 
 
 class DataIssue(BaseModel):
@@ -69,7 +72,7 @@ class AccountFacts(BaseModel):
     active_users_prev: int | None = None  # distinct users, the activity_days before that
     usage_quantity: float | None = None  # sum(quantity), last activity_days
     usage_quantity_prev: float | None = None
-    logins: int | None = None  # 'login' events, last activity_days
+    logins: int | None = None  # login events (config events.login), last activity_days
     login_days: int | None = None  # distinct days with a login, last activity_days
     weekly_active_users: list[int] | None = (
         None  # oldest..newest, weeks_series weeks ending at as_of
@@ -102,7 +105,8 @@ class AccountFacts(BaseModel):
     # --- relationship (interactions, stakeholders, nps) ---------------------
     last_meaningful_interaction_at: datetime | None = None
     stakeholders_active: int | None = None  # joined and not left as of as_of
-    stakeholders_engaged: int | None = None  # active and last_engaged_at within stakeholder_days
+    # active and engaged (stakeholder_engagements) within the stakeholder_days before as_of
+    stakeholders_engaged: int | None = None
     champion_active: bool | None = None
     champion_left_on: date | None = None  # most recent champion departure within champion_left_days
     exec_sponsor_active: bool | None = None

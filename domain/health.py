@@ -18,7 +18,12 @@ How the score is built
    TAM measurement is older than ``tam.stale_days`` (120).
 5. Band from the final, rounded score: ``score >= green_min`` (70) GREEN,
    ``score >= amber_min`` (45) AMBER, else RED. A score of exactly 70.0 is GREEN,
-   69.9 AMBER, 45.0 AMBER, 44.9 RED.
+   69.9 AMBER, 45.0 AMBER, 44.9 RED. But when ``coverage`` is below
+   ``bands.min_coverage`` (0.3) the band is ``UNSCORED``, with the reason in
+   ``band_reason``: a score computed from a sliver of the weight (a brand-new
+   account with only a contract scores 100 on 4% coverage) is not health. The
+   score is still computed and kept for analysts; UNSCORED fires no churn
+   proximity trigger and no Lean play (domain/churn.py, domain/assess.py).
 6. Drivers: per signal, contribution = effective_weight * sub_score (0 without
    data); the 2-3 signals whose contribution changed most since the previous
    snapshot (|delta| >= ``drivers.min_points``, ties by signal order) are
@@ -66,8 +71,9 @@ from pydantic import BaseModel, Field
 from domain.config import SIGNAL_LABELS, SIGNALS, HealthConfig
 from domain.facts import AccountFacts, DataIssue
 
-Band = Literal["GREEN", "AMBER", "RED"]
-BANDS: tuple[str, ...] = ("RED", "AMBER", "GREEN")
+Band = Literal["GREEN", "AMBER", "RED", "UNSCORED"]
+BANDS: tuple[str, ...] = ("RED", "AMBER", "GREEN")  # the bands a score earns (also TAM RAGs)
+UNSCORED: Band = "UNSCORED"  # too little of the signal weight had data to call it health
 
 
 # ------------------------------------------------------------ shared pure helpers
@@ -178,6 +184,7 @@ class HealthSnapshot(BaseModel):
     score: float | None  # rounded to 0.1; None only when coverage is 0
     score_before_tam: float | None = None
     band: Band | None
+    band_reason: str | None = None  # why the band is UNSCORED
     coverage: float = Field(ge=0, le=1)  # share of the total weight that had data
     signals: list[SignalScore]
     drivers: list[Driver] = Field(default_factory=list)
@@ -614,14 +621,31 @@ def _apply_tam(score: float, facts: AccountFacts, config: HealthConfig) -> tuple
     return score, f"{src}: cap {fmt_num(cap)} not binding"
 
 
-def band_for(score: float | None, config: HealthConfig) -> Band | None:
+def band_for(
+    score: float | None, config: HealthConfig, coverage: float | None = None
+) -> Band | None:
+    """The one place bands are decided: None without a score, UNSCORED when ``coverage``
+    (given) is below ``bands.min_coverage``, else GREEN/AMBER/RED by the thresholds."""
     if score is None:
         return None
+    if coverage is not None and coverage < config.bands.min_coverage:
+        return UNSCORED
     if score >= config.bands.green_min:
         return "GREEN"
     if score >= config.bands.amber_min:
         return "AMBER"
     return "RED"
+
+
+def unscored_reason(score: float | None, coverage: float, config: HealthConfig) -> str | None:
+    """Why ``band_for`` said UNSCORED, in words; None when it did not."""
+    if band_for(score, config, coverage) != UNSCORED:
+        return None
+    return (
+        f"signals with data cover {fmt_pct(coverage)} of the weight, below the "
+        f"{fmt_pct(config.bands.min_coverage)} minimum (bands.min_coverage): "
+        f"score {fmt_num(score)} is not used for a band"
+    )
 
 
 # ---------------------------------------------------------------------- drivers
@@ -759,7 +783,8 @@ def score_health(
         config_version=config.version,
         score=score,
         score_before_tam=before_tam,
-        band=band_for(score, config),
+        band=band_for(score, config, coverage),
+        band_reason=unscored_reason(score, coverage, config),
         coverage=coverage,
         signals=signals,
         drivers=drivers,

@@ -2,7 +2,9 @@
 
 ``detect_waste(facts, config)`` returns zero or more ``Finding``s; pure and deterministic.
 Finding ids are ``f"{kind}:{account_id}:{as_of:%Y-%m-%d}"``, plus ``":shelfware"`` for the
-second Muda finding, so re-running the same day finds the same row.
+second Muda finding, so re-running the same day finds the same row. An account whose
+health band is UNSCORED (too little data) gets no Lean play: ``domain.assess`` does not
+call ``detect_waste`` for it.
 
 | Kind | Fires when (defaults) | Severity | Dollars | Play |
 |---|---|---|---|---|

@@ -13,7 +13,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from domain.handoff import check_notice
 from domain.lifecycle import MILESTONES
+from domain.limits import (
+    ID_MAX,
+    PG_INT_MAX,
+    PG_NUMERIC_12_2_MAX,
+    PG_NUMERIC_14_2_MAX,
+    QUANTITY_MAX,
+    Finite,
+    Name,
+    PgInt,
+    RecordId,
+    ShortText,
+    Text,
+)
 
 
 class _Strict(BaseModel):
@@ -24,42 +38,42 @@ class _Strict(BaseModel):
 
 
 class UsageEvent(_Strict):
-    user_id: str = Field(min_length=1)
+    user_id: RecordId
     occurred_at: datetime
-    event_type: str = Field(min_length=1, max_length=100)
-    quantity: float = Field(default=1, ge=0)
+    event_type: RecordId = Field(max_length=100)
+    quantity: Finite = Field(default=1, ge=0, le=QUANTITY_MAX)
 
 
 class UsageEventsSignal(_Strict):
     """A batch: one signal carries many events (written to Postgres, not kept in state)."""
 
-    batch_id: str = Field(min_length=1, description="Idempotency: a batch id is written once")
+    batch_id: RecordId = Field(description="Idempotency: a batch id is written once")
     events: list[UsageEvent] = Field(min_length=1, max_length=5000)
 
 
 class SupportTicketSignal(_Strict):
-    ticket_id: str = Field(min_length=1)
+    ticket_id: RecordId
     opened_at: datetime
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
-    sentiment: float | None = Field(default=None, ge=-1, le=1)
+    sentiment: Finite | None = Field(default=None, ge=-1, le=1)
     escalated: bool = False
-    subject: str | None = None
-    body: str | None = None
+    subject: ShortText | None = None
+    body: Text | None = None
 
 
 class NpsSignal(_Strict):
-    response_id: str = Field(min_length=1)
+    response_id: RecordId
     responded_at: datetime
     score: int = Field(ge=0, le=10)
-    respondent: str | None = None
-    comment: str | None = None
+    respondent: ShortText | None = None
+    comment: Text | None = None
 
 
 class InvoiceSignal(_Strict):
-    invoice_id: str = Field(min_length=1)
+    invoice_id: RecordId
     issued_on: date
     due_on: date
-    amount: float = Field(gt=0)
+    amount: Finite = Field(gt=0, le=PG_NUMERIC_14_2_MAX)
     paid_on: date | None = None
 
     @model_validator(mode="after")
@@ -70,20 +84,20 @@ class InvoiceSignal(_Strict):
 
 
 class InteractionSignal(_Strict):
-    interaction_id: str = Field(min_length=1)
+    interaction_id: RecordId
     occurred_at: datetime
     kind: Literal["meeting", "call", "email", "qbr", "kickoff", "workshop"] = "meeting"
     meaningful: bool = True
-    attendees: int | None = Field(default=None, ge=0)
-    notes: str | None = None
+    attendees: PgInt | None = Field(default=None, ge=0)
+    notes: Text | None = None
 
 
 class StakeholderChangeSignal(_Strict):
-    stakeholder_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
+    stakeholder_id: RecordId
+    name: Name
     email: EmailStr | None = None
-    title: str | None = None
-    role: str = "user"
+    title: ShortText | None = None
+    role: ShortText = "user"
     is_champion: bool = False
     joined_on: date | None = None
     left_on: date | None = None
@@ -94,7 +108,7 @@ class TamEscalationSignal(_Strict):
     score: int = Field(ge=0, le=100)
     rag: Literal["RED", "AMBER", "GREEN"] | None = None
     escalation: bool = True
-    note: str | None = None
+    note: Text | None = None
 
 
 class ContractChangeSignal(_Strict):
@@ -102,21 +116,23 @@ class ContractChangeSignal(_Strict):
 
     start_date: date
     end_date: date
-    arr: float = Field(gt=0)
-    seats_purchased: int = Field(gt=0)
-    price_per_seat: float = Field(gt=0)
-    licensed_modules: list[str] = Field(default_factory=lambda: ["core"])
+    arr: Finite = Field(gt=0, le=PG_NUMERIC_14_2_MAX)
+    seats_purchased: int = Field(gt=0, le=PG_INT_MAX)
+    price_per_seat: Finite = Field(gt=0, le=PG_NUMERIC_12_2_MAX)
+    licensed_modules: list[RecordId] = Field(default_factory=lambda: ["core"], max_length=100)
+    notice_on: date | None = None  # the day the customer gave notice on this term
 
     @model_validator(mode="after")
     def _end_after_start(self) -> ContractChangeSignal:
         if self.end_date <= self.start_date:
             raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        check_notice(self.notice_on, self.start_date, self.end_date)
         return self
 
 
 class MilestoneSignal(_Strict):
-    milestone: str
-    note: str | None = None
+    milestone: str = Field(max_length=ID_MAX)
+    note: ShortText | None = None
 
     @model_validator(mode="after")
     def _known(self) -> MilestoneSignal:
@@ -128,8 +144,12 @@ class MilestoneSignal(_Strict):
 
 
 class ChurnNoticeSignal(_Strict):
-    reason: str = Field(min_length=1)
+    reason: ShortText = Field(min_length=1)
     effective_date: date | None = None
+    # The day the customer gave notice (default: the day the signal arrives). Recorded as
+    # notice_on on the contract in force that day, so scores and back-tests know the churn
+    # from then on, and not before.
+    noticed_on: date | None = None
 
 
 # Signal name -> model. The workflow and the CLI both use this table.
@@ -167,36 +187,36 @@ RESCORE_SIGNALS = {"ticket", "nps", "invoice", "stakeholder", "tam", "contract",
 class CsPlanUpdate(_Strict):
     """Approve (or edit and approve) the CS plan co-created with the customer."""
 
-    approved_by: str = Field(min_length=1)
-    objectives: list[str] = Field(min_length=1)
-    success_metrics: list[str] = Field(default_factory=list)
+    approved_by: Name
+    objectives: list[ShortText] = Field(min_length=1, max_length=50)
+    success_metrics: list[ShortText] = Field(default_factory=list, max_length=50)
 
 
 class DecisionUpdate(_Strict):
     """Approve or decline a save plan or an expansion."""
 
-    decided_by: str = Field(min_length=1)
+    decided_by: Name
     approve: bool
-    target_id: str | None = Field(default=None, description="opportunity id for expansions")
-    note: str | None = None
+    target_id: RecordId | None = Field(default=None, description="opportunity id for expansions")
+    note: ShortText | None = None
 
 
 class MilestoneUpdate(_Strict):
-    milestone: str
-    marked_by: str = Field(min_length=1)
-    note: str | None = None
+    milestone: str = Field(max_length=ID_MAX)
+    marked_by: Name
+    note: ShortText | None = None
 
 
 class PauseUpdate(_Strict):
     paused: bool
-    by: str = Field(min_length=1)
-    reason: str | None = None
+    by: Name
+    reason: ShortText | None = None
 
 
 class ReassignUpdate(_Strict):
-    csm_owner: str = Field(min_length=1)
+    csm_owner: Name
     csm_email: EmailStr
-    by: str = Field(min_length=1)
+    by: Name
 
 
 UPDATES: dict[str, type[BaseModel]] = {

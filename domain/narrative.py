@@ -387,7 +387,23 @@ def narrative_delivery(
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(\[$£€])")
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_URL_RE = re.compile(r"(?:https?://|www\.)[^\s)>\]]+", re.IGNORECASE)
+# Anything a mail or chat client would turn into a link: a scheme (https:, javascript:,
+# data:, mailto: ...), a protocol-relative //host, www., or a bare domain with or
+# without a path (evil.example/x). Emails are matched apart (_EMAIL_RE).
+_URL_RE = re.compile(
+    r"(?:\b[a-z][a-z0-9+.-]{1,20}://|\b(?:javascript|vbscript|mailto|tel|sms|file|callto):(?=\S)|\bdata:(?=[\w.+-]+/)"
+    r"|(?<![\w/:])//(?=[\w-]))[^\s)>\]\"']*"
+    r"|\bwww\.[^\s)>\]]+"
+    r"|(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b(?![.-]\w)(?:[/:?#][^\s)>\]]*)?",
+    re.IGNORECASE,
+)
+# Link and mention markup: Markdown links, Slack's <url|text>, <!here>, <@U123>, <#C1>,
+# HTML anchors, and plain group mentions that some clients expand.
+_MARKUP_RE = re.compile(
+    r"\]\s*\(|<\s*[!@#]|<[^<>\s]+\|[^<>]*>|<\s*a\b"
+    r"|(?<![\w.])@(?:here|channel|everyone|all|group|team)\b",
+    re.IGNORECASE,
+)
 _DIGIT = re.compile(r"\d")
 
 
@@ -420,9 +436,13 @@ def check_body(purpose: str, body: NarrativeBody, facts: NarrativeFacts) -> list
     text = " ".join(
         [body.headline, *body.paragraphs, *body.bullets, *body.actions, *body.questions]
     )
-    for found in {*_EMAIL_RE.findall(text), *_URL_RE.findall(text)}:
-        if found.lower().rstrip(".,;") not in trusted:
+    emails = set(_EMAIL_RE.findall(text))
+    without_emails = _EMAIL_RE.sub(" ", text)
+    for found in sorted({*emails, *_URL_RE.findall(without_emails)}):
+        if found.lower().rstrip(".,;:!?") not in trusted:
             problems.append(f"mentions a contact or link not in the facts: {found!r}")
+    for found in sorted(set(_MARKUP_RE.findall(text))):
+        problems.append(f"carries link or mention markup: {found!r}")
     if "<customer_data" in text.lower() or "</customer_data" in text.lower():
         problems.append("echoes the customer_data markup")
     return problems
@@ -787,7 +807,9 @@ def _t_qbr_health(facts: NarrativeFacts) -> NarrativeBody:
     elif cur is not None:
         trend = f"{name} ends the period at {cur:.0f}/100"
     band = None
-    if m.has("band"):
+    if m.has("band") and m.f("band") == "UNSCORED":
+        band = "The account is UNSCORED: too little of the signal weight has data for a band"
+    elif m.has("band"):
         band = f"The account is {m.f('band')}" + (
             f", after {m.f('band_prev')} earlier in the period"
             if m.has("band_prev") and m.f("band_prev") != m.f("band")

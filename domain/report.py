@@ -8,6 +8,8 @@ from __future__ import annotations
 import textwrap
 
 from domain.assess import Assessment
+from domain.calibration import band_churn_rate
+from domain.config import SIGNALS, HealthConfig
 from domain.health import fmt_money, fmt_num
 
 WIDTH = 100
@@ -34,6 +36,8 @@ def render_assessment(a: Assessment) -> str:
         f"Health {score}  {s.band or 'NO BAND'}  |  coverage {s.coverage * 100:.0f}% of signal "
         f"weight  |  config {s.config_version}"
     )
+    if s.band_reason:
+        lines += _wrap(f"Unscored: {s.band_reason}", "")
     if s.tam_adjustment:
         lines += _wrap(f"Technical health: {s.tam_adjustment}", "")
     lines.append(f"Decision: {a.decision.outcome.upper()}")
@@ -98,3 +102,60 @@ def render_assessment(a: Assessment) -> str:
         for issue in s.data_issues:
             lines += _wrap(f"- {issue.table} {issue.row}: {issue.problem}", "  ")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------ one row per account
+
+# `starter.py score --all`: the columns of the per-account table, in order.
+ROW_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "as_of",
+    "config_version",
+    "contract_in_force",
+    "score",
+    "band",
+    "band_reason",
+    "coverage",
+    "churn_level",
+    "churn_flags",
+    "churn_probability",
+    "probability_horizon_days",
+    *(f"sub_{name}" for name in SIGNALS),
+    "lean_findings",
+    "opportunities",
+    "expansion_arr",
+)
+
+
+def assessment_row(a: Assessment, in_force: bool, config: HealthConfig) -> dict[str, str]:
+    """One account's assessment as flat text fields (``ROW_COLUMNS``): every sub-score
+    (empty without data), churn flag codes and opportunities as ``type:key`` joined by ';'.
+    ``churn_probability``: the observed churn rate of the account's band within the
+    calibration's longest horizon, from an adopted calibration (empty without one)."""
+    s = a.snapshot
+    found = band_churn_rate(config, s.band)
+    rate = found[1].rate if found is not None else None
+    subs = {f"sub_{sig.name}": _cell(sig.sub_score) for sig in s.signals}
+    row = {
+        "account_id": a.account_id,
+        "as_of": s.as_of.isoformat(),
+        "config_version": s.config_version,
+        "contract_in_force": "true" if in_force else "false",
+        "score": _cell(s.score),
+        "band": s.band or "",
+        "band_reason": s.band_reason or "",
+        "coverage": _cell(s.coverage),
+        "churn_level": a.churn.level,
+        "churn_flags": ";".join(f.code for f in a.churn.flags),
+        "churn_probability": _cell(rate),
+        "probability_horizon_days": str(found[0]) if found is not None and rate is not None else "",
+        **subs,
+        "lean_findings": ";".join(f"{f.kind}:{f.severity}" for f in a.findings),
+        "opportunities": ";".join(f"{o.opportunity_type}:{o.key}" for o in a.opportunities),
+        "expansion_arr": _cell(sum(o.estimated_arr_impact for o in a.opportunities) or None),
+    }
+    return {c: row[c] for c in ROW_COLUMNS}
+
+
+def _cell(x: float | None) -> str:
+    return "" if x is None else repr(float(x)) if not float(x).is_integer() else str(int(x))

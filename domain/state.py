@@ -16,11 +16,12 @@ from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
 
 TIMELINE_LIMIT = 200  # entries kept in state; every decision is also on the event bus
+FAILURES_KEPT = 5
 
 
 class TimelineEntry(BaseModel):
     at: datetime
-    kind: str  # phase | scan | decision | signal | rejected | timer | child | delivery | update
+    kind: str  # phase | scan | decision | signal | rejected | timer | child | delivery | update | failed
     text: str
 
 
@@ -41,6 +42,7 @@ class AccountState(BaseModel):
     done_checkpoints: list[str] = Field(default_factory=list)
     last_scan_at: datetime | None = None
     band: str | None = None
+    band_reason: str | None = None  # why the band is UNSCORED
     score: float | None = None
     churn_level: str | None = None
     drivers: list[str] = Field(default_factory=list)
@@ -68,6 +70,10 @@ class AccountState(BaseModel):
     runs: int = 1
     signals_received: int = 0
     signals_rejected: int = 0
+    # Steps the workflow carried on after (a delivery, event or child that failed):
+    # the last FAILURES_KEPT, each "YYYY-MM-DD what failed: reason".
+    failures: list[str] = Field(default_factory=list)
+    failures_total: int = 0
 
     @property
     def account_id(self) -> str:
@@ -116,6 +122,9 @@ class AccountView(BaseModel):
     runs: int
     signals_received: int
     signals_rejected: int
+    failures: list[str] = Field(default_factory=list)
+    failures_total: int = 0
+    band_reason: str | None = None  # why the band is UNSCORED
 
 
 class AccountOutcome(BaseModel):

@@ -57,7 +57,8 @@ class AssessmentSummary(BaseModel):
     as_of: datetime
     config_version: str
     score: float | None
-    band: Literal["RED", "AMBER", "GREEN"] | None
+    band: Literal["RED", "AMBER", "GREEN", "UNSCORED"] | None
+    band_reason: str | None = None  # why UNSCORED
     coverage: float
     churn_level: Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
     churn_flags: list[str] = Field(default_factory=list)  # short evidence, one per flag
@@ -96,6 +97,7 @@ def summarize(assessment: Assessment, facts: AccountFacts | None = None) -> Asse
         config_version=snap.config_version,
         score=snap.score,
         band=snap.band,
+        band_reason=snap.band_reason,
         coverage=snap.coverage,
         churn_level=churn.level,
         churn_flags=[_clip(f.evidence) for f in churn.flags],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,7 +30,30 @@ HANDOFF_CONCURRENCY = 32
 
 
 def say(msg: str) -> None:
-    print(f"[vim] {msg}", flush=True)
+    show(f"[vim] {msg}\n")
+
+
+def show(text: str) -> None:
+    """Print, surviving a reader that went away.
+
+    Under `make demo | tee log`, Ctrl-C stops `tee` too: every later print
+    would raise BrokenPipeError, out of the cleanup that stops what the demo
+    started. Once the pipe is broken, output goes to /dev/null instead.
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 async def handoff_portfolio(settings: Settings, handoffs: list) -> tuple[int, int]:
@@ -93,8 +117,14 @@ def demo_as_of(settings: Settings) -> date:
     return today
 
 
-def up(settings: Settings) -> tuple[str, bool, subprocess.Popen | None]:
-    """Postgres + Temporal. Returns (dsn, we started Postgres, temporal process we started)."""
+def up(
+    settings: Settings, cleanup: contextlib.ExitStack | None = None
+) -> tuple[str, bool, subprocess.Popen | None]:
+    """Postgres + Temporal. Returns (dsn, we started Postgres, temporal process we started).
+
+    With `cleanup`, what this call starts is registered there to be stopped the
+    moment it runs, so an interruption between two steps leaks nothing.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     pg_started = False
     if settings.database_url:
@@ -103,6 +133,8 @@ def up(settings: Settings) -> tuple[str, bool, subprocess.Popen | None]:
     else:
         pg_started = embedded_dsn(settings.pgdata) is None
         dsn = resolve_database_url(settings, start=True)
+        if pg_started and cleanup is not None:
+            cleanup.callback(_stop_postgres, settings)
         say(
             f"Postgres: embedded in {settings.pgdata} ({'started' if pg_started else 'already running'})"
         )
@@ -111,6 +143,8 @@ def up(settings: Settings) -> tuple[str, bool, subprocess.Popen | None]:
     reused = port_open(settings.temporal_address)
     encrypted = load_keys(settings.encryption_keys, settings.data_dir) is not None
     proc = start_dev_server(settings, codec_endpoint=settings.codec_url if encrypted else None)
+    if proc is not None and cleanup is not None:
+        cleanup.callback(_stop_temporal, settings, proc)
     say(
         f"Temporal: {settings.temporal_address} ({'already running, reused' if reused else 'dev server started'}), "
         f"state in {settings.temporal_db_file}"
@@ -127,51 +161,89 @@ def demo_encryption(settings: Settings) -> str:
     return f"payload encryption: on, local key {path} ({'reused' if existed else 'created'})"
 
 
+def _stop_postgres(settings: Settings) -> None:
+    stop_embedded(settings.pgdata)
+    say("Postgres stopped (data kept)")
+
+
+def _stop_temporal(settings: Settings, proc: subprocess.Popen) -> None:
+    stop_dev_server(settings, proc)
+    say("Temporal dev server stopped (state kept)")
+
+
+def _stop_process(proc: subprocess.Popen, grace_seconds: float) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace_seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+class _Stopping(Exception):
+    """Ctrl-C or SIGTERM arrived while the demo was starting."""
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = load_settings()
     t0 = time.monotonic()
-    say(demo_encryption(settings))
-    dsn, pg_started, temporal_proc = up(settings)
-    env = dict(os.environ, DATABASE_URL=dsn, VIM_DATA_DIR=str(settings.data_dir))
-    worker_log = settings.data_dir / "worker.log"
-    with open(worker_log, "ab") as log:
-        worker = subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py")],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        codec = subprocess.Popen(
-            [sys.executable, "-m", "stack", "codec-server"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    with open(settings.data_dir / "console.log", "ab") as log:
-        console = subprocess.Popen(
-            [sys.executable, "-m", "console"], env=env, cwd=ROOT, stdout=log, stderr=log
-        )
     stopping = False
 
     def stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
 
+    def check() -> None:
+        if stopping:
+            raise _Stopping
+
+    # From the first line on: a signal only sets a flag, checked between steps, and
+    # every started service is stopped by the ExitStack (in reverse order) whatever
+    # ends the run: Ctrl-C, an error, or a reader of our output that went away.
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    try:
-        as_of = demo_as_of(settings)
-        handoffs = asyncio.run(load_demo(dsn, as_of, args.seed))
-        started, already = asyncio.run(handoff_portfolio(settings, handoffs))
-        say(
-            f"handed off {started} account(s), {already} already running "
-            f"({len(handoffs)} in the portfolio) in {time.monotonic() - t0:.0f}s since start"
-        )
-        ns = settings.temporal_namespace
-        print(
-            f"""
+    with contextlib.ExitStack() as started:
+        started.callback(say, "stopping what this run started ...")
+        try:
+            say(demo_encryption(settings))
+            dsn, _, _ = up(settings, started)
+            check()
+            env = dict(os.environ, DATABASE_URL=dsn, VIM_DATA_DIR=str(settings.data_dir))
+            worker_log = settings.data_dir / "worker.log"
+            with open(worker_log, "ab") as log:
+                worker = subprocess.Popen(
+                    [sys.executable, str(ROOT / "worker.py")],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+                started.callback(_stop_process, worker, settings.shutdown_grace_seconds + 10)
+                codec = subprocess.Popen(
+                    [sys.executable, "-m", "stack", "codec-server"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+                started.callback(_stop_process, codec, 10)
+            with open(settings.data_dir / "console.log", "ab") as log:
+                console = subprocess.Popen(
+                    [sys.executable, "-m", "console"], env=env, cwd=ROOT, stdout=log, stderr=log
+                )
+                started.callback(_stop_process, console, 10)
+            as_of = demo_as_of(settings)
+            handoffs = asyncio.run(load_demo(dsn, as_of, args.seed))
+            check()
+            started_n, already = asyncio.run(handoff_portfolio(settings, handoffs))
+            say(
+                f"handed off {started_n} account(s), {already} already running "
+                f"({len(handoffs)} in the portfolio) in {time.monotonic() - t0:.0f}s since start"
+            )
+            ns = settings.temporal_namespace
+            show(
+                f"""
   CS console        http://{settings.console_host}:{settings.console_port}/   (log {settings.data_dir / "console.log"})
   Temporal Web UI   {settings.ui_url}/namespaces/{ns}/workflows
       filter e.g.   {(chr(10) + " " * 20).join(demo_filters(as_of))}
@@ -188,38 +260,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
   Worker log        {worker_log}
 
 Running until Ctrl-C. Run `make demo` again later: the same workflows resume.
-""",
-            flush=True,
-        )
-        while not stopping and worker.poll() is None:
-            time.sleep(0.5)
-        if worker.poll() is not None and not stopping:
-            say(f"worker exited with {worker.returncode}")
-            return 1
-        return 0
-    finally:
-        say("stopping what this run started ...")
-        if console.poll() is None:
-            console.terminate()
-            try:
-                console.wait(10)
-            except subprocess.TimeoutExpired:
-                console.kill()
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(settings.shutdown_grace_seconds + 10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-        if codec.poll() is None:
-            codec.terminate()
-            codec.wait(10)
-        if temporal_proc is not None:
-            stop_dev_server(settings, temporal_proc)
-            say("Temporal dev server stopped (state kept)")
-        if pg_started:
-            stop_embedded(settings.pgdata)
-            say("Postgres stopped (data kept)")
+
+"""
+            )
+            while not stopping and worker.poll() is None:
+                time.sleep(0.5)
+            if worker.poll() is not None and not stopping:
+                say(f"worker exited with {worker.returncode}")
+                return 1
+            return 0
+        except _Stopping:
+            return 130
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -23,10 +23,17 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle as lc
     from domain.handoff import HandoffContract
     from domain.lifecycle import Phase
+    from domain.limits import (
+        SIGNAL_PAYLOAD_BYTES,
+        TELEMETRY_CHUNK_BYTES,
+        chunks_within,
+        payload_bytes,
+    )
     from domain.messages import (
         RESCORE_SIGNALS,
         SIGNALS,
         TELEMETRY_SIGNALS,
+        ChurnNoticeSignal,
         ContractChangeSignal,
         CsPlanUpdate,
         DecisionUpdate,
@@ -36,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         UpdateResult,
     )
     from domain.state import (
+        FAILURES_KEPT,
         TIMELINE_LIMIT,
         AccountOutcome,
         AccountState,
@@ -67,6 +75,8 @@ with workflow.unsafe.imports_passed_through():
 SCAN_EVERY = timedelta(days=1)
 RENEWAL_GRACE = timedelta(days=30)
 SEEN_KEYS_LIMIT = 500
+# workflow.patched id: a churn_notice signal also writes contracts.notice_on
+NOTICE_RECORDED_PATCH = "churn-notice-recorded"
 
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
@@ -191,6 +201,8 @@ class AccountLifecycleWorkflow:
             waiting += "; gate needs: " + ", ".join(gate.missing(set(s.milestones)))
         if s.paused:
             waiting = "paused by an operator; " + waiting
+        if s.failures:
+            waiting += f"; {s.failures_total} failed step(s), last: {s.failures[-1]}"
         workflow.set_current_details(waiting)
         self._wake = False
         try:
@@ -201,16 +213,30 @@ class AccountLifecycleWorkflow:
     # ---------------------------------------------------- observability loop
 
     async def _flush_telemetry(self) -> None:
+        """Write pending telemetry in chunks that fit one activity input, whatever piled up.
+
+        Postgres' refusals come back per item (never retried): each is recorded
+        as rejected in the timeline with its reason, and its key is forgotten so
+        a corrected re-send is accepted.
+        """
         s = self.s
         while s.pending_telemetry:
-            batch = list(s.pending_telemetry)
-            await workflow.execute_activity(
+            batch = chunks_within(
+                list(s.pending_telemetry),
+                lambda p: payload_bytes(p.payload) + len(p.key) + 64,
+                TELEMETRY_CHUNK_BYTES,
+            )[0]
+            result = await workflow.execute_activity(
                 "record_telemetry",
                 TelemetryBatch(account_id=s.account_id, items=batch),
                 start_to_close_timeout=self.activity_timeout,
                 retry_policy=DB_RETRY,
                 summary=f"write {len(batch)} telemetry item(s) to Postgres",
             )
+            # Untyped on purpose: histories before per-item refusals returned a row count.
+            for r in result.get("rejected", []) if isinstance(result, dict) else []:
+                self._reject(r["signal"], f"{r['key']} refused by Postgres: {r['reason']}")
+                s.seen_keys = [k for k in s.seen_keys if k != r["key"]]
             written = {p.key for p in batch}
             s.pending_telemetry = [p for p in s.pending_telemetry if p.key not in written]
 
@@ -230,6 +256,7 @@ class AccountLifecycleWorkflow:
         old = (s.band, s.churn_level, s.last_decision)
         old_band = s.band
         s.band, s.score, s.churn_level = summary.band, summary.score, summary.churn_level
+        s.band_reason = summary.band_reason
         s.drivers = list(summary.drivers)
         s.open_findings = [f.model_dump(mode="json") for f in summary.findings]
         s.opportunities = [o.model_dump(mode="json") for o in summary.opportunities]
@@ -464,6 +491,14 @@ class AccountLifecycleWorkflow:
         if len(args) != 1:
             self._reject(name, f"expected one argument, got {len(args)}")
             return
+        size = len(args[0].payload.data)
+        if size > SIGNAL_PAYLOAD_BYTES:
+            self._reject(
+                name,
+                f"payload of {size:,} bytes is over the {SIGNAL_PAYLOAD_BYTES:,}-byte limit "
+                "of one signal: split it (e.g. smaller usage batches)",
+            )
+            return
         try:
             raw = workflow.payload_converter().from_payload(args[0].payload, dict)
             msg = model.model_validate(raw)
@@ -475,6 +510,10 @@ class AccountLifecycleWorkflow:
         elif name == "churn_notice":
             s.churn_reason = f"customer gave notice: {msg.reason}"
             self._log("signal", s.churn_reason)
+            # Added after histories were recorded: the notice is also written to Postgres
+            # (contracts.notice_on). Old histories replay without the extra activity.
+            if workflow.patched(NOTICE_RECORDED_PATCH):
+                self._record_notice(msg)
             await self._enter_churn_handling(s.churn_reason)
         elif name == "contract":
             self._apply_contract(msg, "changed by signal")
@@ -490,6 +529,19 @@ class AccountLifecycleWorkflow:
         if name in RESCORE_SIGNALS:
             s.rescore = True
         self._wake = True
+
+    def _record_notice(self, msg: ChurnNoticeSignal) -> None:
+        """Queue the notice for Postgres, dated the day it was given (default: today)."""
+        s = self.s
+        notice = msg.model_copy(update={"noticed_on": msg.noticed_on or workflow.now().date()})
+        key = f"churn_notice:{notice.noticed_on}"
+        if key not in s.seen_keys:
+            s.seen_keys = [*s.seen_keys[-(SEEN_KEYS_LIMIT - 1) :], key]
+            s.pending_telemetry.append(
+                PendingTelemetry(
+                    signal="churn_notice", key=key, payload=notice.model_dump(mode="json")
+                )
+            )
 
     def _reject(self, name: str, reason: str) -> None:
         self.s.signals_rejected += 1
@@ -634,6 +686,7 @@ class AccountLifecycleWorkflow:
             waiting_for=("gate needs: " + ", ".join(missing)) if missing else "",
             paused=s.paused,
             band=s.band,
+            band_reason=s.band_reason,
             score=s.score,
             churn_level=s.churn_level,
             drivers=s.drivers,
@@ -649,6 +702,8 @@ class AccountLifecycleWorkflow:
             runs=s.runs,
             signals_received=s.signals_received,
             signals_rejected=s.signals_rejected,
+            failures=s.failures,
+            failures_total=s.failures_total,
         )
 
     @workflow.query
@@ -662,6 +717,13 @@ class AccountLifecycleWorkflow:
         s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text))
         if len(s.timeline) > TIMELINE_LIMIT:
             del s.timeline[: len(s.timeline) - TIMELINE_LIMIT]
+
+    def note_failure(self, text: str) -> None:
+        """A step the workflow carried on after (playbooks.survived): timeline, view, details."""
+        s = self.s
+        s.failures_total += 1
+        s.failures = [*s.failures, f"{workflow.now():%Y-%m-%d} {text}"][-FAILURES_KEPT:]
+        self._log("failed", text)
 
     def _upsert_search_attributes(self, force: bool = False) -> None:
         s = self.s

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain.handoff import HandoffContract
 from domain.state import PendingTelemetry
@@ -17,6 +17,19 @@ from domain.state import PendingTelemetry
 class TelemetryBatch(BaseModel):
     account_id: str
     items: list[PendingTelemetry]
+
+
+class TelemetryRejection(BaseModel):
+    key: str
+    signal: str
+    reason: str
+
+
+class TelemetryWriteResult(BaseModel):
+    """What `record_telemetry` wrote, and the items Postgres refused (never retried)."""
+
+    written: int = 0
+    rejected: list[TelemetryRejection] = Field(default_factory=list)
 
 
 class RenewalCheckRequest(BaseModel):

@@ -40,6 +40,11 @@ class _Child:
     llm_task_queue: str
     account_id: str
 
+    def note_failure(self, text: str) -> None:
+        """A failed delivery or event (playbooks.survived): say so where an operator looks."""
+        workflow.logger.warning("%s", text)
+        workflow.set_current_details(f"carried on after a failed step: {text}")
+
 
 @workflow.defn
 class QBRWorkflow(_Child):

@@ -13,12 +13,28 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    FailureError,
+    WorkflowAlreadyStartedError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
     from domain import lifecycle as lc
-    from domain.delivery import BusEvent, DeliveryRequest, DeliveryResult, delivery_key
-    from domain.narrative import Narrative, NarrativeFacts, NarrativeRequest, narrative_delivery
+    from domain.delivery import (
+        BusEvent,
+        DeliveryFailure,
+        DeliveryRequest,
+        DeliveryResult,
+        delivery_key,
+    )
+    from domain.narrative import (
+        Narrative,
+        NarrativeFacts,
+        NarrativeRequest,
+        narrative_delivery,
+        render_template,
+    )
     from domain.summary import AssessmentSummary, FindingLine
     from workflows.child_models import ChurnSaveInput, ExpansionInput, QbrInput
 
@@ -41,6 +57,55 @@ DIRECTOR_OF_CS = "director-of-cs@example.com"
 
 
 # ------------------------------------------------------------ building blocks
+#
+# No delivery, narrative, bus event or child start can fail or stall the
+# workflow that asked for it: each building block classifies the failure (the
+# activity raises a non-retryable error for a permanent refusal, and retries a
+# transient one within a bounded budget), and `survived` turns what is left into
+# a recorded failure the operator sees.
+
+
+def failure_reason(err: BaseException) -> str:
+    """The innermost message of a failure chain: the channel's own words and fix."""
+    messages: list[str] = []
+    cause: BaseException | None = err
+    while cause is not None:
+        text = str(getattr(cause, "message", "") or cause).strip()
+        if text:
+            messages.append(text)
+        cause = cause.__cause__ or getattr(cause, "cause", None)
+    return (messages[-1] if messages else type(err).__name__)[:300]
+
+
+async def survived(what: str, err: FailureError, failure: DeliveryFailure | None = None) -> str:
+    """Record a failed step instead of failing the workflow; re-raise only a cancellation.
+
+    The workflow instance gets an operator-visible note (``note_failure``: the
+    account's timeline, view and current details; a child's current details);
+    a failed delivery is also marked failed in ``deliveries`` and announced as
+    ``delivery.failed`` on the bus.
+    """
+    if is_cancelled_exception(err):
+        raise err
+    reason = failure_reason(err)
+    note = getattr(workflow.instance(), "note_failure", None)
+    if note is not None:
+        note(f"{what} failed: {reason}")
+    if failure is not None:
+        try:
+            await workflow.execute_activity(
+                "fail_delivery",
+                failure.model_copy(update={"reason": reason}),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DELIVERY_RETRY,
+                summary=f"mark failed: {failure.kind} {failure.purpose}",
+            )
+        except FailureError as again:
+            if is_cancelled_exception(again):
+                raise
+            if note is not None:
+                note(f"recording that failure failed too: {failure_reason(again)}")
+    return reason
 
 
 def key(purpose: str, *parts: object) -> str:
@@ -50,27 +115,57 @@ def key(purpose: str, *parts: object) -> str:
 
 async def narrative(wf: Any, facts: NarrativeFacts) -> Narrative:
     """Words for a draft: the model when configured, else (or on failure) a template."""
-    return await workflow.execute_activity(
-        "write_narrative",
-        NarrativeRequest(facts=facts, max_attempts=NARRATIVE_ATTEMPTS),
-        result_type=Narrative,
-        task_queue=wf.llm_task_queue,
-        start_to_close_timeout=timedelta(seconds=90),
-        retry_policy=NARRATIVE_RETRY,
-        summary=f"narrative: {facts.purpose}",
-    )
+    try:
+        return await workflow.execute_activity(
+            "write_narrative",
+            NarrativeRequest(facts=facts, max_attempts=NARRATIVE_ATTEMPTS),
+            result_type=Narrative,
+            task_queue=wf.llm_task_queue,
+            start_to_close_timeout=timedelta(seconds=90),
+            retry_policy=NARRATIVE_RETRY,
+            summary=f"narrative: {facts.purpose}",
+        )
+    except FailureError as err:
+        reason = await survived(f"narrative {facts.purpose}", err)
+        out = render_template(facts, fallback=True, reason=f"the narrative step failed: {reason}")
+        return Narrative(**out.model_dump())
 
 
 async def deliver(req: DeliveryRequest) -> DeliveryResult:
-    """One draft/page/message; the key makes a retry or a replay a no-op."""
-    return await workflow.execute_activity(
-        "deliver",
-        req,
-        result_type=DeliveryResult,
-        start_to_close_timeout=getattr(workflow.instance(), "activity_timeout", DELIVERY_TIMEOUT),
-        retry_policy=DELIVERY_RETRY,
-        summary=f"{req.kind}: {req.purpose}" + (f" to {req.to}" if req.to else ""),
-    )
+    """One draft/page/message; the key makes a retry or a replay a no-op.
+
+    A delivery that cannot be made (refused by the channel, or still failing
+    after the bounded retries) comes back with status "failed" and the
+    channel's reason in `note`: the caller carries on.
+    """
+    try:
+        return await workflow.execute_activity(
+            "deliver",
+            req,
+            result_type=DeliveryResult,
+            start_to_close_timeout=getattr(
+                workflow.instance(), "activity_timeout", DELIVERY_TIMEOUT
+            ),
+            retry_policy=DELIVERY_RETRY,
+            summary=f"{req.kind}: {req.purpose}" + (f" to {req.to}" if req.to else ""),
+        )
+    except FailureError as err:
+        failure = DeliveryFailure(
+            idempotency_key=req.idempotency_key,
+            account_id=req.account_id,
+            kind=req.kind,
+            purpose=req.purpose,
+            reason="",
+            occurred_at=workflow.now(),
+        )
+        reason = await survived(f"{req.kind} {req.purpose}", err, failure)
+        return DeliveryResult(
+            idempotency_key=req.idempotency_key,
+            account_id=req.account_id,
+            kind=req.kind,
+            status="failed",
+            note=reason,
+        )
 
 
 async def deliver_narrative(
@@ -102,19 +197,22 @@ async def deliver_narrative(
 async def publish(wf: Any, event_type: str, payload: dict, occurrence: str | None = None) -> None:
     """Every decision goes on the event bus (Postgres outbox + NOTIFY)."""
     now = workflow.now()
-    await workflow.execute_activity(
-        "publish_event",
-        BusEvent(
-            event_key=key(event_type, occurrence or now.isoformat()),
-            account_id=wf.account_id,
-            event_type=event_type,
-            payload=payload,
-            occurred_at=now,
-        ),
-        start_to_close_timeout=timedelta(seconds=30),
-        retry_policy=DELIVERY_RETRY,
-        summary=f"event bus: {event_type}",
-    )
+    try:
+        await workflow.execute_activity(
+            "publish_event",
+            BusEvent(
+                event_key=key(event_type, occurrence or now.isoformat()),
+                account_id=wf.account_id,
+                event_type=event_type,
+                payload=payload,
+                occurred_at=now,
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DELIVERY_RETRY,
+            summary=f"event bus: {event_type}",
+        )
+    except FailureError as err:
+        await survived(f"event {event_type}", err)
 
 
 # ----------------------------------------------------------------- playbooks
@@ -169,7 +267,12 @@ async def churn_alert(wf: AccountLifecycleWorkflow, summary: AssessmentSummary) 
     s = wf.s
     facts = _facts(wf, "churn_risk", summary, evidence=[*summary.churn_flags, *summary.drivers])
     n = await narrative(wf, facts)
-    subject = f"[{summary.churn_level} churn risk] {s.handoff.name}: health {summary.score} {summary.band}"
+    health = (
+        f"health UNSCORED ({summary.coverage:.0%} coverage)"
+        if summary.band == "UNSCORED"
+        else f"health {summary.score} {summary.band}"
+    )
+    subject = f"[{summary.churn_level} churn risk] {s.handoff.name}: {health}"
     occurrence = f"{summary.churn_level}:{workflow.now():%Y-%m-%d}"
     rep = str(s.handoff.rep_email or s.handoff.csm_email)
     for kind, to in (("health_update", None), ("email_draft", rep), ("chat_alert", None)):
@@ -252,7 +355,9 @@ def _metrics(summary: AssessmentSummary) -> dict[str, float | int | str]:
         "churn_level": summary.churn_level,
         "coverage": round(summary.coverage, 2),
     }
-    if summary.score is not None:
+    # An UNSCORED account's score rests on too little data to quote to a person: the
+    # draft says UNSCORED and the coverage instead.
+    if summary.score is not None and summary.band != "UNSCORED":
         out["health_score"] = summary.score
     if summary.band:
         out["band"] = summary.band
@@ -378,6 +483,9 @@ async def _start_child(name: str, inp: Any, child_id: str, task_queue: str, summ
         return True
     except WorkflowAlreadyStartedError:
         return False
+    except FailureError as err:
+        await survived(f"starting {name} {child_id}", err)
+        return False
 
 
 # ---------------------------------------------------------- timers and gates
@@ -463,5 +571,6 @@ async def post_mortem(wf: AccountLifecycleWorkflow) -> None:
         to_name=s.handoff.csm_owner,
         subject=f"Post-mortem: {s.handoff.name} churned",
     )
-    s.alerts_sent["post_mortem"] = res.target or res.external_id or res.channel
-    wf._log("delivery", f"post-mortem drafted ({res.channel})")
+    s.alerts_sent["post_mortem"] = res.target or res.external_id or res.channel or res.status
+    if res.status == "delivered":
+        wf._log("delivery", f"post-mortem drafted ({res.channel})")

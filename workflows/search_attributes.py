@@ -8,6 +8,7 @@ through `WorkflowEnvironment.start_local(search_attributes=...)`.
 from temporalio.common import SearchAttributeKey
 
 ACCOUNT_PHASE = SearchAttributeKey.for_keyword("AccountPhase")
+# GREEN / AMBER / RED, or UNSCORED when too little of the signal weight has data
 HEALTH_BAND = SearchAttributeKey.for_keyword("HealthBand")
 HEALTH_SCORE = SearchAttributeKey.for_float("HealthScore")
 CHURN_RISK = SearchAttributeKey.for_keyword("ChurnRisk")

@@ -15,6 +15,7 @@ The client's own retries are off: Temporal's retry policy is the only one.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,8 +176,16 @@ class NotionChannel:
 # ----------------------------------------------------------------- blocks
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_RICH_TEXT_ITEMS = 100  # Notion's limit per rich_text array
+
+
 def rich_text(text: str, *, italic: bool = False, bold: bool = False) -> list[dict[str, Any]]:
+    """Plain text content (never a link: Notion links only what sets `link`), without the
+    control characters Notion refuses, in chunks within its per-item and per-array limits."""
+    text = _CONTROL.sub("", text)
     chunks = [text[i : i + MAX_TEXT] for i in range(0, len(text), MAX_TEXT)] or [""]
+    chunks = chunks[:MAX_RICH_TEXT_ITEMS]
     out = []
     for c in chunks:
         rt: dict[str, Any] = {"type": "text", "text": {"content": c}}

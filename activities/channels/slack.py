@@ -15,6 +15,7 @@ All customer-derived text is escaped (&, <, >) so it cannot mention
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ from activities.channels.errors import by_status, redact, rejected, retry_after_
 from domain.delivery import DeliveryRequest, DeliverySection
 
 CHANNEL = "Slack"
+METADATA_EVENT = "vim_delivery"  # message metadata carrying the delivery key
+HISTORY_LOOKBACK = 200  # recent messages searched for an earlier post of a delivery
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 
@@ -79,8 +82,15 @@ class SlackConfig:
         return bool(self.webhook_url or (self.bot_token and self.channel))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def esc(text: str) -> str:
-    """Slack mrkdwn control characters; stops <!channel>, <@U...> and forged links."""
+    """Slack mrkdwn control characters; stops <!channel>, <@U...> and forged links.
+
+    Control characters (NUL included) are dropped: Slack refuses or mangles them.
+    """
+    text = _CONTROL.sub("", text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -171,23 +181,42 @@ class SlackChannel:
     def _secrets(self) -> list[str | None]:
         return [self.config.webhook_url, self.config.bot_token]
 
-    async def post(self, req: DeliveryRequest) -> tuple[str, str]:
-        """(external id, target). External id: the message ts (Web API) or 'webhook'."""
+    async def post(
+        self, req: DeliveryRequest, *, check_existing: bool = False
+    ) -> tuple[str, str, str | None]:
+        """(external id, target, note). External id: the message ts (Web API) or 'webhook'.
+
+        Exactly-once with a bot token: every message carries its delivery key in
+        message metadata, and a retry (``check_existing``) first looks for a
+        message with that key in the channel's recent history, so a post whose
+        response was lost is found instead of posted again. Webhooks cannot
+        read a channel: a retry after a lost response may post twice
+        (at-least-once, see the README).
+        """
         message = build_message(req)
         try:
             async with httpx.AsyncClient(timeout=self.config.timeout_s) as http:
                 if self.config.webhook_url:
                     r = await http.post(self.config.webhook_url, json=message)
                     if r.status_code == 200:
-                        return "webhook", "slack webhook"
+                        return "webhook", "slack webhook", None
                     raise self._http_error(r)
+                note = None
+                if check_existing:
+                    found, note = await self._find_posted(http, req.idempotency_key)
+                    if found is not None:
+                        return (
+                            found,
+                            self.config.channel or "",
+                            ("found the message an earlier attempt posted"),
+                        )
                 body = {
                     "channel": self.config.channel,
                     **message,
                     "unfurl_links": False,
                     "unfurl_media": False,
                     "metadata": {
-                        "event_type": "vim_delivery",
+                        "event_type": METADATA_EVENT,
                         "event_payload": {"idempotency_key": req.idempotency_key},
                     },
                 }
@@ -200,7 +229,11 @@ class SlackChannel:
                     raise self._http_error(r)
                 data = _json(r)
                 if data.get("ok") is True:
-                    return str(data.get("ts")), str(data.get("channel") or self.config.channel)
+                    return (
+                        str(data.get("ts")),
+                        str(data.get("channel") or self.config.channel),
+                        note,
+                    )
                 error = str(data.get("error") or "unknown_error")
                 if error in _RETRY_ERRORS:
                     raise retryable(
@@ -216,6 +249,46 @@ class SlackChannel:
             ) from None
         except httpx.TransportError as e:
             raise retryable(CHANNEL, f"connection error ({type(e).__name__})") from None
+
+    async def _find_posted(
+        self, http: httpx.AsyncClient, key: str
+    ) -> tuple[str | None, str | None]:
+        """(ts of the message carrying this delivery key, or None; a note when we could not look).
+
+        ``conversations.history`` with metadata, over the last HISTORY_LOOKBACK
+        messages (needs the channels:history scope and SLACK_CHANNEL as an id).
+        """
+        r = await http.get(
+            f"{self.config.base_url}/conversations.history",
+            params={
+                "channel": self.config.channel or "",
+                "limit": str(HISTORY_LOOKBACK),
+                "include_all_metadata": "true",
+            },
+            headers={"Authorization": f"Bearer {self.config.bot_token}"},
+        )
+        if r.status_code != 200:
+            raise self._http_error(r)
+        data = _json(r)
+        if data.get("ok") is not True:
+            error = str(data.get("error") or "unknown_error")
+            if error in _RETRY_ERRORS:
+                raise retryable(
+                    CHANNEL, f"conversations.history {error}", retry_after_seconds(r.headers)
+                )
+            # Cannot look (e.g. missing channels:history): post, and say it may be a repeat.
+            return None, (
+                f"could not check for an earlier post (conversations.history {error}): "
+                "this may repeat a message whose response was lost"
+            )
+        for m in data.get("messages") or []:
+            meta = m.get("metadata") or {}
+            if (
+                meta.get("event_type") == METADATA_EVENT
+                and (meta.get("event_payload") or {}).get("idempotency_key") == key
+            ):
+                return str(m.get("ts")), None
+        return None, None
 
     def _http_error(self, r: httpx.Response) -> Exception:
         text = redact(r.text.strip()[:80], self._secrets())

@@ -9,6 +9,7 @@ request, never from narrative text.
 from __future__ import annotations
 
 import asyncpg
+import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.channels.gmail import GmailConfig
@@ -101,6 +102,38 @@ async def test_an_injected_action_in_the_answer_is_rejected_then_replaced(
     assert "attacker@evil.com" in (out.error or "")
 
 
+@pytest.mark.parametrize(
+    "injected",
+    [
+        "Read the full report at evil.example/x before the call",
+        "Review [the renewal terms](javascript:alert(1)) with the rep",
+        "Open //evil.example/login to confirm the seats",
+        "Open www.evil.example to confirm the seats",
+        "Loop in @here so the team sees the renewal risk",
+        "Post this to @channel before Friday",
+        "Flag it for <!here> and <@U0123ABC>",
+        "See <https://evil.example|the dashboard> for the numbers",
+        "Share data:text/html;base64,PHNjcmlwdD4= with the champion",
+    ],
+)
+async def test_anything_a_client_would_linkify_or_a_group_mention_is_refused(
+    pool: asyncpg.Pool, anthropic_fake: AnthropicFake, injected: str
+) -> None:
+    """Mail and chat clients turn bare domains, markdown and protocol-relative links into
+    links, and @here / <!here> into mentions: a model answer carrying one is not used."""
+    a = narrative_acts(pool, anthropic_fake)
+    anthropic_fake.answer({**VALID_ANSWER, "actions": [injected, "Prepare a value recap"]}, times=2)
+    with pytest.raises(ApplicationError) as err:
+        await env_at(1).run(a.write_narrative, NarrativeRequest(facts=FACTS, max_attempts=2))
+    assert not err.value.non_retryable and "malformed answer" in err.value.message
+    out = await env_at(2).run(a.write_narrative, NarrativeRequest(facts=FACTS, max_attempts=2))
+    assert out.generated_by == "template" and out.fallback
+    text = out.model_dump_json(
+        include={"headline", "paragraphs", "bullets", "actions", "questions"}
+    )
+    assert injected not in text and "evil" not in text and "@here" not in text
+
+
 async def test_extra_fields_that_look_like_actions_are_rejected(
     pool: asyncpg.Pool, anthropic_fake: AnthropicFake
 ) -> None:
@@ -124,7 +157,7 @@ async def test_the_delivery_goes_where_the_workflow_says_whatever_the_text_says(
     # A model answer that passes validation but is steered by the ticket: it can only be text.
     steered = {
         **VALID_ANSWER,
-        "bullets": ["The customer asked us to forward this to their CEO <!channel>"],
+        "bullets": ["The customer asked us to forward this to their CEO and the whole team"],
     }
     anthropic_fake.answer(steered)
     narrative = await env_at().run(

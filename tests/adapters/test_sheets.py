@@ -189,6 +189,87 @@ async def test_a_failing_insert_leaves_nothing_half_written(
         await pool.execute("DROP TRIGGER boom ON support_tickets; DROP FUNCTION boom();")
 
 
+HOSTILE_TABS = {
+    "accounts": [
+        ["account_id", "name"],
+        ["acme", "Acme Corp"],
+        ["globex", "Globex"],
+        ["nul", "Nul\x00 Inc"],  # row 4: NUL in a cell
+    ],
+    "contracts": [
+        ["account_id", "start_date", "end_date", "arr", "seats_purchased", "price_per_seat"],
+        ["acme", "2026-01-01", "2027-01-01", 60000, 100, 600],
+        ["globex", "2026-01-01", "2027-01-01", 60000, 3e9, 600],  # row 3: integer overflow
+        ["globex", "2026-02-01", "2027-02-01", 1e15, 100, 600],  # row 4: numeric overflow
+        ["globex", 1e12, "2027-02-01", 6000, 10, 600],  # row 5: serial date off the calendar
+    ],
+    "support_tickets": [
+        ["ticket_id", "account_id", "opened_at", "body"],
+        ["T-1", "acme", "2026-10-05 08:00:00", "acme's ticket"],
+        ["T-1", "globex", "2026-10-05 09:00:00", "globex's ticket, same id"],  # not a duplicate
+        ["T-bad", "globex", "2026-10-06 08:00:00", "Postgres refuses this row"],  # row 4
+        ["T-2", "acme", "2026-10-07 08:00:00", "body with a NUL \x00 inside"],  # row 5
+        ["T-3", "acme", "2026-10-08 08:00:00", "after the bad rows"],
+    ],
+    "invoices": [
+        ["invoice_id", "account_id", "issued_on", "due_on", "amount"],
+        ["INV-1001", "acme", "2026-09-01", "2026-10-01", 100],
+        ["INV-1001", "globex", "2026-09-01", "2026-10-01", 200],
+    ],
+}
+
+
+async def test_one_bad_cell_costs_its_row_and_the_rest_lands(
+    pool: asyncpg.Pool, sheets_fake: SheetsFake
+) -> None:
+    """NUL, integer and numeric overflow, an off-calendar serial date, and a row Postgres
+    itself refuses: each reported by tab and row, every other row of every tab lands, and
+    the same id in two accounts is two rows."""
+    sheets_fake.add(SHEET, HOSTILE_TABS)
+    await pool.execute(
+        """CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN
+             IF NEW.ticket_id = 'T-bad' THEN
+               RAISE EXCEPTION 'value refused' USING ERRCODE = 'invalid_parameter_value';
+             END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
+           CREATE TRIGGER refuse BEFORE INSERT ON support_tickets FOR EACH ROW EXECUTE FUNCTION refuse();"""
+    )
+    try:
+        report = await env_at().run(
+            acts(pool, sheets_fake).import_sheet, SheetImportRequest(spreadsheet_id=SHEET)
+        )
+    finally:
+        await pool.execute("DROP TRIGGER refuse ON support_tickets; DROP FUNCTION refuse();")
+    problems = {(p.tab, p.row) for t in report.tabs for p in t.problems}
+    assert problems == {
+        ("accounts", 4),
+        ("contracts", 3),
+        ("contracts", 4),
+        ("contracts", 5),
+        ("support_tickets", 4),
+        ("support_tickets", 5),
+    }
+    reasons = " ".join(p.problem for t in report.tabs for p in t.problems)
+    assert "NUL" in reasons and "refused by Postgres: value refused" in reasons
+    assert "outside the calendar" in reasons
+    by_tab = {t.tab: t for t in report.tabs}
+    assert (by_tab["support_tickets"].inserted, by_tab["support_tickets"].invalid) == (3, 2)
+    tickets = await pool.fetch(
+        "SELECT account_id, ticket_id, body FROM support_tickets ORDER BY account_id, ticket_id"
+    )
+    assert [(r["account_id"], r["ticket_id"]) for r in tickets] == [
+        ("acme", "T-1"),
+        ("acme", "T-3"),
+        ("globex", "T-1"),
+    ]
+    assert tickets[2]["body"] == "globex's ticket, same id"
+    amounts = await pool.fetch("SELECT account_id, amount FROM invoices ORDER BY account_id")
+    assert [(r["account_id"], float(r["amount"])) for r in amounts] == [
+        ("acme", 100.0),
+        ("globex", 200.0),
+    ]
+    assert await pool.fetchval("SELECT count(*) FROM contracts") == 1
+
+
 async def test_missing_required_columns_reject_the_tab(
     pool: asyncpg.Pool, sheets_fake: SheetsFake
 ) -> None:
@@ -266,3 +347,73 @@ async def test_without_credentials_says_what_to_set(pool: asyncpg.Pool) -> None:
         err.value.non_retryable
         and "set SHEETS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS" in err.value.message
     )
+
+
+async def test_a_later_import_fills_in_dates_and_keeps_engagement_history(
+    pool: asyncpg.Pool, sheets_fake: SheetsFake
+) -> None:
+    contract_cols = [*TABS["contracts"][0], "notice_on"]
+    stakeholder_cols = ["stakeholder_id", "account_id", "name", "role", "last_engaged_at"]
+    first = {
+        "accounts": TABS["accounts"][:2],
+        "contracts": [
+            contract_cols,
+            ["acme", "2026-01-01", "2026-12-31", 60000, 100, 600, "core", ""],
+            ["acme", "2027-01-01", "2027-12-31", 60000, 100, 600, "core", "2026-06-01"],
+        ],
+        "support_tickets": [
+            ["ticket_id", "account_id", "opened_at"],
+            ["T-1", "acme", "2026-10-05"],
+        ],
+        "stakeholders": [stakeholder_cols, ["S-1", "acme", "Ana", "champion", "2026-09-01"]],
+        "stakeholder_engagements": [
+            ["account_id", "stakeholder_id", "engaged_at"],
+            ["acme", "S-1", "2026-07-15 10:00:00"],
+        ],
+    }
+    sheets_fake.add(SHEET, first)
+    report = await env_at().run(
+        acts(pool, sheets_fake).import_sheet, SheetImportRequest(spreadsheet_id=SHEET)
+    )
+    problems = [str(p) for t in report.tabs for p in t.problems]
+    assert len(problems) == 1 and "notice_on 2026-06-01 must be within the term" in problems[0]
+
+    # The same sheet a month later: the ticket closed, notice given, Ana engaged again.
+    later = dict(first)
+    later["contracts"] = [
+        contract_cols,
+        ["acme", "2026-01-01", "2026-12-31", 60000, 100, 600, "core", "2026-11-02"],
+    ]
+    later["support_tickets"] = [
+        ["ticket_id", "account_id", "opened_at", "closed_at"],
+        ["T-1", "acme", "2026-10-05", "2026-10-20"],
+    ]
+    later["stakeholders"] = [stakeholder_cols, ["S-1", "acme", "Ana", "champion", "2026-10-28"]]
+    sheets_fake.spreadsheets.clear()
+    sheets_fake.add(SHEET, later)
+    await env_at().run(
+        acts(pool, sheets_fake).import_sheet, SheetImportRequest(spreadsheet_id=SHEET)
+    )
+    assert str(await pool.fetchval("SELECT notice_on FROM contracts")) == "2026-11-02"
+    assert str(await pool.fetchval("SELECT closed_at::date FROM support_tickets")) == "2026-10-20"
+    history = await pool.fetch(
+        "SELECT engaged_at::date AS d FROM stakeholder_engagements ORDER BY engaged_at"
+    )
+    assert [str(r["d"]) for r in history] == ["2026-07-15", "2026-09-01", "2026-10-28"]
+
+    # An older value never moves last_engaged_at back, and a filled date is not overwritten.
+    later["stakeholders"] = [stakeholder_cols, ["S-1", "acme", "Ana", "champion", "2026-08-01"]]
+    later["support_tickets"] = [
+        ["ticket_id", "account_id", "opened_at", "closed_at"],
+        ["T-1", "acme", "2026-10-05", "2026-11-30"],
+    ]
+    sheets_fake.spreadsheets.clear()
+    sheets_fake.add(SHEET, later)
+    await env_at().run(
+        acts(pool, sheets_fake).import_sheet, SheetImportRequest(spreadsheet_id=SHEET)
+    )
+    assert (
+        str(await pool.fetchval("SELECT last_engaged_at::date FROM stakeholders")) == "2026-10-28"
+    )
+    assert str(await pool.fetchval("SELECT closed_at::date FROM support_tickets")) == "2026-10-20"
+    assert await pool.fetchval("SELECT count(*) FROM stakeholder_engagements") == 3

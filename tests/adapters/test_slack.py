@@ -50,7 +50,12 @@ def webhook_acts(
 
 def api_acts(pool: asyncpg.Pool, settings: Settings, fake: SlackFake) -> DeliveryActivities:
     cfg = SlackConfig(
-        bot_token=fake.bot_token, channel="#cs-alerts", base_url=fake.url + "/api", timeout_s=0.5
+        # A generous timeout: these tests script answers, not hangs (a busy 2-core machine
+        # took more than 0.5 s to answer once and turned a scripted error into a timeout).
+        bot_token=fake.bot_token,
+        channel="#cs-alerts",
+        base_url=fake.url + "/api",
+        timeout_s=5,
     )
     return DeliveryActivities(pool, settings, ChannelsConfig(slack=cfg))
 
@@ -89,6 +94,39 @@ async def test_chat_post_message_with_bot_token(
         body["channel"] == "#cs-alerts"
         and body["metadata"]["event_payload"]["idempotency_key"] == alert().idempotency_key
     )
+
+
+async def test_a_retry_after_a_lost_response_finds_the_posted_message_instead_of_reposting(
+    pool: asyncpg.Pool, settings: Settings, slack_fake: SlackFake
+) -> None:
+    """Bot token: Slack took the message but the answer was lost; the retry must not post again."""
+    a = api_acts(pool, settings, slack_fake)
+    slack_fake.lose_responses = 1
+    with pytest.raises(ApplicationError) as err:
+        await env_at().run(a.deliver, alert())
+    assert not err.value.non_retryable and len(slack_fake.messages) == 1
+    res = await env_at(2).run(a.deliver, alert())
+    assert res.status == "delivered" and res.external_id == "1700000000.000001"
+    assert "earlier attempt posted" in (res.note or "")
+    assert len(slack_fake.messages) == 1  # one message in the channel, not two
+    (lookup,) = slack_fake.calls("GET", "conversations.history")
+    assert lookup.query["include_all_metadata"] == ["true"]
+    # A different delivery key is not mistaken for this one.
+    other = await env_at(2).run(a.deliver, alert("account-acme:chat_alert:churn:2026-11-04"))
+    assert other.status == "delivered" and len(slack_fake.messages) == 2
+
+
+async def test_when_history_cannot_be_read_the_retry_posts_and_says_it_may_repeat(
+    pool: asyncpg.Pool, settings: Settings, slack_fake: SlackFake
+) -> None:
+    a = api_acts(pool, settings, slack_fake)
+    slack_fake.lose_responses = 1
+    with pytest.raises(ApplicationError):
+        await env_at().run(a.deliver, alert())
+    slack_fake.history_errors.append("missing_scope")
+    res = await env_at(2).run(a.deliver, alert())
+    assert res.status == "delivered" and "may repeat" in (res.note or "")
+    assert len(slack_fake.messages) == 2
 
 
 @pytest.mark.parametrize(

@@ -160,6 +160,7 @@ class WorkerProcess:
 
 # ------------------------------------------------------------- database gate
 
+
 GATE_CLASS = 4242  # pg_advisory_lock(GATE_CLASS, n): a namespace no product lock uses
 SNAPSHOT_GATE = 1  # blocks INSERTs into health_snapshots (mid-save of a health scan)
 DELIVERED_GATE = 2  # blocks marking a delivery delivered (after its draft/file was made)

@@ -28,13 +28,23 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli.accounts import start_args
 from domain.state import AccountWorkflowInput
-from tests.drills.support import WorkerProcess, connected, decoded_text, wait_for
+from tests.drills.support import (
+    WorkerProcess,
+    connected,
+    decoded_text,
+    wait_for,
+)
 from tests.fakes.anthropic_api import AnthropicFake
 from tests.fakes.base import Recorded
 from tests.fakes.google_api import GmailFake
 from tests.fakes.notion_api import NotionFake
 from tests.fakes.slack_api import WEBHOOK_PATH, SlackFake
-from tests.workflows.helpers import ALL_BUT_QBR, make_handoff, settings_for_test
+from tests.workflows.helpers import (
+    ALL_BUT_QBR,
+    bare_account_config,
+    make_handoff,
+    settings_for_test,
+)
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
 
@@ -148,6 +158,8 @@ async def test_secrets_never_reach_logs_histories_search_attributes_or_outbox(
                 GMAIL_TOKEN=secrets.gmail,
                 GMAIL_BASE_URL=gmail.url,
                 SLACK_WEBHOOK_URL=secrets.slack,
+                # a bare account near renewal: scored, so its churn alert drafts come
+                VIM_HEALTH_CONFIG=bare_account_config(tmp_path),
             ),
             tmp_path / "worker.log",
         )

@@ -40,7 +40,7 @@ from tests.drills.support import (
     pending_activity,
     wait_for,
 )
-from tests.workflows.helpers import make_handoff, settings_for_test, view
+from tests.workflows.helpers import bare_account_config, make_handoff, settings_for_test, view
 from workflows.activity_models import ScoreAccountRequest
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
@@ -94,12 +94,15 @@ async def test_kill_9_mid_scan_and_mid_delivery_loses_nothing_and_does_nothing_t
     client = dev_env.client
     settings = settings_for_test(tmp_path / "data")
     worker = WorkerProcess(
-        WorkerProcess.environment_for(client, db_dsn, settings),
+        WorkerProcess.environment_for(
+            client, db_dsn, settings, VIM_HEALTH_CONFIG=bare_account_config(tmp_path)
+        ),
         tmp_path / "worker.log",
     )
     account = f"kill-{uuid.uuid4().hex[:6]}"
-    # Renewal in 20 days with no telemetry: RED near renewal, CRITICAL churn risk at the
-    # first scan, so the churn alert (three drafts and an event) follows it at once.
+    # Renewal in 20 days with no telemetry, scored although bare (bare_account_config): RED
+    # near renewal, CRITICAL churn risk at the first scan, so the churn alert (three drafts
+    # and an event) follows it at once.
     h = make_handoff(account, datetime.now(UTC).date(), days_to_end=20, milestones=ALL_BUT_QBR)
     handle: WorkflowHandle | None = None
     async with connected(db_dsn) as conn:

@@ -48,6 +48,8 @@ class SlackFake(FakeServer):
         self.bot_token = bot_token
         self.messages: list[dict[str, Any]] = []
         self.api_errors: list[str] = []  # scripted {"ok": false, "error": ...} answers
+        self.history_errors: list[str] = []  # the same for conversations.history
+        self.lose_responses = 0  # post the next N messages, then answer 500 (response lost)
         self._ts = itertools.count(1)
 
     @property
@@ -63,6 +65,11 @@ class SlackFake(FakeServer):
         }.get(status, "internal_error")
 
     def check(self, req: Recorded) -> list[str]:
+        if req.path == "/api/conversations.history":
+            problems = bearer(req, self.bot_token)
+            if req.method != "GET" or not req.query.get("channel"):
+                problems.append("conversations.history is a GET with a channel")
+            return problems
         if req.method != "POST":
             return [f"unexpected method {req.method}"]
         problems: list[str] = []
@@ -84,14 +91,36 @@ class SlackFake(FakeServer):
         return problems
 
     def route(self, req: Recorded) -> Reply:
+        if req.path == "/api/conversations.history":
+            if self.history_errors:
+                return Reply(200, {"ok": False, "error": self.history_errors.pop(0)})
+            # Newest first, with metadata only when asked for (as the Web API does).
+            with_meta = req.query.get("include_all_metadata") == ["true"]
+            limit = int((req.query.get("limit") or ["100"])[0])
+            out = [
+                {
+                    "ts": m["_ts"],
+                    "text": m.get("text"),
+                    **({"metadata": m["metadata"]} if with_meta and "metadata" in m else {}),
+                }
+                for m in reversed(self.messages)
+                if "_ts" in m
+            ]
+            return Reply(200, {"ok": True, "messages": out[:limit], "has_more": len(out) > limit})
         body = req.json()
         if req.path == WEBHOOK_PATH:
             self.messages.append(body)
+            if self.lose_responses:
+                self.lose_responses -= 1
+                return Reply(500, "internal_error")
             return Reply(200, "ok")
         if self.api_errors:
             return Reply(200, {"ok": False, "error": self.api_errors.pop(0)})
-        self.messages.append(body)
         ts = f"1700000000.{next(self._ts):06d}"
+        self.messages.append({**body, "_ts": ts})
+        if self.lose_responses:
+            self.lose_responses -= 1
+            return Reply(500, "internal_error")
         return Reply(
             200, {"ok": True, "channel": "C0123", "ts": ts, "message": {"text": body.get("text")}}
         )

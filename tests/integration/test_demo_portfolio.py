@@ -171,6 +171,7 @@ def test_every_row_is_before_as_of(full: Portfolio) -> None:
         "nps_responses": ("responded_at",),
         "interactions": ("occurred_at",),
         "stakeholders": ("joined_on", "left_on", "last_engaged_at"),
+        "stakeholder_engagements": ("engaged_at",),
         "tam_health": ("measured_at",),
         "product_users": ("created_at", "deactivated_at"),
         "accounts": ("created_at",),
@@ -224,9 +225,18 @@ def test_churned_accounts_ended_inside_the_window_after_a_decline(
     handed_off = {h.account_id for h in full.handoffs()}
     churned = full.accounts_by_archetype()["churned"]
     before, after = 0.0, 0.0
+    noticed = mid_term = 0
     for aid in churned:
-        end = full.churned_on(aid)
-        assert end is not None and 30 <= (AS_OF - end).days <= 300, (aid, end)
+        known = full.churned_on(aid)
+        last = full.contracts_of(aid)[-1]
+        end = last.end_date
+        assert known is not None and 30 <= (AS_OF - known).days <= 315, (aid, known)
+        assert known == (last.notice_on or end)  # a churn is dated when it became known
+        if last.notice_on is not None:
+            noticed += 1
+            assert last.start_date <= last.notice_on <= end
+            # mid-term: the customer stopped well before the term it paid for ended
+            mid_term += max(e.occurred_at for e in stats.usage[aid]).date() < end - 25 * DAY
         assert full.contract_in_force(aid) is None
         assert aid not in handed_off
         next_day = datetime.combine(end + DAY, time(), UTC)
@@ -236,10 +246,13 @@ def test_churned_accounts_ended_inside_the_window_after_a_decline(
             n for n in full.nps_responses if n.account_id == aid and n.responded_at >= next_day
         ]
         assert not [m for m in full.tam_health if m.account_id == aid and m.measured_at >= next_day]
-        if end - 150 * DAY >= AS_OF - HISTORY_DAYS * DAY:
-            before += stats.users(aid, end - 150 * DAY, end - 120 * DAY)
-            after += stats.users(aid, end - 29 * DAY, end + DAY)
-    assert after < 0.6 * before  # usage fell in the months before the end
+        stop = max(e.occurred_at for e in stats.usage[aid]).date()  # the last day of use
+        if stop - 150 * DAY >= AS_OF - HISTORY_DAYS * DAY:
+            before += stats.users(aid, stop - 150 * DAY, stop - 120 * DAY)
+            after += stats.users(aid, stop - 29 * DAY, stop + DAY)
+    assert after < 0.6 * before  # usage fell in the months before the customer left
+    # some churns are known from a notice, some of them mid-term; some only at the end
+    assert 0 < mid_term < noticed < len(churned)
     # every other account has a contract in force and is handed off
     assert set(full.account_ids) - set(churned) == handed_off
     assert [a for a in full.account_ids if full.churned_on(a)] == [
@@ -402,7 +415,7 @@ def test_cli_generate_writes_handoffs_csvs_and_manifest(tmp_path: Path, small: P
     header = (out / "tables" / "contracts.csv").read_text().splitlines()[0]
     assert (
         header
-        == "account_id,start_date,end_date,arr,seats_purchased,price_per_seat,licensed_modules"
+        == "account_id,start_date,end_date,arr,seats_purchased,price_per_seat,licensed_modules,notice_on"
     )
     lines = (out / "tables" / "usage_events.csv").read_text().count("\n")
     assert lines == len(small.usage_events) + 1

@@ -125,3 +125,17 @@ def test_render_assessment() -> None:
     assert "Decision: RISK" in text
     assert all(len(line) <= 100 for line in text.splitlines())
     assert render_assessment(a) == text  # deterministic
+
+
+def test_unscored_account_gets_no_lean_play_and_no_band_risk() -> None:
+    # Seats and a contract only (16% of the weight): 10 of 100 seats used would be Muda
+    # (high severity) on a scored account; unscored, there is no Lean finding at all.
+    from tests.unit.builders import empty_facts, make_contract
+
+    facts = empty_facts(contract=make_contract(), active_users=10)
+    a = assess_account(facts, C)
+    assert a.snapshot.band == "UNSCORED"
+    assert a.findings == []
+    assert a.decision.outcome == "routine"
+    scored = assess_account(facts, C.with_overrides({"bands": {"min_coverage": 0.1}}))
+    assert any(f.kind == "muda" for f in scored.findings)  # the same facts, scored

@@ -146,3 +146,14 @@ def test_render(report: BacktestReport) -> None:
     assert "precision 66.7%  recall 40.0%  (TP 2, FP 1, FN 3, TN 4)" in text
     assert "ROC AUC of (100 - score): 0.800  (5 positive, 5 negative observations)" in text
     assert BacktestReport.model_validate_json(report.model_dump_json()) == report
+
+
+def test_leads_not_shorter_than_the_horizon_are_named_not_measured() -> None:
+    r = run_backtest(OBS, OUTCOMES, horizon_days=60, lead_days=(30, 60, 90))
+    assert [lt.days for lt in r.lead_times] == [30]
+    assert r.leads_beyond_horizon == [60, 90]
+    text = render_backtest(r)
+    assert "flagged >=  30 days before churn" in text
+    assert "flagged >= 60, 90 days before churn: not measured" in text
+    assert "n/a" not in text.split("Churn warnings")[1].split("precision")[0]
+    assert run_backtest(OBS, OUTCOMES, horizon_days=180).leads_beyond_horizon == []

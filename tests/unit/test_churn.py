@@ -9,7 +9,7 @@ import pytest
 
 from domain.churn import CHURN_LEVELS, ChurnRisk, assess_churn, churn_level_rank
 from domain.health import score_health
-from tests.unit.builders import AS_OF, FORMULA_CONFIG, empty_facts, make_facts
+from tests.unit.builders import AS_OF, FORMULA_CONFIG, empty_facts, make_contract, make_facts
 
 C = FORMULA_CONFIG
 
@@ -214,3 +214,52 @@ def test_churn_risk_round_trips_through_json() -> None:
     risk = churn("RED", 30.0, contract=renewal_in(45), nps_latest=3)
     assert ChurnRisk.model_validate_json(risk.model_dump_json()) == risk
     assert risk.rank == 3
+
+
+# ------------------------------------------------------------------ the notice
+
+
+def test_a_known_notice_is_critical_with_its_dates_even_for_a_green_account() -> None:
+    risk = churn(contract={"notice_on": date(2026, 6, 1)})
+    assert risk.band == "GREEN"  # the score cannot see it; the notice is the fact
+    assert risk.level == "CRITICAL"
+    assert codes(risk) == ["notice_given"]
+    assert risk.flags[0].trigger == "notice"
+    assert risk.flags[0].evidence == "customer gave notice on 2026-06-01; contract ends 2026-12-29"
+    assert "customer gave notice on 2026-06-01" in risk.summary
+
+
+def test_a_notice_dated_after_as_of_is_not_known_yet() -> None:
+    risk = churn(contract={"notice_on": AS_OF.date() + timedelta(days=1)})
+    assert risk.level == "LOW" and risk.flags == []
+
+
+def test_notice_on_as_of_day_counts() -> None:
+    assert churn(contract={"notice_on": AS_OF.date()}).level == "CRITICAL"
+
+
+# ------------------------------------------------------------------- unscored
+
+
+def test_unscored_band_fires_no_proximity_trigger_and_is_not_red() -> None:
+    # A new account with only a contract ending in 30 days and a low forced score:
+    # unscored, so neither "RED near renewal" nor "RED alone" applies.
+    facts = empty_facts(contract=make_contract(end_date=AS_OF.date() + timedelta(days=30)))
+    snap = score_health(facts, C).model_copy(update={"score": 20.0})
+    assert snap.band == "UNSCORED"
+    risk = assess_churn(facts, snap, C)
+    assert risk.level == "LOW" and risk.flags == []
+    assert risk.summary.startswith("LOW: health UNSCORED (4% coverage)")
+
+
+def test_unscored_account_still_gets_its_notice_and_behavioral_flags() -> None:
+    facts = empty_facts(
+        contract=make_contract(notice_on=AS_OF.date() - timedelta(days=3)),
+        nps_latest=2,
+        nps_latest_at=AS_OF - timedelta(days=5),
+    )
+    snap = score_health(facts, C)
+    assert snap.band == "UNSCORED"
+    risk = assess_churn(facts, snap, C)
+    assert risk.level == "CRITICAL"
+    assert codes(risk) == ["notice_given", "nps_detractor"]

@@ -40,7 +40,7 @@ def write(tmp_path: Path, data: Any, name: str = "override.json") -> Path:
 def test_defaults_come_from_the_shipped_json() -> None:
     raw = json.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
     assert HealthConfig.model_validate(raw) == DEFAULT_CONFIG
-    assert C.version == raw["version"] == "2026.12-1"
+    assert C.version == raw["version"] == "2026.12-2"
 
 
 def test_default_values() -> None:
@@ -234,3 +234,56 @@ def test_catalogue_validated() -> None:
 def test_config_is_immutable() -> None:
     with pytest.raises(ValueError, match="frozen"):
         C.bands.green_min = 10  # type: ignore[misc]
+
+
+# ------------------------------------------------- removing defaults, event types
+
+
+def test_null_deletes_a_default_catalogue_module(tmp_path: Path) -> None:
+    config = load_health_config(write(tmp_path, {"catalogue": {"automation": None}}))
+    assert "automation" not in config.catalogue
+    assert set(config.catalogue) == set(C.catalogue) - {"automation"}
+
+
+def test_replace_swaps_the_whole_catalogue(tmp_path: Path) -> None:
+    app = {
+        "label": "App",
+        "price_per_seat": 0,
+        "features": [{"event_type": "app.open", "label": "Open", "benchmark": 0.5}],
+    }
+    path = write(
+        tmp_path,
+        {
+            "catalogue": {"$replace": True, "app": app},
+            # the integration rule names catalogue modules: turn it off (null = default None)
+            "expansion": {"api_module": None, "integrations_module": None},
+        },
+    )
+    config = load_health_config(path)
+    assert list(config.catalogue) == ["app"]
+    assert config.expansion.api_module is None and config.expansion.integrations_module is None
+
+
+def test_a_catalogue_without_the_expansion_modules_is_refused_by_name(tmp_path: Path) -> None:
+    path = write(tmp_path, {"catalogue": {"api": None}})
+    with pytest.raises(HealthConfigError, match=r"expansion\.api_module .api. is not a catalogue"):
+        load_health_config(path)
+
+
+def test_deleting_a_required_section_names_it(tmp_path: Path) -> None:
+    with pytest.raises(HealthConfigError, match=r"bands: Field required"):
+        load_health_config(write(tmp_path, {"bands": None}))
+
+
+def test_login_event_types_are_configuration(tmp_path: Path) -> None:
+    assert C.events.login == ["login"]
+    config = load_health_config(write(tmp_path, {"events": {"login": ["session_start", "*"]}}))
+    assert config.events.login == ["*", "session_start"]
+    with pytest.raises(HealthConfigError, match=r"events\.login"):
+        load_health_config(write(tmp_path, {"events": {"login": []}}, "empty.json"))
+
+
+def test_min_coverage_is_a_share(tmp_path: Path) -> None:
+    assert C.bands.min_coverage == 0.3
+    with pytest.raises(HealthConfigError, match=r"bands\.min_coverage"):
+        load_health_config(write(tmp_path, {"bands": {"min_coverage": 1.5}}))

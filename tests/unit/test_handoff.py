@@ -51,3 +51,27 @@ def test_unknown_fields_and_milestones_are_rejected() -> None:
         Handoff.model_validate({**GOOD, "colour": "red"})
     with pytest.raises(ValidationError, match="unknown milestones"):
         Handoff.model_validate({**GOOD, "milestones": ["world_peace"]})
+
+
+def test_a_notice_must_fall_within_its_term() -> None:
+    from datetime import date
+
+    import pytest
+    from pydantic import ValidationError
+
+    from domain.handoff import HandoffContract
+    from domain.messages import ContractChangeSignal
+
+    base = {
+        "start_date": date(2026, 1, 1),
+        "end_date": date(2026, 12, 31),
+        "arr": 1000,
+        "seats_purchased": 10,
+        "price_per_seat": 100,
+    }
+    assert HandoffContract(**base, notice_on=date(2026, 5, 1)).notice_on == date(2026, 5, 1)
+    for model in (HandoffContract, ContractChangeSignal):
+        with pytest.raises(ValidationError, match="notice_on 2027-01-01 must be within the term"):
+            model(**base, notice_on=date(2027, 1, 1))
+        with pytest.raises(ValidationError, match="notice_on 2025-12-31 must be within the term"):
+            model(**base, notice_on=date(2025, 12, 31))

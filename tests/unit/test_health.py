@@ -466,7 +466,22 @@ def test_renormalization_with_two_signals() -> None:
     assert snap.signal("renewal_proximity").effective_weight == 0.25  # type: ignore[union-attr]
     assert snap.signal("seat_utilization").effective_weight == 0.75  # type: ignore[union-attr]
     assert snap.score == 62.5  # 0.25 * 100 + 0.75 * 50, not diluted by the missing nine
-    assert snap.band == "AMBER"
+    # 16% of the weight is below the 30% minimum: the score is kept, the band says so
+    assert snap.band == "UNSCORED"
+    assert snap.band_reason is not None and "16%" in snap.band_reason
+    assert "30%" in snap.band_reason
+    lenient = C.with_overrides({"bands": {"min_coverage": 0.1}})
+    assert score_health(facts, lenient).band == "AMBER"
+
+
+def test_a_new_account_with_only_a_contract_is_unscored_not_green() -> None:
+    # The case: renewal proximity alone (4% of the weight) scores 100.
+    snap = score_health(empty_facts(contract=make_contract()), C)
+    assert snap.score == 100.0 and snap.coverage == 0.04
+    assert snap.band == "UNSCORED"
+    assert band_for(100.0, C, 0.04) == "UNSCORED"
+    assert band_for(100.0, C, 0.3) == "GREEN"  # the minimum itself is enough
+    assert band_for(100.0, C) == "GREEN"  # without a coverage: thresholds only
 
 
 def test_missing_signals_are_not_zero() -> None:

@@ -188,7 +188,10 @@ def test_score_bounds_and_coverage(facts: AccountFacts) -> None:
     else:
         assert snap.score is not None and 0 <= snap.score <= 100
         assert snap.score == round_half_up(snap.score, 1)
-        assert snap.band in ("GREEN", "AMBER", "RED")
+        if snap.coverage < C.bands.min_coverage:
+            assert snap.band == "UNSCORED" and snap.band_reason
+        else:
+            assert snap.band in ("GREEN", "AMBER", "RED") and snap.band_reason is None
         assert math.isclose(sum(s.effective_weight for s in with_data), 1.0, abs_tol=1e-3)
         assert snap.score_before_tam is not None and snap.score <= snap.score_before_tam
 

@@ -63,6 +63,16 @@ async def running_worker(
     await pool.close()
 
 
+def bare_account_config(folder: Path) -> str:
+    """A health config file for drills that hand off a bare account (a contract and no
+    telemetry: 4% of the signal weight) and need its churn alert: with the shipped
+    ``bands.min_coverage`` such an account is UNSCORED and fires nothing, so the drill's
+    worker keeps it scored (RED near renewal, CRITICAL). Pass as VIM_HEALTH_CONFIG."""
+    path = folder / "bare-account-health.json"
+    path.write_text('{"version": "drill-bare-account", "bands": {"min_coverage": 0}}')
+    return str(path)
+
+
 def make_handoff(
     account_id: str,
     today: date,

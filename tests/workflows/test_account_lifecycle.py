@@ -109,6 +109,7 @@ async def test_churn_notice_leads_to_save_playbook_then_post_mortem_and_completi
         await start_account(env.client, h, settings)
         handle = env.client.get_workflow_handle(h.workflow_id)
         await env.sleep(timedelta(hours=2))
+        noticed = await _today(env)
         await handle.signal(
             "churn_notice", ChurnNoticeSignal(reason="budget cut, moving to a competitor")
         )
@@ -116,6 +117,10 @@ async def test_churn_notice_leads_to_save_playbook_then_post_mortem_and_completi
         v = await view(handle)
         assert v.phase == "11 Churn Handling"
         assert v.save_workflow_id is not None
+        # the notice is on the contract, dated the day it came: scores know it from then on
+        assert await pool.fetchval(
+            "SELECT notice_on FROM contracts WHERE account_id = $1", account
+        ) in (noticed, noticed + timedelta(days=1))  # the server clock may cross midnight
         await env.sleep(timedelta(days=30))  # past the term end
         result = await env.client.get_workflow_handle(
             h.workflow_id, result_type=AccountOutcome

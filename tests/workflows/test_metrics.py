@@ -26,7 +26,13 @@ from stack.metrics import build_runtime, export_accounts_by_band
 from stack.settings import Settings
 from tests.drills.support import free_port, wait_for
 from tests.fakes.anthropic_api import AnthropicFake
-from tests.workflows.helpers import ALL_BUT_QBR, make_handoff, running_worker, settings_for_test
+from tests.workflows.helpers import (
+    ALL_BUT_QBR,
+    bare_account_config,
+    make_handoff,
+    running_worker,
+    settings_for_test,
+)
 
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
 
@@ -54,7 +60,8 @@ def _sum(metrics: dict, name: str, **want: str) -> float:
 async def _run_at_risk_account(
     client: Client, db_dsn: str, settings: Settings, prefix: str, *, malformed: bool = False
 ) -> None:
-    # Renewal in 20 days and no telemetry: RED, CRITICAL churn risk, a churn alert at once.
+    # Renewal in 20 days and no telemetry, scored although bare (bare_account_config): RED,
+    # CRITICAL churn risk, a churn alert at once.
     h = make_handoff(
         f"{prefix}-{uuid.uuid4().hex[:6]}",
         datetime.now(UTC).date(),
@@ -101,6 +108,7 @@ async def test_metrics_endpoint_shows_sdk_and_application_metrics(
     )
     try:
         monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+        monkeypatch.setenv("VIM_HEALTH_CONFIG", bare_account_config(tmp_path))
         await _run_at_risk_account(client, db_dsn, settings, "metrics-template", malformed=True)
         with AnthropicFake() as fake:
             monkeypatch.setenv("ANTHROPIC_API_KEY", fake.api_key)
