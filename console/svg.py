@@ -15,7 +15,7 @@ from markupsafe import Markup
 from domain.health import fmt_money
 from domain.portfolio import Cell
 
-BAND_COLOURS = {"RED": "#d64545", "AMBER": "#e0a526", "GREEN": "#3c9a5f", "unscored": "#9aa5b1"}
+BAND_COLOURS = {"RED": "#d64545", "AMBER": "#e0a526", "GREEN": "#3c9a5f", "UNSCORED": "#9aa5b1"}
 
 
 def _e(x: object) -> str:
@@ -78,7 +78,7 @@ def score_chart(
         for t, s, b in scored:
             parts.append(
                 f'<circle cx="{x(t):.1f}" cy="{y(s):.1f}" r="3" '  # type: ignore[arg-type]
-                f'fill="{BAND_COLOURS.get(b or "unscored", "#333")}">'
+                f'fill="{BAND_COLOURS.get(b or "UNSCORED", "#333")}">'
                 f"<title>{t:%Y-%m-%d}: {_e(s)} {_e(b or '')}</title></circle>"
             )
         edges = [(scored[0][0], "start")]

@@ -16,10 +16,10 @@ from datetime import date, timedelta
 from pydantic import BaseModel
 
 from domain.churn import CHURN_LEVELS, churn_level_rank
+from domain.health import UNSCORED  # too little data to call it health (or no snapshot yet)
 from domain.lifecycle import RENEWAL_CHECKPOINTS_DAYS
 
 BANDS = ("RED", "AMBER", "GREEN")
-UNSCORED = "unscored"  # no snapshot yet, or no signal had data
 TIERS = ("tier-1", "tier-2", "tier-3")
 AT_RISK_LEVELS = ("HIGH", "CRITICAL")
 
@@ -187,7 +187,7 @@ class Book(BaseModel):
     csm: str
     accounts: int
     arr: float
-    risk_mix: dict[str, int]  # churn level (and "unscored") -> accounts
+    risk_mix: dict[str, int]  # churn level (UNSCORED: no snapshot yet) -> accounts
     arr_at_risk: float
     open_decisions: int
     drafts_per_week: float

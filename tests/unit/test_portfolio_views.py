@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from domain.health import UNSCORED
 from domain.portfolio import (
     Filters,
     PortfolioRow,
@@ -40,6 +41,7 @@ ROWS = [
     row("c", band="AMBER", churn_level="HIGH", score=55, renewal_date=date(2026, 12, 25)),
     row("d", band="GREEN", churn_level="LOW", score=88, arr=80_000, phase="4-value-activation"),
     row("e"),  # not scored yet
+    row("f", band=UNSCORED, churn_level="LOW", score=52, coverage=0.2),
 ]
 
 
@@ -51,19 +53,19 @@ def test_heatmap_cells_sum_arr_per_tier_and_band() -> None:
     grid = arr_by(ROWS, "tier", "band")
     assert grid["tier-1"]["RED"].arr == 50_000
     assert grid["tier-2"]["RED"].accounts == 1
-    assert grid["tier-2"]["unscored"].arr == 10_000
+    assert grid["tier-2"][UNSCORED].arr == 20_000  # no snapshot (e) or too little data (f)
     assert sum(c.arr for r in grid.values() for c in r.values()) == sum(r.arr for r in ROWS)
 
 
 def test_riskiest_orders_by_level_then_lowest_score() -> None:
-    assert [r.account_id for r in riskiest(ROWS)] == ["b", "a", "c", "d"]
+    assert [r.account_id for r in riskiest(ROWS)] == ["b", "a", "c", "f", "d"]
 
 
 def test_filters_and_phase_counts() -> None:
     assert [r.account_id for r in apply_filters(ROWS, Filters(csm="Lee"), AS_OF)] == ["b"]
     assert [r.account_id for r in apply_filters(ROWS, Filters(renewal_days=60), AS_OF)] == ["c"]
     assert [r.account_id for r in apply_filters(ROWS, Filters(tier="tier-1"), AS_OF)] == ["a"]
-    assert phase_counts(ROWS) == [("4-value-activation", 1), ("no workflow", 4)]
+    assert phase_counts(ROWS) == [("4-value-activation", 1), ("no workflow", 5)]
 
 
 def test_renewals_forecast_and_checkpoints() -> None:
@@ -88,7 +90,7 @@ def test_renewals_forecast_and_checkpoints() -> None:
 def test_books_per_csm() -> None:
     bs = books(ROWS, {"Dana": 2}, {"Dana": 8}, weeks=4)
     dana = next(b for b in bs if b.csm == "Dana")
-    assert (dana.accounts, dana.arr, dana.arr_at_risk) == (4, 150_000, 60_000)
-    assert dana.risk_mix["CRITICAL"] == 1 and dana.risk_mix["unscored"] == 1
+    assert (dana.accounts, dana.arr, dana.arr_at_risk) == (5, 160_000, 60_000)
+    assert dana.risk_mix["CRITICAL"] == 1 and dana.risk_mix[UNSCORED] == 1
     assert (dana.open_decisions, dana.drafts_per_week) == (2, 2.0)
     assert [b.csm for b in bs] == ["Dana", "Lee"]
