@@ -9,6 +9,7 @@ COPY stack stack
 COPY demo demo
 COPY cli cli
 COPY console console
+COPY ingest ingest
 COPY prompts prompts
 COPY worker.py starter.py ./
 # The exact versions the test suite ran with (see `make lock`).

@@ -1,7 +1,8 @@
 """The command line: `python starter.py COMMAND ...` (run without arguments for help).
 
 Account commands talk to Temporal (handoff, list, describe, signal, updates);
-`score`, `backtest`, `calibrate`, `config` and `events` read Postgres directly.
+`score`, `backtest`, `calibrate`, `config` and `events` read Postgres directly;
+`ingest` writes usage rows to Postgres and signals the affected account workflows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cli.backtest import add_backtest_parser
 from cli.calibrate import add_calibrate_parser
 from cli.config import add_config_parser
 from cli.events import add_events_parser, run_events
+from cli.ingest import add_ingest_parser
 from cli.score import add_score_parser
 from stack.codec import KeyConfigError
 from stack.connect import ConnectConfigError, target
@@ -46,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_parser(sub)
     add_events_parser(sub).set_defaults(run=run_events)
     add_console_parser(sub)
+    add_ingest_parser(sub)
     return parser
 
 

@@ -6,14 +6,18 @@ Temporal retries activities and a retry must not add a second row.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import asyncpg
 from pydantic import ValidationError
 from temporalio import activity
 
 from activities.db import contract_fields
 from domain.handoff import Handoff, HandoffContract
+from domain.ingest import IngestEvent
 from domain.messages import SIGNALS
 from domain.state import PendingTelemetry
+from ingest.store import store_usage
 from workflows.activity_models import (
     RenewalCheckRequest,
     RenewalCheckResult,
@@ -164,15 +168,22 @@ async def _write_item(conn: asyncpg.Connection, account_id: str, item: PendingTe
         )
         if first is None:
             return 0
-        records = [
-            (account_id, e.user_id, e.occurred_at, e.event_type, e.quantity) for e in msg.events
+        # The same write path as bulk ingestion (ingest/store.py): one message id per row.
+        rows = [
+            IngestEvent(
+                account_id=account_id,
+                message_id=f"{msg.batch_id}:{i}",
+                user_id=e.user_id,
+                # a naive time is UTC, as the COPY this path used before stored it
+                occurred_at=e.occurred_at
+                if e.occurred_at.tzinfo
+                else e.occurred_at.replace(tzinfo=UTC),
+                event_type=e.event_type,
+                quantity=e.quantity,
+            )
+            for i, e in enumerate(msg.events)
         ]
-        await conn.copy_records_to_table(
-            "usage_events",
-            records=records,
-            columns=["account_id", "user_id", "occurred_at", "event_type", "quantity"],
-        )
-        return len(records)
+        return (await store_usage(conn, rows, "signal")).written
     if item.signal == "ticket":
         sql = """INSERT INTO support_tickets (ticket_id, account_id, opened_at, priority, sentiment, escalated, subject, body)
                  VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (account_id, ticket_id) DO NOTHING"""

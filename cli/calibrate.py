@@ -94,6 +94,16 @@ def add_calibrate_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the current config to start from and compare with (default: the one in force)",
     )
     p.add_argument("--out", type=Path, default=None, metavar="FILE", help="calibrated config JSON")
+    p.add_argument(
+        "--red-share",
+        type=float,
+        default=0.10,
+        metavar="SHARE",
+        help="RED = this riskiest share of the fit observations (0.10); fewer, surer alerts below",
+    )
+    p.add_argument(
+        "--amber-share", type=float, default=0.25, metavar="SHARE", help="AMBER = the next share"
+    )
     p.add_argument("--min-churners", type=int, default=10, metavar="N")
     p.add_argument("--bootstrap", type=int, default=200, metavar="N", help="resamples (200)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -127,6 +137,10 @@ def _check(args: argparse.Namespace, observed_until: date) -> None:
             f"known until {observed_until}; use a shorter --horizon or an earlier --from",
             2,
         )
+    if not (0 < args.red_share < 1 and 0 < args.amber_share < 1) or (
+        args.red_share + args.amber_share >= 1
+    ):
+        raise CommandError("--red-share and --amber-share must be shares that sum below 1", 2)
     if args.min_churners <= 0 or args.bootstrap < 0:
         raise CommandError("--min-churners must be positive and --bootstrap not negative", 2)
 
@@ -187,7 +201,11 @@ async def run_calibrate_command(args: argparse.Namespace) -> int:
             _check(args, observed)
             split = args.split or args.date_from + (args.date_to - args.date_from) * 0.6
             options = CalibrationOptions(
-                horizons=args.horizon, min_fit_churners=args.min_churners, bootstrap=args.bootstrap
+                horizons=args.horizon,
+                min_fit_churners=args.min_churners,
+                bootstrap=args.bootstrap,
+                red_share=args.red_share,
+                amber_share=args.amber_share,
             )
             report, calibrated = await calibrate_from_db(
                 conn,

@@ -51,6 +51,15 @@ class UsageEventsSignal(_Strict):
     events: list[UsageEvent] = Field(min_length=1, max_length=5000)
 
 
+class UsageArrivedSignal(_Strict):
+    """Bulk ingestion wrote usage rows straight to Postgres: "N events up to T; rescore".
+
+    Coalesced by the sender (at most one per account per interval); carries no rows."""
+
+    events: PgInt = Field(ge=1)
+    up_to: datetime
+
+
 class SupportTicketSignal(_Strict):
     ticket_id: RecordId
     opened_at: datetime
@@ -164,6 +173,7 @@ SIGNALS: dict[str, type[BaseModel]] = {
     "contract": ContractChangeSignal,
     "milestone": MilestoneSignal,
     "churn_notice": ChurnNoticeSignal,
+    "usage_arrived": UsageArrivedSignal,
 }
 
 # Telemetry that an activity writes to Postgres; the rest changes workflow state.
@@ -178,7 +188,16 @@ TELEMETRY_SIGNALS = {
     "contract",
 }
 # Signals after which the account is re-scored at once rather than at the next daily scan.
-RESCORE_SIGNALS = {"ticket", "nps", "invoice", "stakeholder", "tam", "contract", "churn_notice"}
+RESCORE_SIGNALS = {
+    "ticket",
+    "nps",
+    "invoice",
+    "stakeholder",
+    "tam",
+    "contract",
+    "churn_notice",
+    "usage_arrived",
+}
 
 
 # ------------------------------------------------------------------ updates

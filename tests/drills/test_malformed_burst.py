@@ -72,6 +72,7 @@ VALID_SIGNALS: dict[str, dict[str, Any]] = {
     },
     "milestone": {"milestone": "kickoff_held"},
     "churn_notice": {"reason": "budget cut"},
+    "usage_arrived": {"events": 3, "up_to": TS},
 }
 VALID_UPDATES: dict[str, dict[str, Any]] = {
     "approve_cs_plan": {"approved_by": "Ann", "objectives": ["Cut reporting time"]},

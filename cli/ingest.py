@@ -1,0 +1,156 @@
+"""`python starter.py ingest usage FILE|-`: bulk usage rows from a CSV file (or stdin).
+
+Columns (header row, any order): account_id, user_id, occurred_at (ISO 8601 with a
+time zone), event_type, and optionally quantity (default 1) and message_id
+(default: a digest of the row, so re-loading a file adds nothing). Rows go
+straight to Postgres in chunks (ingest/store.py), deduplicated by
+(account_id, message_id); rows of unknown accounts are held in
+usage_quarantine. Each affected account workflow then gets one
+`usage_arrived` signal. A refused row is reported with its line and reason
+and the rest is kept. Exit 0: every row accepted; 2: some row refused (or the
+file has no usable header / cannot be read); 1: Postgres or Temporal
+unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import asyncpg
+from pydantic import ValidationError
+from temporalio.client import Client
+
+from cli.accounts import EXIT_BAD_INPUT, CliError
+from domain.health import fmt_num
+from domain.ingest import CSV_COLUMNS, CSV_REQUIRED, IngestEvent, build_event, row_error
+from ingest.notify import Coalescer
+from ingest.store import CHUNK_ROWS, ChunkWriter, StoreResult
+from stack.settings import Settings
+
+REFUSALS_SHOWN = 50
+PROGRESS_EVERY_SECONDS = 1.0
+csv.field_size_limit(1_000_000)
+
+
+def add_ingest_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "ingest",
+        help="bulk-load usage events from a CSV file or stdin (straight to Postgres)",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = p.add_subparsers(dest="what", required=True)
+    u = what.add_parser("usage", help="usage events (CSV with a header row)")
+    u.add_argument("file", help="CSV file, or - for stdin")
+    u.add_argument("--chunk", type=int, default=CHUNK_ROWS, help="rows per write (default 5000)")
+    u.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    u.set_defaults(check=_check, temporal=cmd_ingest_usage)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.file != "-" and not Path(args.file).is_file():
+        raise CliError(f"cannot read {args.file}: no such file")
+    if args.chunk < 1:
+        raise CliError("--chunk must be at least 1")
+
+
+def _open(source: str) -> TextIO:
+    """The CSV stream: stdin for '-' (read as the rows are written, chunk by chunk)."""
+    return sys.stdin if source == "-" else open(source, newline="", encoding="utf-8")
+
+
+def read_rows(stream: TextIO, refused: list[tuple[int, str]]) -> Iterator[IngestEvent]:
+    """Valid rows of a CSV stream; each refused row is appended as (line, reason)."""
+    reader = csv.DictReader(stream)
+    header = reader.fieldnames or []
+    missing = [c for c in CSV_REQUIRED if c not in header]
+    if missing:
+        raise CliError(
+            f"the header lacks column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}"
+        )
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    if unknown:
+        raise CliError(f"unknown column(s) {', '.join(unknown)}; expected {', '.join(CSV_COLUMNS)}")
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            refused.append((line, f"{len(row[None])} field(s) more than the header"))
+            continue
+        try:
+            yield build_event(row)
+        except (ValidationError, ValueError) as err:
+            refused.append((line, row_error(err)))
+
+
+async def cmd_ingest_usage(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    from stack.postgres import resolve_database_url
+
+    try:
+        pool = await asyncpg.create_pool(
+            resolve_database_url(settings), min_size=1, max_size=2, timeout=10
+        )
+    except (OSError, ConnectionError, asyncpg.PostgresError) as err:
+        raise CliError(f"cannot reach Postgres: {err}", 1) from err
+    coalescer = Coalescer(client, interval=0)
+    refused: list[tuple[int, str]] = []
+    total = StoreResult()
+    started = last = time.monotonic()
+    try:
+        stream = _open(args.file)
+    except OSError as err:
+        await pool.close()
+        raise CliError(f"cannot read {args.file}: {err.strerror}") from err
+    try:
+        chunk: list[IngestEvent] = []
+        writer = ChunkWriter(pool, "file")
+        try:
+            for event in read_rows(stream, refused):
+                chunk.append(event)
+                if len(chunk) >= args.chunk:
+                    await writer.put(chunk)
+                    chunk = []
+                    if not args.quiet and time.monotonic() - last >= PROGRESS_EVERY_SECONDS:
+                        last = time.monotonic()
+                        _progress(writer.total, refused, last - started)
+            await writer.put(chunk)
+            total = await writer.drain()
+        except UnicodeDecodeError as err:
+            raise CliError(f"{args.file} is not UTF-8 text: {err.reason}") from err
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+    finally:
+        await pool.close()
+    coalescer.add(total.arrived)
+    sent = await coalescer.flush(force=True)
+    elapsed = time.monotonic() - started
+    print(
+        f"{fmt_num(total.received + len(refused))} row(s) read in {elapsed:.1f} s: "
+        f"{fmt_num(total.written)} written, {fmt_num(total.duplicates)} duplicate(s) skipped, "
+        f"{fmt_num(total.quarantined)} held for unknown account(s), "
+        f"{fmt_num(len(refused))} refused; {sent.signalled} account workflow(s) signalled"
+        + (f", {sent.not_running} without a running workflow" if sent.not_running else "")
+    )
+    for aid, n in sorted(total.held.items()):
+        print(f"unknown account {aid!r}: {fmt_num(n)} row(s) held in usage_quarantine")
+    for line, reason in refused[:REFUSALS_SHOWN]:
+        print(f"line {line}: {reason}", file=sys.stderr)
+    if len(refused) > REFUSALS_SHOWN:
+        print(f"... and {len(refused) - REFUSALS_SHOWN} more refused row(s)", file=sys.stderr)
+    return EXIT_BAD_INPUT if refused else 0
+
+
+def _progress(total: StoreResult, refused: list[tuple[int, str]], elapsed: float) -> None:
+    rate = total.received / elapsed if elapsed > 0 else 0.0
+    print(
+        f"ingest: {fmt_num(total.received)} rows stored ({fmt_num(total.written)} new), "
+        f"{fmt_num(len(refused))} refused, {fmt_num(round(rate))} rows/s",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -1,0 +1,147 @@
+"""Bulk usage ingestion at the edge: one validated row per product event, whatever the source.
+
+Files (`starter.py ingest usage`), Segment-compatible HTTP calls (`python -m
+ingest`) and the `usage` signal all end as `IngestEvent`s, written by one
+path (`ingest/store.py`). Fields are built from `domain/limits.py`, so a row
+Postgres would refuse is refused here, with its field and reason.
+
+A message id makes a write idempotent: Segment's `messageId`, a file's
+`message_id` column, or, when the sender gives none, a digest of the row's
+content (the same event sent twice is the same event).
+
+Pure: no I/O, no clock (the HTTP edge passes the time a call was received).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from domain.limits import QUANTITY_MAX, Finite, RecordId
+from domain.messages import UsageEvent
+
+# Segment's HTTP Tracking API limits: 32 KB per call (and per call in a batch), 500 KB
+# per batch request; over them the answer is 400.
+SEGMENT_CALL_BYTES = 32 * 1024
+SEGMENT_BATCH_BYTES = 500 * 1024
+
+CSV_COLUMNS = ("account_id", "user_id", "occurred_at", "event_type", "quantity", "message_id")
+CSV_REQUIRED = ("account_id", "user_id", "occurred_at", "event_type")
+
+
+class IngestEvent(UsageEvent):
+    """One usage row as it lands in `usage_events`, with its account and message id."""
+
+    account_id: RecordId
+    message_id: RecordId
+    occurred_at: AwareDatetime  # a bulk row without a time zone would depend on the server's
+
+
+def content_message_id(
+    account_id: str, user_id: str, occurred_at: datetime, event_type: str, quantity: float
+) -> str:
+    """A stable id for a row its sender did not name: the digest of what it says."""
+    text = "\x1f".join(
+        [account_id, user_id, occurred_at.isoformat(), event_type, repr(float(quantity))]
+    )
+    return "sha1:" + hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def build_event(fields: Mapping[str, Any]) -> IngestEvent:
+    """Validate one row (strings or typed values); a missing message id is derived."""
+    data = {k: v for k, v in fields.items() if v is not None and v != ""}
+    if "message_id" in data:
+        return IngestEvent.model_validate(data)
+    probe = IngestEvent.model_validate({**data, "message_id": "-"})
+    return probe.model_copy(
+        update={
+            "message_id": content_message_id(
+                probe.account_id,
+                probe.user_id,
+                probe.occurred_at,
+                probe.event_type,
+                probe.quantity,
+            )
+        }
+    )
+
+
+def row_error(err: ValidationError | ValueError) -> str:
+    """One line naming each bad field and why."""
+    if isinstance(err, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in err.errors()[:5]
+        )
+    return str(err)
+
+
+# ------------------------------------------------------------------- Segment
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class SegmentContext(_Open):
+    groupId: RecordId | None = None
+
+
+class SegmentCall(_Open):
+    """The fields of a Segment call this system reads (the others are accepted and ignored)."""
+
+    type: Literal["track", "identify", "group", "page", "screen", "alias"] | None = None
+    userId: RecordId | None = None
+    anonymousId: RecordId | None = None
+    event: RecordId | None = Field(default=None, max_length=100)
+    properties: dict[str, Any] = Field(default_factory=dict)
+    timestamp: AwareDatetime | None = None
+    messageId: RecordId | None = None
+    context: SegmentContext = Field(default_factory=SegmentContext)
+    groupId: RecordId | None = None
+
+
+class SegmentQuantity(BaseModel):
+    quantity: Finite = Field(default=1, ge=0, le=QUANTITY_MAX)
+
+
+def segment_usage(raw: Any, received_at: datetime, call_type: str | None) -> IngestEvent | None:
+    """The usage row a Segment call carries: a `track` call becomes one; `identify`,
+    `group`, `page`, `screen` and `alias` are accepted and carry none (None).
+
+    The account is `context.groupId` (Segment's B2B convention), or
+    `properties.groupId`; the event type is `event`; the quantity is
+    `properties.quantity` (default 1); the time is `timestamp`, else when the
+    call was received. Raises ValueError/ValidationError naming the field.
+    """
+    if not isinstance(raw, dict):
+        raise ValueError("call: must be a JSON object")
+    call = SegmentCall.model_validate(raw)
+    kind = call.type or call_type
+    if kind is None:
+        raise ValueError("type: required in a batch item (track, identify, group, ...)")
+    if call.userId is None and call.anonymousId is None:
+        raise ValueError("userId/anonymousId: one of them is required")
+    if kind != "track":
+        return None
+    if call.event is None:
+        raise ValueError("event: a track call needs an event name")
+    account = call.context.groupId or call.properties.get("groupId")
+    if not account:
+        raise ValueError("context.groupId: required, it names the account the event belongs to")
+    qty = SegmentQuantity.model_validate(
+        {"quantity": call.properties["quantity"]} if "quantity" in call.properties else {}
+    )
+    return build_event(
+        {
+            "account_id": account,
+            "user_id": call.userId or call.anonymousId,
+            "occurred_at": call.timestamp or received_at,
+            "event_type": call.event,
+            "quantity": qty.quantity,
+            "message_id": call.messageId,
+        }
+    )
