@@ -8,6 +8,7 @@ COPY activities activities
 COPY stack stack
 COPY demo demo
 COPY cli cli
+COPY console console
 COPY ingest ingest
 COPY prompts prompts
 COPY worker.py starter.py ./

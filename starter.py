@@ -29,6 +29,13 @@ from stack.connect import connect as connect_temporal
 from stack.settings import Settings, load_settings
 
 
+def add_console_parser(sub: argparse._SubParsersAction) -> None:
+    from console.__main__ import add_arguments, run_from_starter
+
+    p = sub.add_parser("console", help="serve the CS console (same as `python -m console`)")
+    add_arguments(p).set_defaults(run=run_from_starter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="starter.py", description="Value in Motion: start and steer account workflows."
@@ -40,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_parser(sub)
     add_config_parser(sub)
     add_events_parser(sub).set_defaults(run=run_events)
+    add_console_parser(sub)
     add_ingest_parser(sub)
     return parser
 

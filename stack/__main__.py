@@ -228,6 +228,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     stderr=subprocess.STDOUT,
                 )
                 started.callback(_stop_process, codec, 10)
+            with open(settings.data_dir / "console.log", "ab") as log:
+                console = subprocess.Popen(
+                    [sys.executable, "-m", "console"], env=env, cwd=ROOT, stdout=log, stderr=log
+                )
+                started.callback(_stop_process, console, 10)
             as_of = demo_as_of(settings)
             handoffs = asyncio.run(load_demo(dsn, as_of, args.seed))
             check()
@@ -239,6 +244,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             ns = settings.temporal_namespace
             show(
                 f"""
+  CS console        http://{settings.console_host}:{settings.console_port}/   (log {settings.data_dir / "console.log"})
   Temporal Web UI   {settings.ui_url}/namespaces/{ns}/workflows
       filter e.g.   {(chr(10) + " " * 20).join(demo_filters(as_of))}
   Accounts          .venv/bin/python starter.py list --query "HealthBand = 'RED'"

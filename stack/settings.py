@@ -29,6 +29,11 @@ class Settings:
     # VIM_DIGEST (daily|weekly|off), VIM_DIGEST_HOUR_UTC, VIM_IMMEDIATE_CAP,
     # VIM_DIGEST_MAX_ITEMS, VIM_ONBOARDING_RAMP_DAYS: how accounts pace their mail.
     policy: DraftPolicy = field(default_factory=DraftPolicy)
+    # The CS console (`python -m console`): where it listens and who may use it.
+    console_host: str = "127.0.0.1"
+    console_port: int = 8400
+    console_token: str | None = None  # VIM_CONSOLE_TOKEN: bearer token / cookie
+    console_users: tuple[tuple[str, str], ...] = ()  # VIM_CONSOLE_USERS: name:password,...
     # Issue 15 (deployment): encryption, codec server, metrics, shutdown.
     encryption_keys: str | None = None  # VIM_ENCRYPTION_KEYS; None: the key file, if any
     codec_address: str = "127.0.0.1:8234"
@@ -75,6 +80,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         llm_task_queue=env.get("VIM_LLM_TASK_QUEUE", "vim-llm"),
         ui_port=int(env.get("VIM_UI_PORT", "8233")),
         policy=DraftPolicy.from_env(env),
+        console_host=env.get("VIM_CONSOLE_HOST", "127.0.0.1"),
+        console_port=int(env.get("VIM_CONSOLE_PORT", "8400")),
+        console_token=env.get("VIM_CONSOLE_TOKEN") or None,
+        console_users=_users(env.get("VIM_CONSOLE_USERS", "")),
         encryption_keys=env.get("VIM_ENCRYPTION_KEYS") or None,
         codec_address=env.get("VIM_CODEC_ADDRESS") or "127.0.0.1:8234",
         codec_origins=tuple(
@@ -84,3 +93,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_address=env.get("VIM_METRICS_ADDRESS", "127.0.0.1:9464") or None,
         shutdown_grace_seconds=float(env.get("VIM_SHUTDOWN_GRACE_SECONDS") or 60),
     )
+
+
+def _users(text: str) -> tuple[tuple[str, str], ...]:
+    """`name:password,name2:password2` -> ((name, password), ...); entries without ':' are
+    refused so a typo never leaves a user without a password."""
+    out: list[tuple[str, str]] = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, password = item.partition(":")
+        if not sep or not name.strip() or not password:
+            raise ValueError(
+                f"VIM_CONSOLE_USERS entry {name.strip()!r} needs the form name:password"
+            )
+        out.append((name.strip(), password))
+    return tuple(out)

@@ -1,0 +1,1 @@
+"""The CS console: server-rendered pages over Postgres and Temporal (`python -m console`)."""
