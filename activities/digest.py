@@ -19,6 +19,7 @@ from collections import defaultdict
 
 import asyncpg
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.deliveries import DeliveryActivities
 from domain.delivery import delivery_key
@@ -111,7 +112,16 @@ class DigestActivities:
                 idempotency_key=key,
                 max_items_per_section=req.max_items_per_section,
             )
-            await self.deliveries.deliver(draft)
+            try:
+                await self.deliveries.deliver(draft)
+            except ApplicationError as e:
+                if not e.non_retryable:
+                    raise  # transient: the activity retries; delivered digests are idempotent
+                # a refusal (revoked scope, bad address) costs this recipient's digest, not
+                # everyone's: the items stay unsent for the next digest, and the refusal shows
+                activity.logger.warning("digest for %s refused: %s", recipient, e.message)
+                result.failed.append(f"{recipient}: {e.message}"[:300])
+                continue
             async with self.pool.acquire() as conn:
                 await conn.execute(
                     "UPDATE digest_items SET digest_key = $1 WHERE item_key = ANY($2::text[])",

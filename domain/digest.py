@@ -90,6 +90,7 @@ class DigestResult(BaseModel):
     drafts: int = 0
     items: int = 0
     recipients: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)  # "recipient: the channel's reason"
 
 
 def next_digest_at(now: datetime, policy: DraftPolicy) -> datetime | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from domain.digest import DigestRequest, DraftPolicy, next_digest_at
@@ -41,16 +42,30 @@ class DigestWorkflow:
             self._next = at.isoformat()
             workflow.set_current_details(f"next {policy.digest} digest at {at:%Y-%m-%d %H:%M} UTC")
             await workflow.sleep(max(at - workflow.now(), timedelta(seconds=1)))
-            result = await workflow.execute_activity(
-                act.send_digests,
-                DigestRequest(
-                    until=at,
-                    period="week" if policy.digest == "weekly" else "day",
-                    max_items_per_section=policy.max_items_per_section,
-                ),
-                start_to_close_timeout=timedelta(minutes=10),
-                retry_policy=DELIVERY_RETRY,
-                summary=f"{policy.digest} digests up to {at:%Y-%m-%d %H:%M}",
-            )
+            try:
+                result = await workflow.execute_activity(
+                    act.send_digests,
+                    DigestRequest(
+                        until=at,
+                        period="week" if policy.digest == "weekly" else "day",
+                        max_items_per_section=policy.max_items_per_section,
+                    ),
+                    start_to_close_timeout=timedelta(minutes=10),
+                    retry_policy=DELIVERY_RETRY,
+                    summary=f"{policy.digest} digests up to {at:%Y-%m-%d %H:%M}",
+                )
+            except ActivityError as err:
+                # a failed round never ends the loop: unsent items go out with the next digest
+                cause = str(err.cause) if err.cause is not None else str(err)
+                workflow.logger.warning("digest round at %s failed: %s", at, cause)
+                workflow.set_current_details(
+                    f"digest round at {at:%Y-%m-%d %H:%M} failed: {cause}"[:500]
+                )
+                continue
             sent += result.drafts
+            if result.failed:
+                workflow.set_current_details(
+                    f"{len(result.failed)} digest(s) refused at {at:%Y-%m-%d %H:%M}: "
+                    + "; ".join(result.failed)[:400]
+                )
         workflow.continue_as_new(policy)
