@@ -29,11 +29,20 @@ from cli.score import CommandError, config_for_command, connect_db
 from domain.config import HealthConfig
 
 
-def _date(text: str) -> date:
+def parse_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def add_date_range(p: argparse.ArgumentParser, every: int) -> None:
+    """--from, --to and --every: the past dates a back-test or a calibration scores."""
+    p.add_argument("--from", dest="date_from", type=parse_date, required=True, metavar="DATE")
+    p.add_argument("--to", dest="date_to", type=parse_date, required=True, metavar="DATE")
+    p.add_argument(
+        "--every", type=int, default=every, metavar="DAYS", help=f"days between dates ({every})"
+    )
 
 
 def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -46,9 +55,7 @@ def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
             "contracts table."
         ),
     )
-    p.add_argument("--from", dest="date_from", type=_date, required=True, metavar="DATE")
-    p.add_argument("--to", dest="date_to", type=_date, required=True, metavar="DATE")
-    p.add_argument("--every", type=int, default=14, metavar="DAYS", help="days between dates (14)")
+    add_date_range(p, every=14)
     p.add_argument(
         "--horizon",
         type=int,
@@ -58,7 +65,7 @@ def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--observed-until",
-        type=_date,
+        type=parse_date,
         default=None,
         metavar="DATE",
         help="outcomes known up to this date (default: the latest date with a fact in the "

@@ -25,7 +25,7 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-from cli.backtest import _date, backtest_dates
+from cli.backtest import add_date_range, backtest_dates, parse_date
 from cli.score import CommandError, config_for_command, connect_db
 from domain.calibration import (
     CalibrationError,
@@ -62,9 +62,7 @@ def add_calibrate_parser(subparsers: Any) -> argparse.ArgumentParser:
             "the report; adopting it is a separate, explicit step (`config adopt FILE`)."
         ),
     )
-    p.add_argument("--from", dest="date_from", type=_date, required=True, metavar="DATE")
-    p.add_argument("--to", dest="date_to", type=_date, required=True, metavar="DATE")
-    p.add_argument("--every", type=int, default=7, metavar="DAYS", help="days between dates (7)")
+    add_date_range(p, every=7)
     p.add_argument(
         "--horizon",
         type=_horizons,
@@ -74,14 +72,14 @@ def add_calibrate_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--split",
-        type=_date,
+        type=parse_date,
         default=None,
         metavar="DATE",
         help="first validation date (default: 60%% of the way from --from to --to)",
     )
     p.add_argument(
         "--observed-until",
-        type=_date,
+        type=parse_date,
         default=None,
         metavar="DATE",
         help="outcomes known up to this date (default: the latest usage event on record)",
