@@ -43,6 +43,8 @@ log = logging.getLogger("vim.ingest")
 
 SINGLE = ("track", "identify", "group", "page", "screen", "alias")
 WRITE_TIMEOUT_SECONDS = 60.0
+# Bodies up to this size are read and discarded before a 400; beyond it, we just close.
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 
 
 class Ingestor:
@@ -145,6 +147,16 @@ def build_server(
             except ValueError:
                 length = -1
             if length < 0 or length > limit:
+                # Read (and drop) a moderately oversized body before answering:
+                # closing a socket with unread data sends a TCP reset, and the
+                # client sees a broken connection instead of this 400.
+                if 0 < length <= DRAIN_LIMIT_BYTES:
+                    left = length
+                    while left > 0:
+                        chunk = self.rfile.read(min(left, 65536))
+                        if not chunk:
+                            break
+                        left -= len(chunk)
                 self.close_connection = True
                 self._reply(
                     HTTPStatus.BAD_REQUEST,
