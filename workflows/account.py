@@ -89,6 +89,9 @@ DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=t
 
 # workflow.patched ids: one per change to running workflows; never reuse or rename one.
 CHURN_RISK_EVENT_PATCH = "churn-risk-changed-event"
+# A signal that lands while a pass is busy (in an activity) must not be
+# forgotten at the next sleep: before this patch its telemetry waited a day.
+WAKE_KEPT_PATCH = "signal-wake-kept-across-pass"
 
 
 @workflow.defn
@@ -152,6 +155,8 @@ class AccountLifecycleWorkflow:
         self._upsert_search_attributes(force=True)
 
         while s.phase != Phase.CHURNED:
+            # Reset here, not at the sleep: a signal handled during this pass wakes the next.
+            self._wake = False
             await self._flush_telemetry()
             now = workflow.now()
             due_scan = s.last_scan_at is None or now - s.last_scan_at >= SCAN_EVERY
@@ -224,7 +229,8 @@ class AccountLifecycleWorkflow:
         if s.failures:
             waiting += f"; {s.failures_total} failed step(s), last: {s.failures[-1]}"
         workflow.set_current_details(waiting)
-        self._wake = False
+        if not workflow.patched(WAKE_KEPT_PATCH):
+            self._wake = False  # histories before the patch forgot a mid-pass signal here
         try:
             await workflow.wait_condition(lambda: self._wake, timeout=timeout, timeout_summary=what)
         except TimeoutError:

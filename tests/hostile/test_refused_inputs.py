@@ -255,12 +255,6 @@ async def test_batches_that_pile_up_while_the_worker_is_down_are_flushed_in_chun
         await handle.terminate("test done")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent (about 1 run in 2 on a quiet machine since the final merges): the "
-    "five records of both accounts are not all written within 60 s; root cause not found yet, "
-    "see the closing note of issue 11",
-)
 async def test_the_same_record_id_in_two_accounts_is_two_records(
     dev_env: WorkflowEnvironment, db_dsn: str, tmp_path: Path
 ) -> None:
