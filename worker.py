@@ -43,6 +43,7 @@ from stack.settings import Settings, load_settings
 from workflows.account import AccountLifecycleWorkflow
 from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
 from workflows.digest import DigestWorkflow
+from workflows.portfolio import PortfolioScanWorkflow
 from workflows.sandbox import cache_workflow_bytecode, workflow_runner
 
 log = logging.getLogger("vim.worker")
@@ -72,7 +73,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     # the adopted config in force (Postgres), else VIM_HEALTH_CONFIG over the defaults
     resolver = ConfigResolver(os.environ)
     resolver.environment_config()  # a bad VIM_HEALTH_CONFIG stops the worker here, named
-    health = HealthActivities(pool, resolver)
+    health = HealthActivities(pool, resolver, client)
     deliveries = DeliveryActivities(pool, settings)
     narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)
@@ -95,6 +96,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     QBRWorkflow,
                     ChurnSaveWorkflow,
                     DigestWorkflow,
+                    PortfolioScanWorkflow,
                 ],
                 activities=[
                     account.record_handoff,
@@ -102,6 +104,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     account.check_renewal,
                     health.score_account,
                     health.scan_portfolio,
+                    health.scan_chunk,
                     qbr.prepare_qbr,
                     digests.add_digest_item,
                     digests.send_digests,

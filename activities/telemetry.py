@@ -686,18 +686,25 @@ def _usage_fields(
 # ------------------------------------------------------------ accounts, outcomes
 
 
-async def fetch_account_ids(conn: asyncpg.Connection, as_of: datetime) -> list[str]:
+async def fetch_account_ids(
+    conn: asyncpg.Connection, as_of: datetime, after: str | None = None, limit: int | None = None
+) -> list[str]:
     """Accounts with a contract in force at as_of: the latest valid row started by then
-    has not ended (end_date is inclusive)."""
+    has not ended (end_date is inclusive). `after`/`limit`: the next page in account_id
+    order (the scheduled scan's chunks)."""
     d = _utc(as_of).date()
     rows = await conn.fetch(
         f"""SELECT account_id FROM (
                 SELECT DISTINCT ON (account_id) account_id, end_date
                 FROM contracts WHERE start_date <= $1 AND {_valid("contracts")}
+                  AND ($2::text IS NULL OR account_id > $2)
                 ORDER BY account_id, start_date DESC) c
             WHERE end_date >= $1
-            ORDER BY account_id""",
+            ORDER BY account_id
+            LIMIT $3""",
         d,
+        after,
+        limit,
     )
     return [r["account_id"] for r in rows]
 

@@ -28,6 +28,7 @@ from domain.limits import (
     ShortText,
     Text,
 )
+from domain.summary import AssessmentSummary
 
 
 class _Strict(BaseModel):
@@ -161,6 +162,18 @@ class ChurnNoticeSignal(_Strict):
     noticed_on: date | None = None
 
 
+class PortfolioSummarySignal(_Strict):
+    """The scheduled portfolio scan's result for one account (workflows/portfolio.py): the
+    account decides from it instead of running its own daily `score_account`.
+
+    `interval_seconds` is the schedule's interval: the account skips its own daily scan
+    while a summary this recent has arrived (plus a grace period), and scans itself again
+    when the schedule stops."""
+
+    summary: AssessmentSummary
+    interval_seconds: int = Field(default=86_400, ge=60, le=PG_INT_MAX)
+
+
 # Signal name -> model. The workflow and the CLI both use this table.
 SIGNALS: dict[str, type[BaseModel]] = {
     "usage": UsageEventsSignal,
@@ -174,6 +187,7 @@ SIGNALS: dict[str, type[BaseModel]] = {
     "milestone": MilestoneSignal,
     "churn_notice": ChurnNoticeSignal,
     "usage_arrived": UsageArrivedSignal,
+    "portfolio_summary": PortfolioSummarySignal,
 }
 
 # Telemetry that an activity writes to Postgres; the rest changes workflow state.

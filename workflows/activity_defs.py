@@ -22,6 +22,8 @@ from domain.summary import AssessmentSummary
 from workflows.activity_models import (
     RenewalCheckRequest,
     RenewalCheckResult,
+    ScanChunkRequest,
+    ScanChunkResult,
     ScoreAccountRequest,
     TelemetryBatch,
     TelemetryWriteResult,
@@ -50,6 +52,11 @@ async def check_renewal(req: RenewalCheckRequest) -> RenewalCheckResult:
 @activity.defn(name="score_account")
 async def score_account(req: ScoreAccountRequest) -> AssessmentSummary:
     raise _elsewhere("score_account")
+
+
+@activity.defn(name="scan_chunk")
+async def scan_chunk(req: ScanChunkRequest) -> ScanChunkResult:
+    raise _elsewhere("scan_chunk")
 
 
 @activity.defn(name="write_narrative")
@@ -92,6 +99,7 @@ ALL = [
     record_telemetry,
     check_renewal,
     score_account,
+    scan_chunk,
     write_narrative,
     deliver,
     fail_delivery,
