@@ -7,6 +7,7 @@ Schedule idempotently on the dev server and a triggered run scans the portfolio.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from cli.accounts import start_account
 from cli.schedule import SCHEDULE_ID
 from domain.ingest import build_event
 from ingest.store import write_usage
+from stack.__main__ import schedule_portfolio_scan
 from tests.workflows.helpers import (
     ALL_BUT_QBR,
     make_handoff,
@@ -224,6 +226,13 @@ async def test_schedule_command_creates_once_describes_triggers_and_deletes(
         code, out = await run("delete")
         assert code == 0 and "deleted" in out
         assert (await run("describe"))[0] == 3
+
+        # `make demo`'s path: created once, then left alone.
+        demo = dataclasses.replace(
+            settings, temporal_address=dev_client.service_client.config.target_host
+        )
+        assert "created" in await schedule_portfolio_scan(demo)
+        assert "already there" in await schedule_portfolio_scan(demo)
     finally:
         try:
             await dev_client.get_schedule_handle(SCHEDULE_ID).delete()
