@@ -21,7 +21,6 @@ from temporalio.testing import WorkflowEnvironment
 import starter
 from cli.accounts import start_account
 from cli.schedule import SCHEDULE_ID
-from domain.ingest import build_event
 from ingest.store import write_usage
 from stack.__main__ import schedule_portfolio_scan
 from tests.workflows.helpers import (
@@ -29,6 +28,7 @@ from tests.workflows.helpers import (
     make_handoff,
     running_worker,
     settings_for_test,
+    six_active_users,
     view,
 )
 from workflows.account import SCHEDULE_GRACE
@@ -88,18 +88,7 @@ async def test_accounts_decide_from_the_scheduled_scan_and_rescore_after_a_ticke
 
         # Six users active today (rows straight to Postgres, no signal): enough data for a
         # band, >= 5 users and >= 40% of 10 seats.
-        rows = [
-            build_event(
-                {
-                    "account_id": account,
-                    "user_id": f"u{u}",
-                    "occurred_at": now - timedelta(hours=2, minutes=d),
-                    "event_type": "login",
-                }
-            )
-            for u in range(6)
-            for d in range(3)
-        ]
+        rows = six_active_users(account, now)
         await write_usage(pool, rows, "test")
 
         as_of = await env.get_current_time()
