@@ -33,6 +33,7 @@ from temporalio.client import Client
 from cli.accounts import EXIT_BAD_INPUT, CliError
 from domain.health import fmt_num
 from domain.ingest import CSV_COLUMNS, CSV_REQUIRED, IngestEvent, build_event, row_error
+from ingest import quarantine
 from ingest.notify import Coalescer
 from ingest.store import CHUNK_ROWS, ChunkWriter, StoreResult
 from stack.settings import Settings
@@ -61,6 +62,21 @@ def add_ingest_parser(subparsers: Any) -> None:
     u.add_argument("--chunk", type=int, default=CHUNK_ROWS, help="rows per write (default 5000)")
     u.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     u.set_defaults(check=_check, temporal=cmd_ingest_usage)
+    q = what.add_parser(
+        "quarantine",
+        help="rows held for unknown accounts: list (default), --release, --drop",
+        description=(
+            "Without options: each account with held rows, how many, the event and "
+            "receipt dates, the sources, and whether the account exists now. --release "
+            "moves the held rows of accounts that exist now into usage_events (all such "
+            "accounts, or the ones named) and signals their workflows; --drop discards "
+            "the held rows of the accounts named (never all at once)."
+        ),
+    )
+    act = q.add_mutually_exclusive_group()
+    act.add_argument("--release", nargs="*", metavar="ACCOUNT", help="release (default: all known)")
+    act.add_argument("--drop", nargs="+", metavar="ACCOUNT", help="discard these accounts' rows")
+    q.set_defaults(temporal=cmd_quarantine)
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -136,14 +152,7 @@ def _cell(value: Any) -> Any:
 
 
 async def cmd_ingest_usage(client: Client, settings: Settings, args: argparse.Namespace) -> int:
-    from stack.postgres import resolve_database_url
-
-    try:
-        pool = await asyncpg.create_pool(
-            resolve_database_url(settings), min_size=1, max_size=2, timeout=10
-        )
-    except (OSError, ConnectionError, asyncpg.PostgresError) as err:
-        raise CliError(f"cannot reach Postgres: {err}", 1) from err
+    pool = await _pool(settings)
     coalescer = Coalescer(client, interval=0)
     refused: list[tuple[int, str]] = []
     total = StoreResult()
@@ -203,3 +212,65 @@ def _progress(total: StoreResult, refused: list[tuple[int, str]], elapsed: float
         file=sys.stderr,
         flush=True,
     )
+
+
+async def _pool(settings: Settings) -> asyncpg.Pool:
+    from stack.postgres import resolve_database_url
+
+    try:
+        return await asyncpg.create_pool(
+            resolve_database_url(settings), min_size=1, max_size=2, timeout=10
+        )
+    except (OSError, ConnectionError, asyncpg.PostgresError) as err:
+        raise CliError(f"cannot reach Postgres: {err}", 1) from err
+
+
+async def cmd_quarantine(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    pool = await _pool(settings)
+    try:
+        async with pool.acquire() as conn:
+            held = await quarantine.held_accounts(conn)
+        if args.drop:
+            async with pool.acquire() as conn:
+                dropped = await quarantine.drop(conn, args.drop)
+            for aid in args.drop:
+                print(f"{aid}: {fmt_num(dropped.get(aid, 0))} held row(s) dropped")
+            return 0
+        if args.release is None:
+            return _print_held(held)
+        known = [h.account_id for h in held if h.known]
+        named = list(args.release) or known
+        unknown = [a for a in named if a not in known]
+        result = await quarantine.release(pool, [a for a in named if a in known])
+    finally:
+        await pool.close()
+    coalescer = Coalescer(client, interval=0)
+    coalescer.add(result.arrived)
+    sent = await coalescer.flush(force=True)
+    print(
+        f"{fmt_num(result.received)} held row(s) released: {fmt_num(result.written)} written, "
+        f"{fmt_num(result.duplicates)} already on file; "
+        f"{sent.signalled} account workflow(s) signalled"
+    )
+    for aid in unknown:
+        print(f"{aid}: not released (no such account, or nothing held)", file=sys.stderr)
+    return EXIT_BAD_INPUT if unknown and args.release else 0
+
+
+def _print_held(held: list[quarantine.HeldAccount]) -> int:
+    if not held:
+        print("usage_quarantine is empty")
+        return 0
+    print(
+        f"{'account':<28} {'rows':>9}  {'events from':<10} {'to':<10}  "
+        f"{'last received':<16}  {'exists':<6}  sources"
+    )
+    for h in held:
+        print(
+            f"{h.account_id[:28]:<28} {fmt_num(h.rows):>9}  {h.first_event:%Y-%m-%d} "
+            f"{h.last_event:%Y-%m-%d}  {h.last_received:%Y-%m-%d %H:%M}  "
+            f"{'yes' if h.known else 'no':<6}  {', '.join(h.sources)}"
+        )
+    if any(h.known for h in held):
+        print("accounts that exist now: `starter.py ingest quarantine --release` moves their rows")
+    return 0

@@ -327,3 +327,49 @@ async def test_a_file_that_is_not_parquet_exits_2(
     settings = load_settings({"DATABASE_URL": db_dsn, "VIM_DATA_DIR": str(tmp_path)})
     code = await starter.main(["ingest", "usage", str(path)], client=dev_client, settings=settings)
     assert code == 2 and "not a readable Parquet file" in capsys.readouterr().err
+
+
+async def test_held_rows_are_listed_released_once_the_account_exists_and_dropped_on_request(
+    tmp_path: Path,
+    db_dsn: str,
+    db: asyncpg.Connection,
+    dev_client: Client,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    late, junk = f"late-{uuid.uuid4().hex[:6]}", f"junk-{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "early.csv"
+    path.write_text(
+        "account_id,user_id,occurred_at,event_type,message_id\n"
+        f"{late},u1,2026-11-20T10:00:00Z,login,m-1\n"
+        f"{late},u2,2026-11-21T10:00:00Z,login,m-2\n"
+        f"{junk},u1,2026-11-20T10:00:00Z,login,m-1\n"
+    )
+    settings = load_settings({"DATABASE_URL": db_dsn, "VIM_DATA_DIR": str(tmp_path)})
+
+    async def cli(*argv: str) -> tuple[int, str, str]:
+        code = await starter.main(list(argv), client=dev_client, settings=settings)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert (await cli("ingest", "usage", str(path), "-q"))[0] == 0
+    code, out, _ = await cli("ingest", "quarantine")
+    lines = {ln.split()[0]: ln for ln in out.splitlines()[1:] if ln.strip()}
+    assert code == 0 and lines[late].split()[1:3] == ["2", "2026-11-20"]
+    assert "no" in lines[late].split() and "file" in lines[late]
+
+    # The account arrives (a late handoff); its held rows move, once, and its workflow hears.
+    await _accounts(db, late)
+    handle = await _idle_workflow(dev_client, late)
+    code, out, _ = await cli("ingest", "quarantine", "--release")
+    assert code == 0 and "2 held row(s) released: 2 written" in out
+    assert await db.fetchval("SELECT count(*) FROM usage_events WHERE account_id = $1", late) == 2
+    assert [s.events for s in await _arrived(handle)] == [2]
+    code, out, _ = await cli("ingest", "quarantine", "--release")
+    assert "0 held row(s) released" in out
+
+    # Naming an account that does not exist releases nothing and says so.
+    code, _, err = await cli("ingest", "quarantine", "--release", junk)
+    assert code == 2 and f"{junk}: not released" in err
+    code, out, _ = await cli("ingest", "quarantine", "--drop", junk)
+    assert code == 0 and f"{junk}: 1 held row(s) dropped" in out
+    assert (await cli("ingest", "quarantine"))[1].strip() == "usage_quarantine is empty"
