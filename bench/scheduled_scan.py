@@ -6,7 +6,7 @@ Default: the scheduled scan's path, `scan_chunk` (activities/health.py) chunk af
 chunk as PortfolioScanWorkflow runs it (facts, scores, snapshots and findings saved,
 summaries built; no Temporal: signals off). `--whole`: the old one-pass `scan_portfolio`
 that holds every account's facts at once. Prints one JSON line: seconds, accounts,
-chunks, the chunk timings summed, and ru_maxrss of this process in MB.
+chunks, the chunk timings summed, and this process's peak RSS (VmHWM) in MB.
 """
 
 from __future__ import annotations
@@ -59,8 +59,18 @@ async def scan(dsn: str, as_of: datetime, chunk: int, whole: bool) -> dict:
     finally:
         await pool.close()
     out["seconds"] = round(time.perf_counter() - t0, 2)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+def peak_rss_mb() -> int:
+    """This process's own peak RSS. Not ru_maxrss: on Linux a child started by fork + exec
+    reports the parent's peak there (the bench parent holds a whole portfolio's facts)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return round(int(status.split("VmHWM:")[1].split()[0]) / 1024)
+    except (OSError, IndexError, ValueError):
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def main(argv: list[str] | None = None) -> int:
