@@ -661,6 +661,9 @@ class AccountLifecycleWorkflow:
             if not workflow.patched(SCHEDULED_SCAN_PATCH):
                 self._reject(name, f"unknown signal {name!r}; known: {', '.join(SIGNALS)}")
                 return
+            if msg.summary.account_id != s.account_id:
+                self._reject(name, f"summary of account {msg.summary.account_id!r}, not this one")
+                return
             s.scheduled_summary = msg.summary
             s.scheduled_until = (
                 workflow.now() + timedelta(seconds=msg.interval_seconds) + SCHEDULE_GRACE

@@ -165,6 +165,28 @@ async def test_accounts_decide_from_the_scheduled_scan_and_rescore_after_a_ticke
             at for at, what in events if what == "score_account" and at >= summary_at + stands_in
         ]
 
+        # Another account's summary is refused with the reason, never applied here.
+        band = (await view(handle)).band
+        other = {"account_id": quiet, "as_of": (await env.get_current_time()).isoformat()}
+        await handle.signal(
+            "portfolio_summary",
+            {
+                "summary": {
+                    **other,
+                    "config_version": "v1",
+                    "score": 99.0,
+                    "band": "GREEN" if band != "GREEN" else "RED",
+                    "coverage": 0.9,
+                    "churn_level": "LOW",
+                    "decision": {"outcome": "routine"},
+                }
+            },
+        )
+        await env.sleep(timedelta(minutes=5))
+        last = await view(handle)
+        assert last.band == band and last.signals_rejected == 1
+        assert any(e.kind == "rejected" and quiet in e.text for e in last.timeline)
+
 
 @pytest.mark.devserver
 async def test_schedule_command_creates_once_describes_triggers_and_deletes(
