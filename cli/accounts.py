@@ -252,6 +252,10 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
         print(
             f"  opportunity [{o.get('opportunity_type')}] ~${o.get('estimated_arr_impact', 0):,.0f} ARR ({o.get('opportunity_id')})"
         )
+    if view.maturity is not None and view.maturity.overall is not None:
+        print(f"  maturity {view.maturity.overall} of 5 ({view.maturity.stage})")
+    for c in view.success_criteria:
+        print(f"  criterion: {c.line}")
     print("  next: " + "; ".join(view.next_checkpoints))
     print(f"  timeline (last {min(len(view.timeline), args.tail)} of {len(view.timeline)}):")
     for t in view.timeline[-args.tail :]:
@@ -313,6 +317,8 @@ async def cmd_update(client: Client, settings: Settings, args: argparse.Namespac
     name = args.update_name
     if name == "approve_cs_plan":
         msg = validate(UPDATES[name], read_json(args.file), "CS plan")
+    elif name == "submit_questionnaire":
+        msg = validate(UPDATES[name], read_json(args.file), "questionnaire answers")
     elif name == "decide_save":
         msg = validate(
             DecisionUpdate,
@@ -384,6 +390,15 @@ def add_account_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("account")
     p.add_argument("file")
     p.set_defaults(temporal=cmd_update, update_name="approve_cs_plan")
+
+    p = sub.add_parser(
+        "questionnaire",
+        help="record the alignment questionnaire's answers (JSON: answered_by, answers: "
+        "[{question_id, level 1-5, note}])",
+    )
+    p.add_argument("account")
+    p.add_argument("file", help="JSON file, or - for stdin")
+    p.set_defaults(temporal=cmd_update, update_name="submit_questionnaire")
 
     for name, target in (("decide-save", "decide_save"), ("decide-expansion", "decide_expansion")):
         p = sub.add_parser(name, help=f"approve or decline ({target.split('_')[1]})")

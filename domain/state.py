@@ -15,6 +15,7 @@ from domain.digest import DraftPolicy
 from domain.handoff import Handoff, HandoffContract
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
+from domain.onboarding import CriterionStatus, MaturityResult, OnboardingState
 
 TIMELINE_LIMIT = 200  # entries kept in state; every decision is also on the event bus
 FAILURES_KEPT = 5
@@ -76,6 +77,8 @@ class AccountState(BaseModel):
     # the last FAILURES_KEPT, each "YYYY-MM-DD what failed: reason".
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
+    # Phases 1-3: drafts done, questionnaire answers, maturity, CS plan criteria.
+    onboarding: OnboardingState = Field(default_factory=OnboardingState)
 
     @property
     def account_id(self) -> str:
@@ -129,6 +132,9 @@ class AccountView(BaseModel):
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
     band_reason: str | None = None  # why the band is UNSCORED
+    # The approved CS plan's success criteria as of the last scan (met / on track / behind).
+    success_criteria: list[CriterionStatus] = Field(default_factory=list)
+    maturity: MaturityResult | None = None
 
 
 class AccountOutcome(BaseModel):
