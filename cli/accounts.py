@@ -313,12 +313,18 @@ async def send_update(client: Client, account: str, name: str, msg: BaseModel) -
     return 0
 
 
+def check_questionnaire(args: argparse.Namespace) -> None:
+    args.message = validate(
+        UPDATES["submit_questionnaire"], read_json(args.file), "questionnaire answers"
+    )
+
+
 async def cmd_update(client: Client, settings: Settings, args: argparse.Namespace) -> int:
     name = args.update_name
     if name == "approve_cs_plan":
         msg = validate(UPDATES[name], read_json(args.file), "CS plan")
     elif name == "submit_questionnaire":
-        msg = validate(UPDATES[name], read_json(args.file), "questionnaire answers")
+        msg = args.message  # validated by check_questionnaire before Temporal is contacted
     elif name == "decide_save":
         msg = validate(
             DecisionUpdate,
@@ -398,7 +404,9 @@ def add_account_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("account")
     p.add_argument("file", help="JSON file, or - for stdin")
-    p.set_defaults(temporal=cmd_update, update_name="submit_questionnaire")
+    p.set_defaults(
+        temporal=cmd_update, update_name="submit_questionnaire", check=check_questionnaire
+    )
 
     for name, target in (("decide-save", "decide_save"), ("decide-expansion", "decide_expansion")):
         p = sub.add_parser(name, help=f"approve or decline ({target.split('_')[1]})")

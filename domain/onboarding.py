@@ -158,26 +158,27 @@ class Question(BaseModel):
     dimension: Dimension | None = None  # None: an open question, not scored
 
 
-_BASE = [
+_Row = tuple[str, Dimension | None, str]
+_BASE: list[_Row] = [
     ("goals-outcome", "goals", "What business outcome must {name} see in the first 90 days for this purchase to be a success?"),
     ("goals-measure", "goals", "How is that outcome measured today, and who owns the number?"),
     ("sponsor-engaged", "sponsorship", "Who is the executive sponsor, and how often will they review progress with us?"),
     ("process-current", "process", "Which current process or tool does this replace, and is that process written down?"),
     ("process-rollout", "process", "Which teams roll out first, and who leads the rollout in each team?"),
 ]  # fmt: skip
-_BY_TIER = {
+_BY_TIER: dict[str, list[_Row]] = {
     "tier-1": [("sponsor-governance", "sponsorship", "Which steering group or leadership meeting should our quarterly business reviews report into?")],
     "tier-2": [("process-training", "process", "How many of the {seats} seats need training in the first month, and in which format?")],
     "tier-3": [("process-admin", "process", "Who administers the workspace day to day, and do they prefer self-serve training?")],
 }  # fmt: skip
-_BY_MODULE = {
+_BY_MODULE: dict[str, list[_Row]] = {
     "reports": [("reports-audience", "process", "Which reports does {name} produce today, for whom and how often?")],
     "dashboards": [("dashboards-decisions", "goals", "Which decisions should a dashboard support, and who makes them?")],
     "automation": [("automation-candidates", "process", "Which recurring manual workflow would you automate first?")],
     "api": [("api-systems", "process", "Which in-house systems will call the API, and who owns them?")],
     "integrations": [("integrations-systems", "process", "Which systems must stay in sync, and which one is the system of record?")],
 }  # fmt: skip
-_INDUSTRY = (
+_INDUSTRY: _Row = (
     "industry-constraints",
     None,
     "Which {industry} regulations, audits or seasonal peaks should the rollout plan around?",

@@ -177,7 +177,7 @@ def maturity_draft(
         ],
         recommended_actions=[
             f"Raise {d.label.lower()} from level {fmt_num(d.level)}: next level is "
-            f"'{RUBRIC[d.dimension].levels[min(5, int(d.level) + 1)]}'"
+            f"'{RUBRIC[d.dimension].levels[min(5, int(d.level or 1) + 1)]}'"
             for d in sorted(
                 (d for d in result.dimensions if d.level is not None and d.level < 3),
                 key=lambda d: d.level or 0,

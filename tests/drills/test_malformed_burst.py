@@ -281,6 +281,13 @@ async def test_a_malformed_burst_is_rejected_with_reasons_and_nothing_breaks(
 
         await wait_for(lambda: scans(h.account_id, 1), what="the first scan")
 
+        async def first_pass_drafted() -> bool:
+            # The first scan's pass ends with the phase 1-2 drafts (commercial brief, then
+            # the questionnaire): a pass that is still drafting is not a settled state.
+            return any("alignment questionnaire" in t.text for t in (await view(handle)).timeline)
+
+        await wait_for(first_pass_drafted, what="the drafts of the first scan")
+
         async def save_plan_waiting() -> bool:
             return bool((await view(other)).save_workflow_id)
 
