@@ -77,6 +77,9 @@ class AccountState(BaseModel):
     # the last FAILURES_KEPT, each "YYYY-MM-DD what failed: reason".
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
+    # A Postgres step that spent its retry budget: the account waits until then, then retries.
+    db_retry_at: datetime | None = None
+    handoff_pending: bool = False  # the handoff row is not in Postgres yet
     # Phases 1-3: drafts done, questionnaire answers, maturity, CS plan criteria.
     onboarding: OnboardingState = Field(default_factory=OnboardingState)
 
