@@ -391,7 +391,9 @@ def add_account_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(temporal=cmd_signal, check=check_signal)
 
     p = sub.add_parser(
-        "approve-plan", help="approve the CS plan (JSON: approved_by, objectives, success_metrics)"
+        "approve-plan",
+        help="approve the CS plan (JSON: approved_by, objectives, success_metrics, "
+        "success_criteria; without success_criteria the draft's criteria are adopted)",
     )
     p.add_argument("account")
     p.add_argument("file")
