@@ -69,7 +69,6 @@ def commercial_brief(handoff: Handoff, summary: AssessmentSummary) -> Built:
         if people
         else "Sales named no stakeholders",
         f"Tier: {handoff.tier}" + (f"; industry: {handoff.industry}" if handoff.industry else ""),
-        *[f"Done: {i.item}" for i in checklist if i.done],
     ]
     facts = CommercialBriefFacts(
         **common(handoff, summary.as_of),
