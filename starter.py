@@ -22,6 +22,7 @@ from cli.calibrate import add_calibrate_parser
 from cli.config import add_config_parser
 from cli.events import add_events_parser, run_events
 from cli.ingest import add_ingest_parser
+from cli.retention import add_retention_parser
 from cli.score import add_score_parser
 from stack.codec import KeyConfigError
 from stack.connect import ConnectConfigError, target
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_events_parser(sub).set_defaults(run=run_events)
     add_console_parser(sub)
     add_ingest_parser(sub)
+    add_retention_parser(sub)
     return parser
 
 
