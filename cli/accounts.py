@@ -249,6 +249,10 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
     )
     if view.band_reason:
         print(f"  unscored: {view.band_reason}")
+    if view.sentiment is not None:
+        print(f"  {view.sentiment.line()} (beside the score, never replacing it)")
+    if view.forecast is not None:
+        print(f"  {view.forecast.line()}")
     if view.waiting_for:
         print(f"  {view.waiting_for}")
     for d in view.drivers:

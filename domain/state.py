@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from domain.digest import DraftPolicy
+from domain.forecast import CsmSentiment, RenewalForecast
 from domain.handoff import Handoff, HandoffContract
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
@@ -76,6 +77,10 @@ class AccountState(BaseModel):
     # the last FAILURES_KEPT, each "YYYY-MM-DD what failed: reason".
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
+    # The CSM's call (set_sentiment update), until it expires; never replaces the score.
+    sentiment: CsmSentiment | None = None
+    # The latest renewal forecast, recorded at a renewal checkpoint (domain/forecast.py).
+    forecast: RenewalForecast | None = None
 
     @property
     def account_id(self) -> str:
@@ -129,6 +134,8 @@ class AccountView(BaseModel):
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
     band_reason: str | None = None  # why the band is UNSCORED
+    sentiment: CsmSentiment | None = None  # the CSM's call in force, beside the score
+    forecast: RenewalForecast | None = None  # the latest renewal forecast
 
 
 class AccountOutcome(BaseModel):

@@ -15,6 +15,7 @@ from temporalio import activity
 
 from domain.delivery import BusEvent, DeliveryFailure, DeliveryRequest, DeliveryResult
 from domain.digest import DigestItem, DigestRequest, DigestResult
+from domain.forecast import RenewalForecast
 from domain.handoff import Handoff
 from domain.narrative import Narrative, NarrativeRequest
 from domain.qbr import QbrDocument, QbrRequest
@@ -22,6 +23,7 @@ from domain.summary import AssessmentSummary
 from workflows.activity_models import (
     RenewalCheckRequest,
     RenewalCheckResult,
+    RenewalForecastRequest,
     ScoreAccountRequest,
     TelemetryBatch,
     TelemetryWriteResult,
@@ -50,6 +52,11 @@ async def check_renewal(req: RenewalCheckRequest) -> RenewalCheckResult:
 @activity.defn(name="score_account")
 async def score_account(req: ScoreAccountRequest) -> AssessmentSummary:
     raise _elsewhere("score_account")
+
+
+@activity.defn(name="record_renewal_forecast")
+async def record_renewal_forecast(req: RenewalForecastRequest) -> RenewalForecast:
+    raise _elsewhere("record_renewal_forecast")
 
 
 @activity.defn(name="write_narrative")
@@ -92,6 +99,7 @@ ALL = [
     record_telemetry,
     check_renewal,
     score_account,
+    record_renewal_forecast,
     write_narrative,
     deliver,
     fail_delivery,

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from domain.forecast import ForecastInput
 from domain.handoff import HandoffContract
 from domain.state import PendingTelemetry
 
@@ -44,3 +45,12 @@ class RenewalCheckResult(BaseModel):
 class ScoreAccountRequest(BaseModel):
     account_id: str
     as_of: datetime
+
+
+class RenewalForecastRequest(BaseModel):
+    """What the workflow knows at a renewal checkpoint; the activity adds the calibrated
+    churn probability and the notice on file, applies domain/forecast.py and stores it."""
+
+    inputs: ForecastInput
+    csm_owner: str
+    tier: str
