@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -163,4 +163,10 @@ async def run_retention_command(args: argparse.Namespace) -> int:
         render_table(months, total)
     if not terms:
         print("no contracts on file: nothing to compute")
+    today = datetime.now(UTC).date()
+    if (last.year, last.month) >= (today.year, today.month):
+        print(
+            f"note: {last:%Y-%m} is not over yet ({today}): its ending ARR counts the contracts "
+            "on file today, so a renewal not signed yet counts as churn"
+        )
     return 0
