@@ -147,3 +147,30 @@ def test_the_portfolio_table_counts_accounts_and_arr_by_category_and_csm() -> No
     assert (t["Dana"]["commit"].arr, t["Dana"]["at_risk"].arr) == (100_000, 50_000)
     assert t["Lee"]["commit"].accounts == 1 and t["Lee"]["at_risk"].accounts == 0
     assert t["(unassigned)"]["lost"].arr == 5_000
+
+
+def test_the_sentiment_update_refuses_what_its_sinks_cannot_carry() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from domain.messages import SentimentUpdate
+
+    ok = {
+        "value": "concerned",
+        "reason": "CFO review",
+        "author": "Dana",
+        "expires_on": "2027-02-01",
+    }
+    assert SentimentUpdate.model_validate(ok).value == "concerned"
+    for field, bad, why in (
+        ("value", "great", "'positive', 'neutral', 'concerned' or 'at_risk'"),
+        ("reason", "line one\r\nBcc: x@example.com", "line break or control character"),
+        ("reason", "nul\x00", "control character"),
+        ("reason", "x" * 501, "at most 500 characters"),
+        ("reason", "", "at least 1 character"),
+        ("author", "a\nb", "line break"),
+        ("expires_on", "next week", "valid date"),
+    ):
+        with pytest.raises(ValidationError) as err:
+            SentimentUpdate.model_validate({**ok, field: bad})
+        assert why in str(err.value), (field, bad, str(err.value))
