@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from activities.retention import fetch_contract_terms
 from cli.accounts import print_table
 from cli.backtest import add_date_range, parse_month
 from cli.score import CommandError, connect_db
@@ -69,16 +70,7 @@ def add_retention_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 async def fetch_terms(conn: asyncpg.Connection) -> tuple[list[ContractTerm], dict[str, dict]]:
     """Every contract row, and each account's tier and CSM."""
-    rows = await conn.fetch("SELECT account_id, start_date, end_date, arr FROM contracts")
-    terms = [
-        ContractTerm(
-            account_id=r["account_id"],
-            start_date=r["start_date"],
-            end_date=r["end_date"],
-            arr=float(r["arr"]),
-        )
-        for r in rows
-    ]
+    terms = await fetch_contract_terms(conn)
     accounts = await conn.fetch("SELECT account_id, tier, csm_owner FROM accounts")
     return terms, {r["account_id"]: dict(r) for r in accounts}
 

@@ -61,6 +61,13 @@ FORECAST_CHECKPOINT_DAYS: tuple[int, ...] = tuple(d for d in RENEWAL_CHECKPOINTS
 COMMIT_PROBABILITY = 0.10  # calibrated churn probability at or below which data says commit
 AT_RISK_PROBABILITY = 0.30  # at or above which data says at risk
 SENTIMENT_MAX_DAYS = 366  # the longest a sentiment may stay in force
+# How the CSM's call in force moves the data's category (a category not listed stays).
+SENTIMENT_MOVES: dict[str, dict[str, Category]] = {
+    "at_risk": {"commit": "at_risk", "likely": "at_risk"},
+    "concerned": {"commit": "likely"},
+    "neutral": {},
+    "positive": {"likely": "commit"},
+}
 
 
 class CsmSentiment(BaseModel):
@@ -180,13 +187,8 @@ def forecast_renewal(inp: ForecastInput) -> RenewalForecast:
     data, reasons = _data_category(inp)
     category: Category = data
     s = inp.sentiment if inp.sentiment is not None and inp.sentiment.in_force(inp.as_of) else None
-    if s is not None and data != "lost":
-        if s.value == "at_risk" and data in ("commit", "likely"):
-            category = "at_risk"
-        elif s.value == "concerned" and data == "commit":
-            category = "likely"
-        elif s.value == "positive" and data == "likely":
-            category = "commit"
+    if s is not None:
+        category = SENTIMENT_MOVES[s.value].get(data, data)
         effect = "moved it" if category != data else "left it"
         reasons.append(f"CSM call {s.value} by {s.author} {effect} {CATEGORY_LABELS[category]}")
     return RenewalForecast(
