@@ -81,6 +81,9 @@ class AccountState(BaseModel):
     sentiment: CsmSentiment | None = None
     # The latest renewal forecast, recorded at a renewal checkpoint (domain/forecast.py).
     forecast: RenewalForecast | None = None
+    # A Postgres step that spent its retry budget: the account waits until then, then retries.
+    db_retry_at: datetime | None = None
+    handoff_pending: bool = False  # the handoff row is not in Postgres yet
 
     @property
     def account_id(self) -> str:
