@@ -18,7 +18,7 @@ import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -81,6 +81,12 @@ VALID_UPDATES: dict[str, dict[str, Any]] = {
     "mark_milestone": {"milestone": "kickoff_held", "marked_by": "Ann"},
     "set_paused": {"paused": True, "by": "ops"},
     "reassign_csm": {"csm_owner": "Lee Chen", "csm_email": "lee@example.com", "by": "ops"},
+    "set_sentiment": {
+        "value": "concerned",
+        "reason": "CFO review",
+        "author": "Ann",
+        "expires_on": "2027-01-01",
+    },
 }
 assert set(VALID_SIGNALS) == set(SIGNALS) and set(VALID_UPDATES) == set(UPDATES)
 
@@ -174,6 +180,15 @@ REFUSED_BY_VALIDATOR: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "set_paused": st.fixed_dictionaries({"paused": st.just(False), "by": text.filter(bool)}),
     "reassign_csm": st.fixed_dictionaries(
         {"csm_owner": st.just("Dana Reyes"), "csm_email": st.emails(), "by": text.filter(bool)}
+    ),
+    # an expiry that is not after the workflow's today
+    "set_sentiment": st.fixed_dictionaries(
+        {
+            "value": st.sampled_from(["positive", "neutral", "concerned", "at_risk"]),
+            "reason": st.just("CFO review"),
+            "author": st.just("Ann"),
+            "expires_on": st.dates(max_value=date(2025, 12, 31)).map(date.isoformat),
+        }
     ),
 }
 
