@@ -113,7 +113,7 @@ async def test_a_segment_batch_lands_once_and_each_account_gets_one_signal(
             {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com"}},
             {"type": "group", "userId": "u1", "groupId": a, "traits": {"name": "Acme"}},
             _track(a, "m-bad", event=None),  # no event name
-            _track(None, "m-orphan"),  # no account
+            _track(None, "m-orphan", user="u-nobody"),  # no account, and no group call
             _track("ghost", "m-ghost"),  # an account nobody knows
         ]
     }
@@ -373,3 +373,56 @@ async def test_held_rows_are_listed_released_once_the_account_exists_and_dropped
     code, out, _ = await cli("ingest", "quarantine", "--drop", junk)
     assert code == 0 and f"{junk}: 1 held row(s) dropped" in out
     assert (await cli("ingest", "quarantine"))[1].strip() == "usage_quarantine is empty"
+
+
+async def test_a_group_call_names_the_account_of_its_users_later_track_calls(
+    endpoint: tuple[str, Coalescer, asyncpg.Pool], db: asyncpg.Connection
+) -> None:
+    """Most Segment sources send `context.groupId` only on group calls: a track call of a
+    grouped user lands in the user's latest group; a newer group call moves the user, an
+    older one (sent late) does not."""
+    url, _, _ = endpoint
+    a, b = f"acme-{uuid.uuid4().hex[:6]}", f"beta-{uuid.uuid4().hex[:6]}"
+    await _accounts(db, a, b)
+
+    def group(account: str, at: str) -> dict:
+        return {"type": "group", "userId": "u7", "groupId": account, "timestamp": at}
+
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        same_batch = await http.post(
+            "/v1/batch",
+            json={
+                "batch": [
+                    group(a, "2026-11-01T00:00:00Z"),
+                    _track(None, "t-1", user="u7"),
+                    _track(None, "t-2", user="u-never-grouped"),
+                    {"type": "group", "userId": "u8"},  # no groupId
+                ]
+            },
+            headers=_auth(KEY),
+        )
+        later = await http.post(
+            "/v1/track", json=_track(None, "t-3", user="u7"), headers=_auth(KEY)
+        )
+        moved = await http.post(
+            "/v1/group", json=group(b, "2026-11-10T00:00:00Z"), headers=_auth(KEY)
+        )
+        stale = await http.post(
+            "/v1/group", json=group(a, "2026-11-05T00:00:00Z"), headers=_auth(KEY)
+        )
+        after = await http.post(
+            "/v1/track", json=_track(None, "t-4", user="u7"), headers=_auth(KEY)
+        )
+
+    assert same_batch.status_code == 400
+    assert {(e["index"], e["field"]) for e in same_batch.json()["errors"]} == {
+        (2, "context.groupId"),
+        (3, "groupId"),
+    }
+    assert [r.status_code for r in (later, moved, stale, after)] == [200, 200, 200, 200]
+    rows = await db.fetch("SELECT account_id, message_id FROM usage_events ORDER BY message_id")
+    assert [(r["account_id"], r["message_id"]) for r in rows] == [
+        (a, "t-1"),
+        (a, "t-3"),
+        (b, "t-4"),  # moved by the newer group call; the stale one did not move it back
+    ]
