@@ -53,6 +53,9 @@ NarrativePurpose = Literal[
     "churn_save_plan",
     "churn_post_mortem",
     "nudge",
+    # Relationship Capital and Value Activation (domain/engagement_facts.py builds their facts).
+    "advocacy_ask",
+    "product_feedback_digest",
 ]
 PURPOSES: tuple[str, ...] = get_args(NarrativePurpose)
 QBR_PURPOSES = (
@@ -259,6 +262,36 @@ class QbrExpansionFacts(NarrativeFacts):
     renewal_date: date | None = None
 
 
+class AdvocacyAskFacts(NarrativeFacts):
+    """An advocacy ask the rules found due (``domain/engagement.py``): why this account, now."""
+
+    purpose: Literal["advocacy_ask"] = "advocacy_ask"
+    ask_kind: str  # "reference call", "case study", "public review"
+    nps_latest: int
+    nps_latest_on: date | None = None
+    score: float | None = None
+    band: str | None = None
+    first_value_on: date | None = None
+    days_to_renewal: int | None = None
+    renewal_date: date | None = None
+    asks_before: int = 0
+    ask_interval_days: int | None = None
+
+
+class ProductFeedbackFacts(NarrativeFacts):
+    """One quarter of ticket subjects and NPS comments, grouped into themes (``domain/feedback.py``)."""
+
+    purpose: Literal["product_feedback_digest"] = "product_feedback_digest"
+    quarter: str
+    feedback_items: int
+    accounts_heard: int
+    themes_found: int
+    top_theme: str | None = None
+    top_theme_items: int | None = None
+    top_theme_accounts: int | None = None
+    detractor_comments: int = 0
+
+
 # Every purpose's facts model (for type hints); AnyFacts: the same, discriminated by purpose.
 FactsModel = (
     ChurnRiskFacts
@@ -273,6 +306,8 @@ FactsModel = (
     | QbrRoiFacts
     | QbrAdoptionFacts
     | QbrExpansionFacts
+    | AdvocacyAskFacts
+    | ProductFeedbackFacts
 )
 AnyFacts = Annotated[FactsModel, Field(discriminator="purpose")]
 
@@ -728,6 +763,20 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "churn_reason": ("churn reason", "text"),
     "reason": ("why churn handling started", "text"),
     "tenure_days": ("customer tenure", "days"),
+    "ask_kind": ("the ask", "text"),
+    "nps_latest": ("latest NPS score", "int"),
+    "nps_latest_on": ("latest NPS response", "text"),
+    "first_value_on": ("first value reached", "text"),
+    "asks_before": ("advocacy asks before this one", "int"),
+    "ask_interval_days": ("at most one ask every", "days"),
+    "quarter": ("quarter", "text"),
+    "feedback_items": ("ticket subjects and NPS comments", "int"),
+    "accounts_heard": ("accounts heard from", "int"),
+    "themes_found": ("themes", "int"),
+    "top_theme": ("largest theme", "text"),
+    "top_theme_items": ("its items", "int"),
+    "top_theme_accounts": ("its accounts", "int"),
+    "detractor_comments": ("NPS comments from detractors (0-6)", "int"),
 }
 
 
@@ -1344,6 +1393,81 @@ def _t_nudge(facts: NudgeFacts) -> NarrativeBody:
     )
 
 
+def _t_advocacy_ask(facts: AdvocacyAskFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    who = _names(facts, 1)
+    headline = f"{name}: ready for a {facts.ask_kind} ask (NPS {facts.nps_latest})"
+    s1 = (
+        f"{name} {_score_clause(m)}, and its latest NPS response"
+        + (f" ({m.f('nps_latest_on')})" if m.has("nps_latest_on") else "")
+        + f" scored {facts.nps_latest}"
+        if m.has("score")
+        else f"The latest NPS response from {name} scored {facts.nps_latest}"
+    )
+    s2 = (
+        f"First value was reached on {m.f('first_value_on')}"
+        + (f" and renewal is {_renewal_phrase(m)}" if m.has("days_to_renewal") else "")
+        + ", with no open churn risk or escalation"
+        if m.has("first_value_on")
+        else (
+            f"Renewal is {_renewal_phrase(m)}, with no open churn risk or escalation"
+            if m.has("days_to_renewal")
+            else "There is no open churn risk or escalation"
+        )
+    )
+    s3 = f"Ask {who} while the outcome is fresh" if who else None
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            f"Thank {who or 'the champion'} for the score and name one outcome they got, in their numbers",
+            f"Ask for a {facts.ask_kind}, and offer to do the preparation work for them",
+            "Agree a date, and record the answer with the reference_given milestone when they say yes",
+        ],
+        2,
+        5,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:5], actions=steps
+    )
+
+
+def _t_product_feedback(facts: ProductFeedbackFacts) -> NarrativeBody:
+    m = _M(facts)
+    headline = (
+        f"{facts.quarter} customer feedback: {facts.feedback_items} items in "
+        f"{plural(facts.themes_found, 'theme')}"
+    )
+    s1 = (
+        f"In {facts.quarter}, {m.f('accounts_heard')} accounts raised {facts.feedback_items} "
+        f"ticket subjects and NPS comments, grouped into {plural(facts.themes_found, 'theme')}"
+    )
+    s2 = (
+        f"The largest theme is {facts.top_theme}, with {plural(facts.top_theme_items or 0, 'item')} from "
+        f"{plural(facts.top_theme_accounts or 0, 'account')}"
+        if m.has("top_theme", "top_theme_items")
+        else None
+    )
+    s3 = (
+        f"{plural(facts.detractor_comments, 'NPS comment')} came from detractors (scores 0-6)"
+        if facts.detractor_comments
+        else "No NPS comment this quarter came from a detractor"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            "Review the largest theme with the product team and decide whether it goes on the roadmap",
+            "Tell the accounts behind it what was decided, through their CSMs",
+        ],
+        2,
+        4,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:8], actions=steps
+    )
+
+
 # ----------------------------------------------------------------- the registry
 
 
@@ -1484,6 +1608,32 @@ REGISTRY: dict[str, Purpose] = {
             actions_label="To unblock",
         ),
         "nudge",
+    ),
+    "advocacy_ask": Purpose(
+        AdvocacyAskFacts,
+        NudgeBody,
+        _t_advocacy_ask,
+        PurposeSpec(
+            title="Advocacy ask",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Why now",
+            actions_label="How to ask",
+        ),
+        "advocacy_ask",
+    ),
+    "product_feedback_digest": Purpose(
+        ProductFeedbackFacts,
+        PlanBody,
+        _t_product_feedback,
+        PurposeSpec(
+            title="Customer feedback by theme",
+            audience="product owner",
+            sentences=(2, 3),
+            bullets_label="Themes",
+            actions_label="Suggested next steps",
+        ),
+        "product_feedback_digest",
     ),
 }
 # Views of the registry, by purpose.

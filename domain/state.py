@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from domain.digest import DraftPolicy
+from domain.engagement import EngagementState
 from domain.handoff import Handoff, HandoffContract
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
@@ -76,6 +77,8 @@ class AccountState(BaseModel):
     # the last FAILURES_KEPT, each "YYYY-MM-DD what failed: reason".
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
+    # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).
+    engagement: EngagementState = Field(default_factory=EngagementState)
 
     @property
     def account_id(self) -> str:
@@ -129,6 +132,11 @@ class AccountView(BaseModel):
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
     band_reason: str | None = None  # why the band is UNSCORED
+    # Value Activation and Relationship Capital (workflows/engagement.py:view_fields).
+    time_to_first_value_days: int | None = None
+    time_to_first_value: str | None = None
+    advocacy_asks: list[str] = Field(default_factory=list)  # "2027-03-01 reference call"
+    advocacy_blocked: list[str] = Field(default_factory=list)  # why no ask now
 
 
 class AccountOutcome(BaseModel):

@@ -58,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.summary import AssessmentSummary
     from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
     from workflows import activity_defs as act
-    from workflows import playbooks
+    from workflows import engagement, playbooks
     from workflows.activity_models import (
         RenewalCheckRequest,
         RenewalCheckResult,
@@ -137,6 +137,7 @@ class AccountLifecycleWorkflow:
         run_started = now
         if inp.state is None:
             s.phase_entered_at = now
+            engagement.on_handoff(self.ctx)
             self._log("phase", f"account handed off by Sales; phase {s.phase.label}")
             await workflow.execute_activity(
                 act.record_handoff,
@@ -160,10 +161,12 @@ class AccountLifecycleWorkflow:
             await self._flush_telemetry()
             now = workflow.now()
             due_scan = s.last_scan_at is None or now - s.last_scan_at >= SCAN_EVERY
-            if not s.paused and (s.rescore or due_scan):
+            scanned = not s.paused and (s.rescore or due_scan)
+            if scanned:
                 await self._observe()
             await self._fire_due_checkpoints()
             await self._nudge_stalled_gate()
+            await engagement.run_due(self.ctx, scanned=scanned)
             if s.phase == Phase.CHURNED:
                 break
             if self._should_continue_as_new(run_started):
@@ -472,6 +475,7 @@ class AccountLifecycleWorkflow:
         if milestone in s.milestones:
             return
         s.milestones.append(milestone)
+        engagement.on_milestone(self.ctx, milestone, source)
         self._log("milestone", f"{lc.MILESTONES[milestone]} ({source})")
         if s.phase in lc.LINEAR:
             for move in lc.advance(s.phase, set(s.milestones)):
@@ -745,6 +749,7 @@ class AccountLifecycleWorkflow:
             signals_rejected=s.signals_rejected,
             failures=s.failures,
             failures_total=s.failures_total,
+            **engagement.view_fields(self.ctx),
         )
 
     def _churn_finding(self) -> list[dict]:

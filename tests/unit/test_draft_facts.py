@@ -14,9 +14,11 @@ from datetime import date, timedelta
 import pytest
 from pydantic import ValidationError
 
-from domain import draft_facts
+from domain import draft_facts, engagement_facts
 from domain.assess import assess_account
 from domain.config import DEFAULT_CONFIG
+from domain.engagement import AdvocacyConfig, AdvocacyInputs, FeedbackConfig, advocacy_eligibility
+from domain.feedback import FeedbackItem, group_themes, quarter_of
 from domain.handoff import Handoff
 from domain.narrative import (
     BODY_MODELS,
@@ -139,6 +141,47 @@ def workflow_facts() -> dict[str, NarrativeFacts]:
             nudges_sent=1,
         ),
         **qbr,
+        **engagement_workflow_facts(),
+    }
+
+
+def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
+    """The later-phase purposes, from the rules' own outputs (workflows/engagement.py)."""
+    inp = AdvocacyInputs(
+        as_of=AS_OF.date(),
+        band="GREEN",
+        churn_level="LOW",
+        first_value_reached=True,
+        nps_latest=10,
+        nps_latest_on=AS_OF.date() - timedelta(days=12),
+        days_to_renewal=(HANDOFF.contract.end_date - AS_OF.date()).days,
+    )
+    cfg = AdvocacyConfig()
+    decision = advocacy_eligibility(inp, cfg)
+    assert decision.kind is not None
+    items = [
+        FeedbackItem(account_id="acme", source="ticket", at=AS_OF, text="CSV export times out"),
+        FeedbackItem(
+            account_id="globex", source="nps", at=AS_OF, text="Reports are slow", nps_score=5
+        ),  # fmt: skip
+        FeedbackItem(account_id="globex", source="ticket", at=AS_OF, text="SSO login loop"),
+    ]
+    digest = group_themes(quarter_of(AS_OF.date()), items, FeedbackConfig())
+    return {
+        "advocacy_ask": engagement_facts.advocacy_ask_facts(
+            HANDOFF,
+            AS_OF,
+            inp,
+            cfg,
+            kind=decision.kind,
+            score=84.0,
+            renewal_date=HANDOFF.contract.end_date,
+            first_value_on=AS_OF.date() - timedelta(days=100),
+            promoter="Sam Ortiz (CFO)",
+        ),
+        "product_feedback_digest": engagement_facts.product_feedback_facts(
+            digest, AS_OF, owner_name="Pat Lee", owner_email="pat@example.com"
+        ),
     }
 
 

@@ -71,6 +71,12 @@ FACTS_SAMPLE: dict[str, object] = {
     "missing": "Maturity assessed",
     "nudges_sent": 1,
     "period_days": 90,
+    "ask_kind": "reference call",
+    "nps_latest": 10,
+    "quarter": "2026-Q3",
+    "feedback_items": 14,
+    "accounts_heard": 5,
+    "themes_found": 3,
 }
 
 

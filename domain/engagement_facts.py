@@ -1,0 +1,97 @@
+"""The typed facts of the Relationship Capital and Value Activation drafts.
+
+Pure (no I/O, no clock), like ``domain/draft_facts.py``: the workflows call
+these builders with what the rules decided, and the unit tests render the
+templates from exactly these facts (``tests/unit/test_draft_facts.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from domain.draft_facts import common
+from domain.engagement import ASK_LABELS, AdvocacyConfig, AdvocacyInputs
+from domain.feedback import FeedbackDigest
+from domain.handoff import Handoff
+from domain.health import plural
+from domain.narrative import AdvocacyAskFacts, ProductFeedbackFacts
+
+PORTFOLIO_ID = "portfolio"  # account_id of drafts about the whole book (deliveries.account_id)
+
+
+def advocacy_ask_facts(
+    handoff: Handoff,
+    as_of: datetime,
+    inp: AdvocacyInputs,
+    cfg: AdvocacyConfig,
+    *,
+    kind: str,
+    score: float | None,
+    renewal_date: date | None,
+    first_value_on: date | None,
+    promoter: str | None = None,
+) -> AdvocacyAskFacts:
+    """The ask the rule found due; ``promoter``: who answered the NPS survey, if known."""
+    base = common(handoff, as_of)
+    if promoter:
+        base["stakeholders"] = [promoter, *[s for s in base["stakeholders"] if s != promoter]][:6]
+    evidence = [
+        f"Health {score:.0f}/100 ({inp.band})" if score is not None else f"Health band {inp.band}",
+        f"Latest NPS: {inp.nps_latest}"
+        + (f" on {inp.nps_latest_on}" if inp.nps_latest_on else "")
+        + (f" from {promoter}" if promoter else ""),
+        f"Churn risk {inp.churn_level or 'not assessed'}; no escalated ticket open",
+    ]
+    if inp.asks_made:
+        evidence.append(
+            f"{plural(inp.asks_made, 'advocacy ask')} before, the last on {inp.last_ask_on}"
+        )
+    return AdvocacyAskFacts(
+        **base,
+        ask_kind=ASK_LABELS.get(kind, kind),
+        nps_latest=inp.nps_latest if inp.nps_latest is not None else 0,
+        nps_latest_on=inp.nps_latest_on,
+        score=score,
+        band=inp.band,
+        first_value_on=first_value_on,
+        days_to_renewal=inp.days_to_renewal,
+        renewal_date=renewal_date,
+        asks_before=inp.asks_made,
+        ask_interval_days=cfg.interval_days,
+        evidence=evidence,
+    )
+
+
+def product_feedback_facts(
+    digest: FeedbackDigest,
+    as_of: datetime,
+    *,
+    owner_name: str | None,
+    owner_email: str,
+) -> ProductFeedbackFacts:
+    """The quarter's themes, largest first; example texts go in as untrusted quotes."""
+    named = [t for t in digest.themes if t.items and t.theme != digest.other_theme]
+    top = named[0] if named else None
+    shown = named + [t for t in digest.themes if t.items and t.theme == digest.other_theme]
+    evidence = [
+        f"{t.theme}: {plural(t.items, 'item')} ({plural(t.tickets, 'ticket')}, "
+        f"{plural(t.nps_comments, 'NPS comment')}) from {plural(len(t.accounts), 'account')}"
+        for t in shown
+    ]
+    return ProductFeedbackFacts(
+        account_id=PORTFOLIO_ID,
+        account_name="All accounts",
+        as_of=as_of.date().isoformat(),
+        csm_name=owner_name,
+        csm_email=owner_email,
+        quarter=digest.quarter,
+        feedback_items=digest.items,
+        accounts_heard=digest.accounts,
+        themes_found=len(named),
+        top_theme=top.theme if top else None,
+        top_theme_items=top.items if top else None,
+        top_theme_accounts=len(top.accounts) if top else None,
+        detractor_comments=sum(t.detractors for t in digest.themes),
+        evidence=evidence,
+        customer_quotes=[e for t in shown for e in t.examples][:12],
+    )

@@ -1,0 +1,274 @@
+"""Engagement plays of the later phases: time to first value, advocacy asks, the feedback digest.
+
+Orchestration only; the rules are in ``domain/engagement.py`` (advocacy),
+``domain/activation.py`` (time to first value) and ``domain/feedback.py``
+(themes). The account workflow calls ``on_handoff`` and ``on_milestone``
+(state only, no commands) and ``run_due`` once per pass; everything
+``run_due`` does is behind the ``ENGAGEMENT_PATCH`` marker, so histories
+recorded before it replay unchanged. ``ProductFeedbackWorkflow`` drafts the
+quarterly digest of ticket subjects and NPS comments for the product owner
+(``starter.py feedback``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import engagement_facts
+    from domain.activation import time_to_first_value
+    from domain.delivery import DeliveryResult
+    from domain.engagement import (
+        ASK_LABELS,
+        AdvocacyAsk,
+        AdvocacyConfig,
+        AdvocacyData,
+        AdvocacyDataRequest,
+        AdvocacyInputs,
+        advocacy_eligibility,
+        state_precheck,
+    )
+    from domain.lifecycle import Phase
+    from workflows import activity_defs as act
+    from workflows.activity_models import FeedbackDigestRequest
+    from workflows.context import PlaybookContext
+    from workflows.drafting import (
+        deliver_narrative,
+        draft_or_digest,
+        narrative,
+        publish,
+        survived,
+    )
+
+# workflow.patched id: the engagement plays (never reuse or rename it).
+ENGAGEMENT_PATCH = "engagement-plays"
+# Postgres is read for the advocacy rule at most this often (when the state alone allows an ask).
+ADVOCACY_CHECK_EVERY = timedelta(days=7)
+# Reads for a play that can wait: a few attempts, then the play is skipped and recorded as failed.
+DB_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5
+)
+
+
+# ------------------------------------------------------------ state hooks
+
+
+def on_handoff(ctx: PlaybookContext) -> None:
+    """The handoff moment: the start of time to first value."""
+    e = ctx.s.engagement
+    e.handed_off_at = workflow.now()
+    if "first_value" in ctx.s.handoff.milestones:
+        e.first_value_before_handoff = True
+
+
+def on_milestone(ctx: PlaybookContext, milestone: str, source: str) -> None:
+    e = ctx.s.engagement
+    if milestone == "first_value" and e.first_value_at is None and source != "handoff":
+        e.first_value_at = workflow.now()
+
+
+def ttfv_days(ctx: PlaybookContext) -> int | None:
+    e = ctx.s.engagement
+    if e.handed_off_at is None or e.first_value_at is None:
+        return None
+    return time_to_first_value(e.handed_off_at.date(), e.first_value_at.date())
+
+
+def view_fields(ctx: PlaybookContext) -> dict[str, object]:
+    """What the account view shows of the engagement plays."""
+    e = ctx.s.engagement
+    if e.first_value_before_handoff:
+        ttfv = "first value reached before the handoff (imported)"
+    elif e.first_value_at is not None and e.handed_off_at is not None:
+        ttfv = f"{ttfv_days(ctx)} days (handoff {e.handed_off_at:%Y-%m-%d}, first value {e.first_value_at:%Y-%m-%d})"
+    elif e.handed_off_at is not None:
+        days = (workflow.now() - e.handed_off_at).days
+        ttfv = f"not reached yet ({days} days since handoff)"
+    else:
+        ttfv = "unknown (handed off before this was recorded)"
+    asks = [f"{a.on} {ASK_LABELS[a.kind]}" for a in e.advocacy_asks]
+    return {
+        "time_to_first_value_days": ttfv_days(ctx),
+        "time_to_first_value": ttfv,
+        "advocacy_asks": asks,
+        "advocacy_blocked": list(e.advocacy_blocked),
+    }
+
+
+# ------------------------------------------------------------- the pass
+
+
+async def run_due(ctx: PlaybookContext, *, scanned: bool) -> None:
+    """Whatever engagement play is due now; ``scanned``: this pass scored the account."""
+    if not workflow.patched(ENGAGEMENT_PATCH):
+        return
+    s = ctx.s
+    if s.paused or s.phase == Phase.CHURNED:
+        return
+    await _first_value_reached(ctx)
+    if scanned:
+        await _advocacy(ctx)
+
+
+async def _first_value_reached(ctx: PlaybookContext) -> None:
+    """Once: time to first value on the event bus, where `starter.py ttfv` reads cohorts from."""
+    s, e = ctx.s, ctx.s.engagement
+    days = ttfv_days(ctx)
+    if days is None or e.first_value_published:
+        return
+    e.first_value_published = True
+    assert e.handed_off_at is not None and e.first_value_at is not None
+    ctx.log("milestone", f"time to first value: {days} days from the handoff")
+    await publish(
+        ctx,
+        "value.first_value",
+        {
+            "handed_off_on": e.handed_off_at.date().isoformat(),
+            "first_value_on": e.first_value_at.date().isoformat(),
+            "days": days,
+            "tier": s.handoff.tier,
+        },
+        "first_value",
+    )
+
+
+def _inputs(ctx: PlaybookContext) -> AdvocacyInputs:
+    s, e = ctx.s, ctx.s.engagement
+    as_of = (s.last_scan_at or workflow.now()).date()
+    return AdvocacyInputs(
+        as_of=as_of,
+        band=s.band,
+        churn_level=s.churn_level,
+        in_churn_handling=s.phase == Phase.CHURN_HANDLING,
+        notice_given=s.contract.notice_on is not None,
+        first_value_reached="first_value" in s.milestones,
+        days_to_renewal=(s.contract.end_date - as_of).days,
+        last_ask_on=e.last_ask_on,
+        asks_made=len(e.advocacy_asks),
+    )
+
+
+async def _advocacy(ctx: PlaybookContext) -> None:
+    """An advocacy ask for the CSM when the rule says it is due (at most one per interval)."""
+    s, e = ctx.s, ctx.s.engagement
+    now = workflow.now()
+    cfg = e.advocacy_config or AdvocacyConfig()
+    inp = _inputs(ctx)
+    pre = state_precheck(inp, cfg)
+    if not pre.eligible:
+        e.advocacy_blocked = pre.reasons
+        return
+    if e.advocacy_checked_at is not None and now - e.advocacy_checked_at < ADVOCACY_CHECK_EVERY:
+        return
+    e.advocacy_checked_at = now
+    try:
+        data: AdvocacyData = await workflow.execute_activity(
+            act.advocacy_data,
+            AdvocacyDataRequest(account_id=s.account_id, as_of=s.last_scan_at or now),
+            start_to_close_timeout=ctx.activity_timeout,
+            retry_policy=DB_RETRY_POLICY,
+            summary="advocacy: latest NPS and open escalations",
+        )
+    except FailureError as err:
+        await survived("advocacy check", err)
+        return
+    e.advocacy_config = cfg = data.config
+    inp = inp.model_copy(
+        update={
+            "nps_latest": data.nps_latest,
+            "nps_latest_on": data.nps_latest_on,
+            "open_escalated_tickets": data.open_escalated_tickets,
+        }
+    )
+    decision = advocacy_eligibility(inp, cfg)
+    if not decision.eligible or decision.kind is None:
+        if decision.reasons != e.advocacy_blocked:
+            ctx.log("decision", "no advocacy ask: " + "; ".join(decision.reasons))
+        e.advocacy_blocked = decision.reasons
+        return
+    e.advocacy_blocked = []
+    e.advocacy_asks.append(AdvocacyAsk(on=inp.as_of, kind=decision.kind))
+    label = ASK_LABELS[decision.kind]
+    ctx.log("decision", f"advocacy ask due: {label} (NPS {inp.nps_latest}, health {s.band})")
+    first_value = e.first_value_at.date() if e.first_value_at else None
+    facts = engagement_facts.advocacy_ask_facts(
+        s.handoff,
+        s.last_scan_at or now,
+        inp,
+        cfg,
+        kind=decision.kind,
+        score=s.score,
+        renewal_date=s.contract.end_date,
+        first_value_on=first_value,
+        promoter=data.respondent,
+    )
+    n = await narrative(ctx, facts)
+    await draft_or_digest(
+        ctx,
+        n,
+        facts,
+        category="opportunity",
+        urgent=False,
+        occurrence=f"{decision.kind}:{inp.as_of}",
+        to=str(s.handoff.csm_email),
+        to_name=s.handoff.csm_owner,
+        subject=f"Advocacy ask: {s.handoff.name} ({label})",
+        headline=n.headline.removeprefix(f"{s.handoff.name}: "),
+    )
+    await publish(
+        ctx,
+        "advocacy.ask_due",
+        {"kind": decision.kind, "nps": inp.nps_latest, "band": s.band},
+        f"{decision.kind}:{inp.as_of}",
+    )
+
+
+# ------------------------------------------------------- product feedback
+
+
+class FeedbackDigestInput(FeedbackDigestRequest):
+    llm_task_queue: str = "vim-llm"
+    owner_name: str | None = None
+
+
+@workflow.defn
+class ProductFeedbackWorkflow:
+    """One digest per quarter (id ``product-feedback-<quarter>``): started twice, drafted once."""
+
+    @workflow.run
+    async def run(self, inp: FeedbackDigestInput) -> DeliveryResult | None:
+        if not inp.to:
+            raise ValueError("the product feedback digest needs a recipient")
+        ctx = PlaybookContext(
+            account_id=engagement_facts.PORTFOLIO_ID,
+            llm_task_queue=inp.llm_task_queue,
+            task_queue=workflow.info().task_queue,
+        )
+        digest = await workflow.execute_activity(
+            act.feedback_digest,
+            FeedbackDigestRequest(quarter=inp.quarter),
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=DB_RETRY_POLICY,
+            summary=f"feedback themes for {inp.quarter}",
+        )
+        facts = engagement_facts.product_feedback_facts(
+            digest, workflow.now(), owner_name=inp.owner_name, owner_email=inp.to
+        )
+        n = await narrative(ctx, facts)
+        workflow.set_current_details(
+            f"{digest.items} items in {facts.themes_found} themes from {digest.accounts} accounts"
+        )
+        return await deliver_narrative(
+            ctx,
+            n,
+            facts,
+            kind="email_draft",
+            occurrence=inp.quarter,
+            to=inp.to,
+            to_name=inp.owner_name,
+            subject=f"Customer feedback by theme, {inp.quarter}",
+        )
