@@ -163,7 +163,7 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
         FeedbackItem(account_id="acme", source="ticket", at=AS_OF, text="CSV export times out"),
         FeedbackItem(
             account_id="globex", source="nps", at=AS_OF, text="Reports are slow", nps_score=5
-        ),  # fmt: skip
+        ),
         FeedbackItem(account_id="globex", source="ticket", at=AS_OF, text="SSO login loop"),
     ]
     digest = group_themes(quarter_of(AS_OF.date()), items, FeedbackConfig())
