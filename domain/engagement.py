@@ -45,7 +45,7 @@ class AdvocacyConfig(_Strict):
         default_factory=lambda: ["HIGH", "CRITICAL"]
     )
     renewal_quiet_days: int = Field(default=60, ge=0, le=730)
-    interval_days: int = Field(default=180, ge=1, le=3650)
+    interval_days: int = Field(default=365, ge=1, le=3650)
     # The asks in the order they are made: the first ask is kinds[0], the next kinds[1], ...
     kinds: list[AskKind] = Field(
         default_factory=lambda: ["reference", "case_study", "review"], min_length=1

@@ -26,7 +26,7 @@ from domain.feedback import (
 )
 
 AS_OF = date(2027, 3, 1)
-CFG = AdvocacyConfig()  # NPS >= 9, GREEN, 60 quiet days before renewal, one ask per 180 days
+CFG = AdvocacyConfig(interval_days=180)  # NPS >= 9, GREEN, 60 quiet days before renewal
 
 HEALTHY_PROMOTER = AdvocacyInputs(
     as_of=AS_OF,
@@ -102,7 +102,7 @@ def test_the_state_precheck_never_refuses_for_what_only_postgres_knows() -> None
 
 def test_configuration_overrides_the_thresholds_and_names_a_bad_field() -> None:
     cfg = load_engagement_config('{"advocacy": {"min_nps": 10, "renewal_quiet_days": 30}}')
-    assert cfg.advocacy.min_nps == 10 and cfg.advocacy.interval_days == 180
+    assert cfg.advocacy.min_nps == 10 and cfg.advocacy.interval_days == 365
     d = advocacy_eligibility(HEALTHY_PROMOTER, cfg.advocacy)
     assert d.reasons == ["latest NPS is 9; promoters score 10 or more"]
     with pytest.raises(ValueError, match="min_nps"):

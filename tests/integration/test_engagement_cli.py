@@ -1,0 +1,122 @@
+"""`starter.py feedback` and `starter.py ttfv` against a real database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from cli.engagement import add_engagement_parsers
+
+
+async def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="starter.py")
+    add_engagement_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return await args.run(args)
+
+
+@pytest.fixture
+async def feedback_db(db: asyncpg.Connection, db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DATABASE_URL", db_dsn)
+    monkeypatch.delenv("VIM_ENGAGEMENT_CONFIG", raising=False)
+
+    def at(m: int, d: int) -> datetime:
+        return datetime(2026, m, d, 12, tzinfo=UTC)
+
+    await db.executemany(
+        "INSERT INTO support_tickets (ticket_id, account_id, opened_at, subject, escalated)"
+        " VALUES ($1, $2, $3, $4, false)",
+        [
+            ("T-1", "acme", at(7, 2), "CSV export fails on large reports"),
+            ("T-2", "globex", at(8, 9), "SSO login loop"),
+            ("T-1", "globex", at(9, 1), "Export button missing"),  # same id, other account
+            ("T-9", "acme", at(6, 30), "Export fails"),  # Q2: not in the digest
+        ],
+    )
+    await db.executemany(
+        "INSERT INTO nps_responses (response_id, account_id, responded_at, score, comment)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        [
+            ("N-1", "initech", at(7, 20), 3, "Dashboards are slow"),
+            ("N-2", "initech", at(8, 20), 10, ""),  # no comment: nothing to group
+        ],
+    )
+    await db.executemany(
+        "INSERT INTO events (event_key, account_id, event_type, payload, occurred_at)"
+        " VALUES ($1, $2, 'value.first_value', $3::jsonb, $4)",
+        [
+            (
+                "k1",
+                "acme",
+                json.dumps(
+                    {
+                        "handed_off_on": "2026-01-05",
+                        "first_value_on": "2026-02-04",
+                        "days": 30,
+                        "tier": "tier-1",
+                    }
+                ),
+                at(2, 4),
+            ),
+            (
+                "k2",
+                "globex",
+                json.dumps(
+                    {
+                        "handed_off_on": "2026-01-20",
+                        "first_value_on": "2026-03-21",
+                        "days": 60,
+                        "tier": "tier-2",
+                    }
+                ),
+                at(3, 21),
+            ),
+        ],
+    )
+    return db_dsn
+
+
+async def test_feedback_prints_the_quarters_themes(
+    feedback_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await _run(["feedback", "2026-Q3"]) == 0
+    out = capsys.readouterr().out
+    assert "2026-Q3: 4 ticket subjects and NPS comments from 3 accounts" in out
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "   2 items" in lines["Reporting"] and "   1 items" in lines["Performance"]
+    assert await _run(["feedback", "2026-Q3", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(t["theme"], t["items"]) for t in doc["themes"]] == [
+        ("Reporting & exports", 2),
+        ("Performance", 1),
+        ("Access & login", 1),
+    ]
+
+
+async def test_feedback_send_without_a_recipient_is_refused(
+    feedback_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await _run(["feedback", "2026-Q3", "--send"]) == 2
+    assert "no recipient" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as bad:
+        await _run(["feedback", "2026-Q5"])
+    assert bad.value.code == 2
+
+
+async def test_ttfv_prints_cohorts_from_the_first_value_events(
+    feedback_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await _run(["ttfv", "--by", "tier", "--as-of", "2026-04-01"]) == 0
+    out = capsys.readouterr().out
+    assert "by tier, as of 2026-04-01" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
+    assert rows["tier-1"][1:4] == ["1", "1", "30.0"] and rows["tier-2"][3] == "60.0"
+    assert await _run(["ttfv", "--by", "month", "--as-of", "2026-04-01", "--json"]) == 0
+    cohorts = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(c["cohort"], c["reached"], c["median_days"]) for c in cohorts] == [
+        ("2026-01", 2, 45.0)
+    ]
