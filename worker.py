@@ -79,7 +79,8 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)
     digests = DigestActivities(pool, deliveries)
-    engagement = EngagementActivities(pool)  # a bad VIM_ENGAGEMENT_CONFIG stops the worker here
+    # a bad VIM_ENGAGEMENT_CONFIG stops the worker here
+    engagement = EngagementActivities(pool, resolver=resolver)
     delivery_acts: Sequence = [
         deliveries.deliver,
         deliveries.fail_delivery,
@@ -110,6 +111,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     digests.add_digest_item,
                     digests.send_digests,
                     engagement.advocacy_data,
+                    engagement.adoption_targets,
                     engagement.feedback_digest,
                     *delivery_acts,
                 ],

@@ -18,13 +18,18 @@ from pathlib import Path
 import asyncpg
 from temporalio import activity
 
+from activities.config_store import ConfigResolver
+from domain.activation import FeatureGap
 from domain.engagement import (
+    AdoptionTargets,
     AdvocacyData,
     AdvocacyDataRequest,
     EngagementConfig,
     load_engagement_config,
 )
+from domain.facts import AccountFacts, ContractFacts
 from domain.feedback import FeedbackDigest, FeedbackItem, group_themes, quarter_bounds
+from domain.health import feature_adoption_scorecard
 from workflows.activity_models import FeedbackDigestRequest
 
 CONFIG_ENV = "VIM_ENGAGEMENT_CONFIG"
@@ -81,10 +86,97 @@ async def quarter_digest(
     return group_themes(quarter, items, config.feedback)
 
 
+AUDIENCE_SAMPLE = 12  # names listed per feature in a campaign draft
+
+
+async def adoption_gaps(
+    conn: asyncpg.Connection, account_id: str, as_of: datetime, resolver: ConfigResolver
+) -> AdoptionTargets:
+    """The licensed features under benchmark at ``as_of`` (the scorecard of the health engine)
+    and, per feature, the active users of the adoption window who have not used it: first
+    those already working in the same module, else everyone active."""
+    config = (await resolver.in_force(conn)).config
+    days = config.windows.adoption_days
+    contract = await conn.fetchrow(
+        """SELECT start_date, end_date, arr::float8 AS arr, seats_purchased,
+                  price_per_seat::float8 AS price_per_seat, licensed_modules
+             FROM contracts WHERE account_id = $1 AND start_date <= $2::timestamptz::date
+            ORDER BY start_date DESC LIMIT 1""",
+        account_id,
+        as_of,
+    )
+    if contract is None:
+        return AdoptionTargets(window_days=days)
+    rows = await conn.fetch(
+        """SELECT user_id, event_type FROM usage_events
+            WHERE account_id = $1 AND occurred_at > $2::timestamptz - make_interval(days => $3)
+              AND occurred_at <= $2 GROUP BY user_id, event_type""",
+        account_id,
+        as_of,
+        days,
+    )
+    by_user: dict[str, set[str]] = {}
+    for r in rows:
+        by_user.setdefault(r["user_id"], set()).add(r["event_type"])
+    feature_users: dict[str, int] = {}
+    for events in by_user.values():
+        for e in events:
+            feature_users[e] = feature_users.get(e, 0) + 1
+    facts = AccountFacts(
+        account_id=account_id,
+        as_of=as_of,
+        contract=ContractFacts(**dict(contract)),
+        feature_users=feature_users,
+        adoption_users=len(by_user),
+    )
+    people = {
+        r["user_id"]: (r["email"] or r["user_id"], r["role"] or "user")
+        for r in await conn.fetch(
+            "SELECT user_id, email, role FROM product_users WHERE account_id = $1", account_id
+        )
+    }
+    gaps = []
+    for f in feature_adoption_scorecard(facts, config):
+        if not f.licensed or f.rate >= f.benchmark:
+            continue
+        without = sorted(u for u, ev in by_user.items() if f.event_type not in ev)
+        in_module = [u for u in without if any(e.startswith(f"{f.module}.") for e in by_user[u])]
+        audience = in_module or without
+        roles: dict[str, int] = {}
+        for u in audience:
+            role = people.get(u, (u, "user"))[1]
+            roles[role] = roles.get(role, 0) + 1
+        gaps.append(
+            FeatureGap(
+                module=f.module,
+                event_type=f.event_type,
+                label=f.label,
+                users=f.users,
+                rate=f.rate,
+                benchmark=f.benchmark,
+                audience=len(audience),
+                audience_sample=[people.get(u, (u, ""))[0] for u in audience[:AUDIENCE_SAMPLE]],
+                audience_roles=dict(sorted(roles.items())),
+            )
+        )
+    return AdoptionTargets(window_days=days, active_users=len(by_user), gaps=gaps)
+
+
 class EngagementActivities:
-    def __init__(self, pool: asyncpg.Pool, config: EngagementConfig | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        config: EngagementConfig | None = None,
+        resolver: ConfigResolver | None = None,
+    ) -> None:
         self.pool = pool
         self.config = config or engagement_config()
+        self.resolver = resolver or ConfigResolver(os.environ)
+
+    @activity.defn
+    async def adoption_targets(self, req: AdvocacyDataRequest) -> AdoptionTargets:
+        async with self.pool.acquire() as conn:
+            return await adoption_gaps(conn, req.account_id, req.as_of, self.resolver)
 
     @activity.defn
     async def advocacy_data(self, req: AdvocacyDataRequest) -> AdvocacyData:

@@ -14,7 +14,7 @@ import statistics
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain.health import round_half_up
 
@@ -91,3 +91,56 @@ def ttfv_cohorts(records: list[TtfvRecord], by: CohortBy, as_of: date) -> list[T
             )
         )
     return out
+
+
+# ------------------------------------------------------------ adoption campaigns
+
+
+class FeatureGap(BaseModel):
+    """A licensed feature of the adoption scorecard, and who would use it.
+
+    ``rate`` and ``benchmark`` are shares of the adoption window's active users
+    (``domain/health.py:feature_adoption_scorecard``). The audience: active
+    users of the same module who have not used the feature in the window (the
+    team already working in that module), else every active user who has not.
+    """
+
+    module: str
+    event_type: str
+    label: str
+    users: int
+    rate: float
+    benchmark: float
+    audience: int = 0  # users the campaign is for
+    audience_sample: list[str] = Field(default_factory=list)  # their emails or user ids
+    audience_roles: dict[str, int] = Field(default_factory=dict)  # role -> users
+
+
+class CampaignPick(BaseModel):
+    features: list[FeatureGap]
+    skipped: list[str] = Field(default_factory=list)  # "<label>: campaigned on <date>"
+
+
+def campaign_features(
+    gaps: list[FeatureGap],
+    last_campaign: dict[str, date],
+    as_of: date,
+    *,
+    underused_share: float,
+    interval_days: int,
+    limit: int = 3,
+) -> CampaignPick:
+    """The under-used features a campaign is due for: below ``underused_share`` of their
+    benchmark (the QBR scorecard's rule), with someone to address, not campaigned within
+    ``interval_days``; the largest gaps first, at most ``limit``."""
+    due: list[FeatureGap] = []
+    skipped: list[str] = []
+    for g in sorted(gaps, key=lambda g: (-(g.benchmark - g.rate), g.event_type)):
+        if g.rate >= g.benchmark * underused_share or g.audience == 0:
+            continue
+        last = last_campaign.get(g.event_type)
+        if last is not None and (as_of - last).days < interval_days:
+            skipped.append(f"{g.label}: campaigned on {last}")
+            continue
+        due.append(g)
+    return CampaignPick(features=due[:limit], skipped=skipped)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.activation import FeatureGap
 from domain.format import validation_errors
 from domain.health import plural
 
@@ -198,10 +199,22 @@ class EngagementState(BaseModel):
     advocacy_asks: list[AdvocacyAsk] = Field(default_factory=list)
     advocacy_blocked: list[str] = Field(default_factory=list)  # the latest reasons for no
     advocacy_config: AdvocacyConfig | None = None  # the worker's, as last read
+    campaign_checked_at: datetime | None = None
+    campaigns: dict[str, date] = Field(default_factory=dict)  # feature event type -> last campaign
+    pending_releases: list[dict] = Field(default_factory=list)  # feature_released payloads
+    releases_seen: list[str] = Field(default_factory=list)  # feature ids already handled
 
     @property
     def last_ask_on(self) -> date | None:
         return self.advocacy_asks[-1].on if self.advocacy_asks else None
+
+
+class AdoptionTargets(BaseModel):
+    """Result of ``adoption_targets``: the licensed features under benchmark, with audiences."""
+
+    window_days: int
+    active_users: int = 0
+    gaps: list[FeatureGap] = Field(default_factory=list)
 
 
 class AdvocacyDataRequest(BaseModel):

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from domain.activation import FeatureGap
 from domain.draft_facts import common
 from domain.engagement import ASK_LABELS, AdvocacyConfig, AdvocacyInputs
 from domain.feedback import FeedbackDigest
 from domain.handoff import Handoff
-from domain.health import plural
-from domain.narrative import AdvocacyAskFacts, ProductFeedbackFacts
+from domain.health import fmt_pct, plural
+from domain.messages import FeatureReleasedSignal
+from domain.narrative import (
+    AdoptionCampaignFacts,
+    AdvocacyAskFacts,
+    FeatureIntroFacts,
+    ProductFeedbackFacts,
+)
 
 PORTFOLIO_ID = "portfolio"  # account_id of drafts about the whole book (deliveries.account_id)
 
@@ -94,4 +101,58 @@ def product_feedback_facts(
         detractor_comments=sum(t.detractors for t in digest.themes),
         evidence=evidence,
         customer_quotes=[e for t in shown for e in t.examples][:12],
+    )
+
+
+def adoption_campaign_facts(
+    handoff: Handoff,
+    as_of: datetime,
+    features: list[FeatureGap],
+    *,
+    window_days: int,
+    active_users: int | None,
+    plays: dict[str, str],
+) -> AdoptionCampaignFacts:
+    """One campaign for the account's under-used features (the largest gap first), each with
+    the users it is for; the steps are the QBR scorecard's plays per module."""
+    if not features:
+        raise ValueError("a campaign needs at least one feature")
+    top = features[0]
+    evidence = []
+    for g in features:
+        roles = ", ".join(f"{r} {n}" for r, n in g.audience_roles.items())
+        more = g.audience - len(g.audience_sample)
+        who = ", ".join(g.audience_sample) + (f" and {more} more" if more > 0 else "")
+        evidence.append(
+            f"{g.label}: {fmt_pct(g.rate)} of active users vs a {fmt_pct(g.benchmark)} benchmark; "
+            f"for {plural(g.audience, 'user')}" + (f" ({roles})" if roles else "") + f": {who}"
+        )
+    actions = [
+        plays.get(g.module, "Run a targeted enablement session on {label}").format(label=g.label)
+        for g in features
+    ]
+    return AdoptionCampaignFacts(
+        **common(handoff, as_of),
+        features_in_campaign=len(features),
+        top_feature=top.label,
+        top_feature_rate=top.rate,
+        top_feature_benchmark=top.benchmark,
+        top_feature_audience=top.audience,
+        adoption_window_days=window_days,
+        active_users=active_users,
+        evidence=evidence,
+        recommended_actions=list(dict.fromkeys(actions)),
+    )
+
+
+def feature_intro_facts(
+    handoff: Handoff, as_of: datetime, release: FeatureReleasedSignal
+) -> FeatureIntroFacts:
+    return FeatureIntroFacts(
+        **common(handoff, as_of),
+        feature_title=release.title,
+        module=release.module,
+        released_on=release.released_on,
+        release_summary=release.summary,
+        evidence=[f"Released {release.released_on} for the {release.module} module"],
     )

@@ -56,6 +56,8 @@ NarrativePurpose = Literal[
     # Relationship Capital and Value Activation (domain/engagement_facts.py builds their facts).
     "advocacy_ask",
     "product_feedback_digest",
+    "adoption_campaign",
+    "feature_intro",
 ]
 PURPOSES: tuple[str, ...] = get_args(NarrativePurpose)
 QBR_PURPOSES = (
@@ -292,6 +294,29 @@ class ProductFeedbackFacts(NarrativeFacts):
     detractor_comments: int = 0
 
 
+class AdoptionCampaignFacts(NarrativeFacts):
+    """Licensed features under benchmark and who would use them (``domain/activation.py``)."""
+
+    purpose: Literal["adoption_campaign"] = "adoption_campaign"
+    features_in_campaign: int
+    top_feature: str
+    top_feature_rate: float
+    top_feature_benchmark: float
+    top_feature_audience: int
+    adoption_window_days: int
+    active_users: int | None = None
+
+
+class FeatureIntroFacts(NarrativeFacts):
+    """A released feature of a module the account licenses."""
+
+    purpose: Literal["feature_intro"] = "feature_intro"
+    feature_title: str
+    module: str
+    released_on: date
+    release_summary: str | None = None
+
+
 # Every purpose's facts model (for type hints); AnyFacts: the same, discriminated by purpose.
 FactsModel = (
     ChurnRiskFacts
@@ -308,6 +333,8 @@ FactsModel = (
     | QbrExpansionFacts
     | AdvocacyAskFacts
     | ProductFeedbackFacts
+    | AdoptionCampaignFacts
+    | FeatureIntroFacts
 )
 AnyFacts = Annotated[FactsModel, Field(discriminator="purpose")]
 
@@ -777,6 +804,15 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "top_theme_items": ("its items", "int"),
     "top_theme_accounts": ("its accounts", "int"),
     "detractor_comments": ("NPS comments from detractors (0-6)", "int"),
+    "features_in_campaign": ("features in the campaign", "int"),
+    "top_feature": ("largest adoption gap", "text"),
+    "top_feature_rate": ("its adoption rate", "pct"),
+    "top_feature_benchmark": ("its benchmark", "pct"),
+    "top_feature_audience": ("users it is for", "int"),
+    "feature_title": ("feature", "text"),
+    "module": ("module", "text"),
+    "released_on": ("released on", "text"),
+    "release_summary": ("what it does", "text"),
 }
 
 
@@ -1468,6 +1504,67 @@ def _t_product_feedback(facts: ProductFeedbackFacts) -> NarrativeBody:
     )
 
 
+def _t_adoption_campaign(facts: AdoptionCampaignFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    headline = (
+        f"{name}: adoption campaign for {facts.top_feature} ({m.f('top_feature_rate')} of "
+        f"active users vs a {m.f('top_feature_benchmark')} benchmark)"
+    )
+    n = facts.features_in_campaign
+    s1 = (
+        f"This campaign covers {plural(n, 'licensed feature')} well under "
+        f"{'its' if n == 1 else 'their'} adoption benchmark over the last "
+        f"{m.f('adoption_window_days')}; the largest gap is {facts.top_feature} at "
+        f"{m.f('top_feature_rate')} of active users against a {m.f('top_feature_benchmark')} benchmark"
+    )
+    s2 = (
+        f"The campaign is for the {plural(facts.top_feature_audience, 'user')} who would use it "
+        "and have not yet: those already working in its module first"
+    )
+    s3 = "Send each group one invitation with a short how-to, and check adoption again in 30 days"
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            "Agree the campaign with the champion and the admin",
+            "Send the invitation and a two-minute how-to to the users listed",
+            "Check the feature's adoption again in 30 days",
+        ],
+        2,
+        5,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:6], actions=steps
+    )
+
+
+def _t_feature_intro(facts: FeatureIntroFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    headline = f"{name}: introduce {facts.feature_title} ({facts.module} module)"
+    s1 = (
+        f"{facts.feature_title} was released on {m.f('released_on')} for the {facts.module} "
+        f"module, which {name} licenses"
+    )
+    s2 = f"What it does: {_strip_period(facts.release_summary)}" if facts.release_summary else None
+    s3 = (
+        f"Introduce it to the people who work in {facts.module} today, with one example from "
+        "their own workflow"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            f"Send a short note to the {facts.module} users and the champion",
+            "Offer a 20-minute walkthrough on their own data",
+        ],
+        1,
+        3,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:4], actions=steps
+    )
+
+
 # ----------------------------------------------------------------- the registry
 
 
@@ -1634,6 +1731,32 @@ REGISTRY: dict[str, Purpose] = {
             actions_label="Suggested next steps",
         ),
         "product_feedback_digest",
+    ),
+    "adoption_campaign": Purpose(
+        AdoptionCampaignFacts,
+        PlanBody,
+        _t_adoption_campaign,
+        PurposeSpec(
+            title="Adoption campaign",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Features and who they are for",
+            actions_label="Campaign steps",
+        ),
+        "adoption_campaign",
+    ),
+    "feature_intro": Purpose(
+        FeatureIntroFacts,
+        NudgeBody,
+        _t_feature_intro,
+        PurposeSpec(
+            title="New feature introduction",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Release",
+            actions_label="How to introduce it",
+        ),
+        "feature_intro",
     ),
 }
 # Views of the registry, by purpose.

@@ -561,6 +561,8 @@ class AccountLifecycleWorkflow:
             await self._enter_churn_handling(s.churn_reason)
         elif isinstance(msg, ContractChangeSignal):
             self._apply_contract(msg, "changed by signal")
+        else:
+            engagement.on_signal(self.ctx, msg)
         if name in TELEMETRY_SIGNALS:
             key = _telemetry_key(name, msg)
             if key in s.seen_keys:

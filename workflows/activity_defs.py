@@ -15,7 +15,7 @@ from temporalio import activity
 
 from domain.delivery import BusEvent, DeliveryFailure, DeliveryRequest, DeliveryResult
 from domain.digest import DigestItem, DigestRequest, DigestResult
-from domain.engagement import AdvocacyData, AdvocacyDataRequest
+from domain.engagement import AdoptionTargets, AdvocacyData, AdvocacyDataRequest
 from domain.feedback import FeedbackDigest
 from domain.handoff import Handoff
 from domain.narrative import Narrative, NarrativeRequest
@@ -95,6 +95,11 @@ async def advocacy_data(req: AdvocacyDataRequest) -> AdvocacyData:
     raise _elsewhere("advocacy_data")
 
 
+@activity.defn(name="adoption_targets")
+async def adoption_targets(req: AdvocacyDataRequest) -> AdoptionTargets:
+    raise _elsewhere("adoption_targets")
+
+
 @activity.defn(name="feedback_digest")
 async def feedback_digest(req: FeedbackDigestRequest) -> FeedbackDigest:
     raise _elsewhere("feedback_digest")
@@ -113,5 +118,6 @@ ALL = [
     add_digest_item,
     send_digests,
     advocacy_data,
+    adoption_targets,
     feedback_digest,
 ]

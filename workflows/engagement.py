@@ -20,7 +20,7 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from domain import engagement_facts
-    from domain.activation import time_to_first_value
+    from domain.activation import campaign_features, time_to_first_value
     from domain.delivery import DeliveryResult
     from domain.engagement import (
         ASK_LABELS,
@@ -33,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
         state_precheck,
     )
     from domain.lifecycle import Phase
+    from domain.messages import FeatureReleasedSignal
+    from domain.qbr import QbrConfig
     from workflows import activity_defs as act
     from workflows.activity_models import FeedbackDigestRequest
     from workflows.context import PlaybookContext
@@ -48,6 +50,12 @@ with workflow.unsafe.imports_passed_through():
 ENGAGEMENT_PATCH = "engagement-plays"
 # Postgres is read for the advocacy rule at most this often (when the state alone allows an ask).
 ADVOCACY_CHECK_EVERY = timedelta(days=7)
+# Adoption campaigns: the scorecard is read at most this often; a feature is campaigned at
+# most once per CAMPAIGN_INTERVAL.
+CAMPAIGN_CHECK_EVERY = timedelta(days=30)
+CAMPAIGN_INTERVAL_DAYS = 90
+ACTIVATION_PHASES = (Phase.VALUE_ACTIVATION, Phase.VALUE_PROOF, Phase.RELATIONSHIP_CAPITAL)
+RELEASES_KEPT = 200
 # Reads for a play that can wait: a few attempts, then the play is skipped and recorded as failed.
 DB_RETRY_POLICY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5
@@ -63,6 +71,17 @@ def on_handoff(ctx: PlaybookContext) -> None:
     e.handed_off_at = workflow.now()
     if "first_value" in ctx.s.handoff.milestones:
         e.first_value_before_handoff = True
+
+
+def on_signal(ctx: PlaybookContext, msg: object) -> None:
+    """Signals the engagement plays act on (state only: the next pass drafts)."""
+    if isinstance(msg, FeatureReleasedSignal):
+        e = ctx.s.engagement
+        if msg.feature_id in e.releases_seen:
+            ctx.log("signal", f"feature {msg.feature_id} already handled: ignored")
+            return
+        e.releases_seen = [*e.releases_seen[-(RELEASES_KEPT - 1) :], msg.feature_id]
+        e.pending_releases.append(msg.model_dump(mode="json"))
 
 
 def on_milestone(ctx: PlaybookContext, milestone: str, source: str) -> None:
@@ -110,7 +129,9 @@ async def run_due(ctx: PlaybookContext, *, scanned: bool) -> None:
     if s.paused or s.phase == Phase.CHURNED:
         return
     await _first_value_reached(ctx)
+    await _feature_intros(ctx)
     if scanned:
+        await _adoption_campaign(ctx)
         await _advocacy(ctx)
 
 
@@ -133,6 +154,108 @@ async def _first_value_reached(ctx: PlaybookContext) -> None:
             "tier": s.handoff.tier,
         },
         "first_value",
+    )
+
+
+async def _feature_intros(ctx: PlaybookContext) -> None:
+    """A new-feature introduction for each released feature of a module the account licenses."""
+    s, e = ctx.s, ctx.s.engagement
+    while e.pending_releases:
+        release = FeatureReleasedSignal.model_validate(e.pending_releases.pop(0))
+        if s.phase == Phase.CHURN_HANDLING:
+            ctx.log("decision", f"{release.title} released: no introduction during churn handling")
+            continue
+        if release.module not in s.contract.licensed_modules:
+            ctx.log(
+                "decision",
+                f"{release.title} released for {release.module}: not licensed "
+                f"({', '.join(s.contract.licensed_modules)}), no introduction",
+            )
+            continue
+        ctx.log("decision", f"{release.title} released for {release.module}: introduction drafted")
+        facts = engagement_facts.feature_intro_facts(s.handoff, workflow.now(), release)
+        n = await narrative(ctx, facts)
+        await draft_or_digest(
+            ctx,
+            n,
+            facts,
+            category="play",
+            urgent=False,
+            occurrence=release.feature_id,
+            to=str(s.handoff.csm_email),
+            to_name=s.handoff.csm_owner,
+            subject=f"New in {release.module}: {release.title} for {s.handoff.name}",
+            headline=n.headline.removeprefix(f"{s.handoff.name}: "),
+        )
+        await publish(
+            ctx,
+            "feature.introduced",
+            {"feature_id": release.feature_id, "module": release.module},
+            release.feature_id,
+        )
+
+
+async def _adoption_campaign(ctx: PlaybookContext) -> None:
+    """After the CS plan is approved: a campaign for the licensed features under benchmark."""
+    s, e = ctx.s, ctx.s.engagement
+    now = workflow.now()
+    if s.phase not in ACTIVATION_PHASES or "cs_plan_approved" not in s.milestones:
+        return
+    if e.campaign_checked_at is not None and now - e.campaign_checked_at < CAMPAIGN_CHECK_EVERY:
+        return
+    e.campaign_checked_at = now
+    as_of = s.last_scan_at or now
+    try:
+        targets = await workflow.execute_activity(
+            act.adoption_targets,
+            AdvocacyDataRequest(account_id=s.account_id, as_of=as_of),
+            start_to_close_timeout=ctx.activity_timeout,
+            retry_policy=DB_RETRY_POLICY,
+            summary="adoption scorecard: features under benchmark and who would use them",
+        )
+    except FailureError as err:
+        await survived("adoption campaign check", err)
+        return
+    qbr = QbrConfig()
+    pick = campaign_features(
+        targets.gaps,
+        e.campaigns,
+        as_of.date(),
+        underused_share=qbr.underused_share,
+        interval_days=CAMPAIGN_INTERVAL_DAYS,
+    )
+    if not pick.features:
+        return
+    for g in pick.features:
+        e.campaigns[g.event_type] = as_of.date()
+    labels = ", ".join(g.label for g in pick.features)
+    ctx.log("decision", f"adoption campaign: {labels}")
+    facts = engagement_facts.adoption_campaign_facts(
+        s.handoff,
+        as_of,
+        pick.features,
+        window_days=targets.window_days,
+        active_users=targets.active_users,
+        plays=qbr.plays,
+    )
+    n = await narrative(ctx, facts)
+    await draft_or_digest(
+        ctx,
+        n,
+        facts,
+        category="play",
+        urgent=False,
+        occurrence=f"{as_of:%Y-%m-%d}",
+        to=str(s.handoff.csm_email),
+        to_name=s.handoff.csm_owner,
+        subject=f"Adoption campaign: {s.handoff.name} ({labels})",
+        headline=n.headline.removeprefix(f"{s.handoff.name}: "),
+    )
+    await publish(
+        ctx,
+        "adoption.campaign",
+        {"features": [g.event_type for g in pick.features]},
+        f"{as_of:%Y-%m-%d}",
     )
 
 

@@ -29,6 +29,7 @@ IMPLEMENTATIONS = [
     DigestActivities.add_digest_item,
     DigestActivities.send_digests,
     EngagementActivities.advocacy_data,
+    EngagementActivities.adoption_targets,
     EngagementActivities.feedback_digest,
 ]
 

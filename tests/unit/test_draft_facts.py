@@ -15,11 +15,13 @@ import pytest
 from pydantic import ValidationError
 
 from domain import draft_facts, engagement_facts
+from domain.activation import FeatureGap, campaign_features
 from domain.assess import assess_account
 from domain.config import DEFAULT_CONFIG
 from domain.engagement import AdvocacyConfig, AdvocacyInputs, FeedbackConfig, advocacy_eligibility
 from domain.feedback import FeedbackItem, group_themes, quarter_of
 from domain.handoff import Handoff
+from domain.messages import FeatureReleasedSignal
 from domain.narrative import (
     BODY_MODELS,
     PURPOSES,
@@ -30,7 +32,7 @@ from domain.narrative import (
     narrative_delivery,
     render_template,
 )
-from domain.qbr import build_qbr
+from domain.qbr import QbrConfig, build_qbr
 from domain.summary import AssessmentSummary, summarize
 from stack.settings import ROOT
 from tests.unit.builders import AS_OF, make_facts
@@ -167,6 +169,19 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
         FeedbackItem(account_id="globex", source="ticket", at=AS_OF, text="SSO login loop"),
     ]
     digest = group_themes(quarter_of(AS_OF.date()), items, FeedbackConfig())
+    gaps = [
+        FeatureGap(module="reports", event_type="reports.export", label="Report export", users=4,
+                   rate=0.1, benchmark=0.3, audience=3, audience_sample=["a@acme.example", "b@acme.example"],
+                   audience_roles={"analyst": 2, "admin": 1}),
+        FeatureGap(module="core", event_type="core.search", label="Search", users=30, rate=0.75,
+                   benchmark=0.8, audience=10, audience_sample=["c@acme.example"]),
+    ]  # fmt: skip
+    campaign = campaign_features(
+        gaps, {}, AS_OF.date(), underused_share=QbrConfig().underused_share, interval_days=90
+    )
+    assert [g.event_type for g in campaign.features] == [
+        "reports.export"
+    ]  # search is near its benchmark
     return {
         "advocacy_ask": engagement_facts.advocacy_ask_facts(
             HANDOFF,
@@ -181,6 +196,25 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
         ),
         "product_feedback_digest": engagement_facts.product_feedback_facts(
             digest, AS_OF, owner_name="Pat Lee", owner_email="pat@example.com"
+        ),
+        "adoption_campaign": engagement_facts.adoption_campaign_facts(
+            HANDOFF,
+            AS_OF,
+            campaign.features,
+            window_days=90,
+            active_users=40,
+            plays=QbrConfig().plays,
+        ),
+        "feature_intro": engagement_facts.feature_intro_facts(
+            HANDOFF,
+            AS_OF,
+            FeatureReleasedSignal(
+                feature_id="F-7",
+                module="reports",
+                title="Scheduled exports",
+                released_on=AS_OF.date(),
+                summary="Send any report as a CSV on a schedule",
+            ),
         ),
     }
 

@@ -77,6 +77,15 @@ FACTS_SAMPLE: dict[str, object] = {
     "feedback_items": 14,
     "accounts_heard": 5,
     "themes_found": 3,
+    "features_in_campaign": 2,
+    "top_feature": "Report export",
+    "top_feature_rate": 0.1,
+    "top_feature_benchmark": 0.3,
+    "top_feature_audience": 12,
+    "adoption_window_days": 90,
+    "feature_title": "Scheduled exports",
+    "module": "reports",
+    "released_on": "2026-11-02",
 }
 
 

@@ -8,17 +8,19 @@ advocacy ask, the second none, and says why; the ask passes the draft audit.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from bench.drafts import audit, load_sources, read_drafts
 from cli.accounts import start_account
-from domain.messages import NpsSignal
+from domain.messages import FeatureReleasedSignal, NpsSignal
 from tests.workflows.helpers import (
     deliveries,
     insert_usage,
@@ -40,14 +42,36 @@ BEFORE_FIRST_VALUE = [
 ]
 
 
-def _usage(account: str, start: datetime, users: int, days: int) -> list[tuple[object, ...]]:
-    """Every user, every day from ``start``: a login, a search and an export."""
+def _usage(
+    account: str, start: datetime, users: int, days: int, every: int = 1
+) -> list[tuple[object, ...]]:
+    """Every user, every ``every`` days from ``start``: a login, a search and an export."""
     return [
         (account, f"{account}-u{u}", start + timedelta(days=d, minutes=u), event, 1)
-        for d in range(days)
+        for d in range(0, days, every)
         for u in range(users)
         for event in ("login", "core.search", "reports.export")
     ]
+
+
+async def _struggles(pool: asyncpg.Pool, account: str, now: datetime) -> None:
+    """An invoice left unpaid, and an escalated ticket every 60 days (each closed in 2 days)."""
+    await pool.execute(
+        "INSERT INTO invoices (invoice_id, account_id, issued_on, due_on, amount)"
+        " VALUES ('INV-1', $1, $2, $3, 12000)",
+        account,
+        (now - timedelta(days=60)).date(),
+        (now - timedelta(days=30)).date(),
+    )
+    await pool.executemany(
+        "INSERT INTO support_tickets (ticket_id, account_id, opened_at, closed_at, priority,"
+        " sentiment, escalated, subject) VALUES ($1, $2, $3, $4, 'urgent', -0.8, true, $5)",
+        [
+            (f"T-{n}", account, at, at + timedelta(days=2), "Exports keep failing")
+            for n in range(8)
+            for at in [now + timedelta(days=60 * n - 50)]
+        ],
+    )
 
 
 async def test_a_healthy_promoter_gets_one_advocacy_ask_in_a_year_an_unhealthy_account_none(
@@ -65,10 +89,14 @@ async def test_a_healthy_promoter_gets_one_advocacy_ask_in_a_year_an_unhealthy_a
     }
     async with running_worker(env.client, db_dsn, settings) as pool:
         # The healthy account's 16 users start 14 days after the handoff (an hour before
-        # that day's scan) and stay; the unhealthy account has 3 users from the start.
+        # that day's scan) and stay; the unhealthy account's 3 users come once a week, its
+        # invoice is overdue and a ticket is escalated every 60 days.
         first_use = now + timedelta(days=14, hours=-1)
         await insert_usage(pool, healthy, _usage(healthy, first_use, 16, 380))
-        await insert_usage(pool, unhealthy, _usage(unhealthy, now - timedelta(days=30), 3, 420))
+        await insert_usage(
+            pool, unhealthy, _usage(unhealthy, now - timedelta(days=30), 3, 420, every=7)
+        )
+        await _struggles(pool, unhealthy, now)
         for h in handoffs.values():
             await start_account(env.client, h, settings)
         handles = {a: env.client.get_workflow_handle(h.workflow_id) for a, h in handoffs.items()}
@@ -93,13 +121,25 @@ async def test_a_healthy_promoter_gets_one_advocacy_ask_in_a_year_an_unhealthy_a
                 ),
             )
         await handles[unhealthy].signal("milestone", {"milestone": "first_value"})
+        # Two releases: one of a module the healthy account licenses, one it does not.
+        for feature_id, module in (("F-1", "reports"), ("F-2", "automation")):
+            await handles[healthy].signal(
+                "feature_released",
+                FeatureReleasedSignal(
+                    feature_id=feature_id,
+                    module=module,
+                    title=f"New {module} feature",
+                    released_on=today + timedelta(days=20),
+                    summary="Schedule any report as a CSV",
+                ),
+            )
         await skip(env, timedelta(days=330))
 
         good, bad = await view(handles[healthy]), await view(handles[unhealthy])
         assert good.band == "GREEN", (good.band, good.score, good.drivers)
         assert len(good.advocacy_asks) == 1, good.advocacy_asks
         assert good.advocacy_asks[0].endswith("reference call")
-        assert bad.band != "GREEN" and "first_value" in bad.milestones
+        assert bad.band in ("RED", "AMBER") and "first_value" in bad.milestones
         assert bad.advocacy_asks == []
         assert any(r.startswith("health band is") for r in bad.advocacy_blocked), (
             bad.advocacy_blocked
