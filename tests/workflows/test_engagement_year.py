@@ -164,12 +164,31 @@ async def test_a_healthy_promoter_gets_one_advocacy_ask_in_a_year_an_unhealthy_a
         )
         assert {r["account_id"] for r in ttfv} == {healthy, unhealthy}
 
-        # The ask's words match its sources (the draft audit of the drafts issue).
+        # Value Activation: one introduction (the licensed module only), campaigns for the
+        # licensed features under benchmark, addressed to the users of their module.
+        rows = await deliveries(pool, healthy)
+        intros = {r["idempotency_key"] for r in rows if r["purpose"] == "feature_intro"}
+        assert intros and all(":F-1:" in k for k in intros), intros
+        assert any("automation: not licensed" in t.text for t in good.timeline)
+        campaigns = await pool.fetch(
+            "SELECT payload FROM events WHERE account_id = $1 AND event_type = 'adoption.campaign'",
+            healthy,
+        )
+        campaigned = [f for c in campaigns for f in json.loads(c["payload"])["features"]]
+        assert campaigned and "reports.export" not in campaigned  # everyone uses it
+
+        # The drafts' words match their sources (the draft audit of the drafts issue).
+        mine = ("advocacy_ask", "adoption_campaign", "feature_intro")
         drafts = [
-            d for d in await read_drafts(db_dsn, settings.outbox_dir) if d.purpose == "advocacy_ask"
+            d
+            for d in await read_drafts(db_dsn, settings.outbox_dir)
+            if d.purpose in mine and d.account_id == healthy
         ]
-        assert drafts and all(d.account_id == healthy for d in drafts)
-        assert "NPS 10" in drafts[0].text and "Ada Park" in drafts[0].text
+        assert {d.purpose for d in drafts} == set(mine)
+        ask = next(d for d in drafts if d.purpose == "advocacy_ask")
+        assert "NPS 10" in ask.text and "Ada Park" in ask.text
+        campaign = next(d for d in drafts if d.purpose == "adoption_campaign")
+        assert f"{healthy}-u0" in campaign.text  # the users it is for, by id (no product_users)
         sources = await load_sources(db_dsn, [healthy])
         problems = audit(drafts, sources, today, 350)
         assert not problems, [(p.check, p.detail) for p in problems]
