@@ -112,6 +112,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     digests.send_digests,
                     engagement.advocacy_data,
                     engagement.adoption_targets,
+                    engagement.engagement_settings,
                     engagement.feedback_digest,
                     *delivery_acts,
                 ],

@@ -25,6 +25,7 @@ from domain.engagement import (
     AdvocacyData,
     AdvocacyDataRequest,
     EngagementConfig,
+    EngagementSettings,
     load_engagement_config,
 )
 from domain.facts import AccountFacts, ContractFacts
@@ -172,6 +173,12 @@ class EngagementActivities:
         self.pool = pool
         self.config = config or engagement_config()
         self.resolver = resolver or ConfigResolver(os.environ)
+
+    @activity.defn
+    async def engagement_settings(self, account_id: str) -> EngagementSettings:
+        return EngagementSettings(
+            advocacy=self.config.advocacy, touchpoints=self.config.touchpoints
+        )
 
     @activity.defn
     async def adoption_targets(self, req: AdvocacyDataRequest) -> AdoptionTargets:

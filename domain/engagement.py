@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.activation import FeatureGap
 from domain.format import validation_errors
 from domain.health import plural
+from domain.touchpoints import Baseline, ScheduledMeeting, TouchpointConfig
 
 AskKind = Literal["reference", "case_study", "review"]
 ASK_LABELS: dict[str, str] = {
@@ -82,6 +83,7 @@ class FeedbackConfig(_Strict):
 
 class EngagementConfig(_Strict):
     advocacy: AdvocacyConfig = Field(default_factory=AdvocacyConfig)
+    touchpoints: TouchpointConfig = Field(default_factory=TouchpointConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     # Who gets the quarterly product feedback digest; None: `--to` must name someone.
     product_owner_email: str | None = None
@@ -203,6 +205,13 @@ class EngagementState(BaseModel):
     campaigns: dict[str, date] = Field(default_factory=dict)  # feature event type -> last campaign
     pending_releases: list[dict] = Field(default_factory=list)  # feature_released payloads
     releases_seen: list[str] = Field(default_factory=list)  # feature ids already handled
+    settings_run: int | None = None  # the run whose settings are below (read once per run)
+    touchpoints: TouchpointConfig | None = None
+    meetings: list[ScheduledMeeting] = Field(default_factory=list)
+    baseline: Baseline | None = None  # at the last meeting-prep brief
+    pending_followups: list[dict] = Field(default_factory=list)  # meaningful interactions
+    last_touch_at: datetime | None = None  # the latest meaningful interaction
+    touch_reminded_at: datetime | None = None
 
     @property
     def last_ask_on(self) -> date | None:
@@ -215,6 +224,13 @@ class AdoptionTargets(BaseModel):
     window_days: int
     active_users: int = 0
     gaps: list[FeatureGap] = Field(default_factory=list)
+
+
+class EngagementSettings(BaseModel):
+    """Result of ``engagement_settings``: the worker's configuration the workflows decide with."""
+
+    advocacy: AdvocacyConfig = Field(default_factory=AdvocacyConfig)
+    touchpoints: TouchpointConfig = Field(default_factory=TouchpointConfig)
 
 
 class AdvocacyDataRequest(BaseModel):

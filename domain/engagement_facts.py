@@ -20,8 +20,11 @@ from domain.narrative import (
     AdoptionCampaignFacts,
     AdvocacyAskFacts,
     FeatureIntroFacts,
+    MeetingFollowupFacts,
+    MeetingPrepFacts,
     ProductFeedbackFacts,
 )
+from domain.touchpoints import ActionItem, ScheduledMeeting
 
 PORTFOLIO_ID = "portfolio"  # account_id of drafts about the whole book (deliveries.account_id)
 
@@ -155,4 +158,50 @@ def feature_intro_facts(
         released_on=release.released_on,
         release_summary=release.summary,
         evidence=[f"Released {release.released_on} for the {release.module} module"],
+    )
+
+
+def meeting_prep_facts(
+    handoff: Handoff,
+    as_of: datetime,
+    meeting: ScheduledMeeting,
+    *,
+    changes: list[str],
+    since: date | None,
+    score: float | None,
+    band: str | None,
+    churn_level: str | None,
+    renewal_date: date | None,
+    open_risks: list[str],
+    asks: list[str],
+) -> MeetingPrepFacts:
+    """``as_of``: the scan the figures are from (days to renewal count from its date)."""
+    return MeetingPrepFacts(
+        **common(handoff, as_of),
+        meeting_title=meeting.title or f"{meeting.kind} {meeting.meeting_id}",
+        meeting_kind=meeting.kind,
+        meeting_at=f"{meeting.scheduled_for:%Y-%m-%d %H:%M} UTC",
+        since=since,
+        score=score,
+        band=band,
+        churn_level=churn_level,
+        days_to_renewal=(renewal_date - as_of.date()).days if renewal_date else None,
+        renewal_date=renewal_date,
+        open_risks=open_risks,
+        attendees=", ".join(meeting.attendees) or None,
+        evidence=changes,
+        recommended_actions=asks,
+    )
+
+
+def meeting_followup_facts(
+    handoff: Handoff, as_of: datetime, *, kind: str, occurred_on: date, actions: list[ActionItem]
+) -> MeetingFollowupFacts:
+    return MeetingFollowupFacts(
+        **common(handoff, as_of),
+        interaction_kind=kind,
+        occurred_on=occurred_on,
+        action_items=len(actions),
+        owners_named=sum(a.owner is not None for a in actions),
+        customer_quotes=[f"{a.owner or 'no owner yet'}: {a.action}" for a in actions],
     )

@@ -58,6 +58,8 @@ NarrativePurpose = Literal[
     "product_feedback_digest",
     "adoption_campaign",
     "feature_intro",
+    "meeting_prep",
+    "meeting_followup",
 ]
 PURPOSES: tuple[str, ...] = get_args(NarrativePurpose)
 QBR_PURPOSES = (
@@ -317,6 +319,38 @@ class FeatureIntroFacts(NarrativeFacts):
     release_summary: str | None = None
 
 
+class MeetingPrepFacts(NarrativeFacts):
+    """Before a scheduled meeting: what changed since the last one, open risks, asks.
+
+    ``evidence`` holds the changes, ``recommended_actions`` the asks; the risks are
+    ``open_risks`` lines."""
+
+    purpose: Literal["meeting_prep"] = "meeting_prep"
+    meeting_title: str
+    meeting_kind: str
+    meeting_at: str  # "2027-01-12 15:00 UTC"
+    since: date | None = None  # the baseline the changes are measured from
+    score: float | None = None
+    band: str | None = None
+    churn_level: str | None = None
+    days_to_renewal: int | None = None
+    renewal_date: date | None = None
+    open_risks: list[str] = Field(default_factory=list)
+    attendees: str | None = None
+
+
+class MeetingFollowupFacts(NarrativeFacts):
+    """After a meaningful interaction: the action items and owners read from its notes.
+
+    The action lines come from the notes, so they are in ``customer_quotes`` (untrusted)."""
+
+    purpose: Literal["meeting_followup"] = "meeting_followup"
+    interaction_kind: str
+    occurred_on: date
+    action_items: int
+    owners_named: int
+
+
 # Every purpose's facts model (for type hints); AnyFacts: the same, discriminated by purpose.
 FactsModel = (
     ChurnRiskFacts
@@ -335,6 +369,8 @@ FactsModel = (
     | ProductFeedbackFacts
     | AdoptionCampaignFacts
     | FeatureIntroFacts
+    | MeetingPrepFacts
+    | MeetingFollowupFacts
 )
 AnyFacts = Annotated[FactsModel, Field(discriminator="purpose")]
 
@@ -813,6 +849,15 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "module": ("module", "text"),
     "released_on": ("released on", "text"),
     "release_summary": ("what it does", "text"),
+    "meeting_title": ("meeting", "text"),
+    "meeting_kind": ("kind", "text"),
+    "meeting_at": ("when", "text"),
+    "since": ("changes since", "text"),
+    "attendees": ("attendees", "text"),
+    "interaction_kind": ("interaction", "text"),
+    "occurred_on": ("held on", "text"),
+    "action_items": ("action items in the notes", "int"),
+    "owners_named": ("with an owner named", "int"),
 }
 
 
@@ -1565,6 +1610,63 @@ def _t_feature_intro(facts: FeatureIntroFacts) -> NarrativeBody:
     )
 
 
+def _t_meeting_prep(facts: MeetingPrepFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    headline = f"{name}: prep for {facts.meeting_title} ({facts.meeting_at})"
+    sc = _score_clause(m)
+    s1 = (
+        f"{name} {sc}" + (f", with churn risk {facts.churn_level}" if facts.churn_level else "")
+        if sc
+        else None
+    )
+    s2 = (
+        f"Since {m.f('since')}: {_strip_period(facts.evidence[0])}"
+        if facts.since and facts.evidence
+        else (_strip_period(facts.evidence[0]) if facts.evidence else None)
+    )
+    s3 = (
+        f"{plural(len(facts.open_risks), 'open risk')} and {plural(len(facts.recommended_actions), 'ask')} "
+        "to cover"
+        if facts.open_risks or facts.recommended_actions
+        else "No open risk or pending ask: use the time for goals and next steps"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [f"Renewal is {_renewal_phrase(m)}" if m.has("days_to_renewal") else "Confirm the agenda with the attendees"])  # fmt: skip
+    bullets = [f"Changed: {c}" for c in facts.evidence[1:4]] + [
+        f"Risk: {r}" for r in facts.open_risks[:4]
+    ]
+    asks = facts.recommended_actions[:3] or ["Agree the next steps and an owner for each"]
+    return NarrativeBody(headline=headline, paragraphs=[para], bullets=bullets, actions=asks)
+
+
+def _t_meeting_followup(facts: MeetingFollowupFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    n = facts.action_items
+    headline = f"{name}: follow-up of the {facts.interaction_kind} on {m.f('occurred_on')}"
+    s1 = (
+        f"The notes of the {facts.interaction_kind} on {m.f('occurred_on')} list "
+        f"{plural(n, 'action item')}, {facts.owners_named} with an owner named"
+        if n
+        else f"The notes of the {facts.interaction_kind} on {m.f('occurred_on')} list no action item"
+    )
+    s2 = (
+        "Send the recap today so everyone leaves with the same list"
+        if n
+        else "Send a short thank-you and confirm the next step by reply"
+    )
+    s3 = (
+        "Items without an owner need one before the recap goes out"
+        if n > facts.owners_named
+        else None
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    return NarrativeBody(
+        headline=headline,
+        paragraphs=[para],
+        bullets=[" ".join(q.split())[:300] for q in facts.customer_quotes[:8]],
+        actions=["Check each owner and date, then send the recap"],
+    )
+
+
 # ----------------------------------------------------------------- the registry
 
 
@@ -1757,6 +1859,32 @@ REGISTRY: dict[str, Purpose] = {
             actions_label="How to introduce it",
         ),
         "feature_intro",
+    ),
+    "meeting_prep": Purpose(
+        MeetingPrepFacts,
+        NudgeBody,
+        _t_meeting_prep,
+        PurposeSpec(
+            title="Meeting prep brief",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Changes and risks",
+            actions_label="Asks",
+        ),
+        "meeting_prep",
+    ),
+    "meeting_followup": Purpose(
+        MeetingFollowupFacts,
+        NudgeBody,
+        _t_meeting_followup,
+        PurposeSpec(
+            title="Meeting follow-up",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Action items (owner: action)",
+            actions_label="Before sending",
+        ),
+        "meeting_followup",
     ),
 }
 # Views of the registry, by purpose.

@@ -15,7 +15,12 @@ from temporalio import activity
 
 from domain.delivery import BusEvent, DeliveryFailure, DeliveryRequest, DeliveryResult
 from domain.digest import DigestItem, DigestRequest, DigestResult
-from domain.engagement import AdoptionTargets, AdvocacyData, AdvocacyDataRequest
+from domain.engagement import (
+    AdoptionTargets,
+    AdvocacyData,
+    AdvocacyDataRequest,
+    EngagementSettings,
+)
 from domain.feedback import FeedbackDigest
 from domain.handoff import Handoff
 from domain.narrative import Narrative, NarrativeRequest
@@ -95,6 +100,11 @@ async def advocacy_data(req: AdvocacyDataRequest) -> AdvocacyData:
     raise _elsewhere("advocacy_data")
 
 
+@activity.defn(name="engagement_settings")
+async def engagement_settings(account_id: str) -> EngagementSettings:
+    raise _elsewhere("engagement_settings")
+
+
 @activity.defn(name="adoption_targets")
 async def adoption_targets(req: AdvocacyDataRequest) -> AdoptionTargets:
     raise _elsewhere("adoption_targets")
@@ -118,6 +128,7 @@ ALL = [
     add_digest_item,
     send_digests,
     advocacy_data,
+    engagement_settings,
     adoption_targets,
     feedback_digest,
 ]

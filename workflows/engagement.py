@@ -20,6 +20,7 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from domain import engagement_facts
+    from domain import lifecycle as lc
     from domain.activation import campaign_features, time_to_first_value
     from domain.delivery import DeliveryResult
     from domain.engagement import (
@@ -29,12 +30,23 @@ with workflow.unsafe.imports_passed_through():
         AdvocacyData,
         AdvocacyDataRequest,
         AdvocacyInputs,
+        EngagementSettings,
         advocacy_eligibility,
         state_precheck,
     )
     from domain.lifecycle import Phase
-    from domain.messages import FeatureReleasedSignal
+    from domain.messages import FeatureReleasedSignal, InteractionSignal, MeetingScheduledSignal
     from domain.qbr import QbrConfig
+    from domain.touchpoints import (
+        Baseline,
+        ScheduledMeeting,
+        TouchpointConfig,
+        changes_since,
+        missed,
+        parse_actions,
+        prep_due,
+        touchpoint_overdue,
+    )
     from workflows import activity_defs as act
     from workflows.activity_models import FeedbackDigestRequest
     from workflows.context import PlaybookContext
@@ -42,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         deliver_narrative,
         draft_or_digest,
         narrative,
+        note_for_digest,
         publish,
         survived,
     )
@@ -56,6 +69,7 @@ CAMPAIGN_CHECK_EVERY = timedelta(days=30)
 CAMPAIGN_INTERVAL_DAYS = 90
 ACTIVATION_PHASES = (Phase.VALUE_ACTIVATION, Phase.VALUE_PROOF, Phase.RELATIONSHIP_CAPITAL)
 RELEASES_KEPT = 200
+MEETINGS_KEPT_DAYS = 30  # briefed meetings are forgotten this long after they started
 # Reads for a play that can wait: a few attempts, then the play is skipped and recorded as failed.
 DB_RETRY_POLICY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5
@@ -82,6 +96,19 @@ def on_signal(ctx: PlaybookContext, msg: object) -> None:
             return
         e.releases_seen = [*e.releases_seen[-(RELEASES_KEPT - 1) :], msg.feature_id]
         e.pending_releases.append(msg.model_dump(mode="json"))
+    elif isinstance(msg, MeetingScheduledSignal):
+        e = ctx.s.engagement
+        meeting = ScheduledMeeting(**msg.model_dump())
+        e.meetings = [m for m in e.meetings if m.meeting_id != msg.meeting_id] + [meeting]
+        ctx.log("signal", f"{msg.kind} {msg.meeting_id} scheduled for {msg.scheduled_for:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    elif isinstance(msg, InteractionSignal) and msg.meaningful:
+        if f"interaction:{msg.interaction_id}" in ctx.s.seen_keys:
+            return  # a duplicate: the workflow ignores it too
+        e = ctx.s.engagement
+        if e.last_touch_at is None or msg.occurred_at > e.last_touch_at:
+            e.last_touch_at = msg.occurred_at
+        if msg.notes:
+            e.pending_followups.append(msg.model_dump(mode="json"))
 
 
 def on_milestone(ctx: PlaybookContext, milestone: str, source: str) -> None:
@@ -128,11 +155,188 @@ async def run_due(ctx: PlaybookContext, *, scanned: bool) -> None:
     s = ctx.s
     if s.paused or s.phase == Phase.CHURNED:
         return
+    await _settings(ctx)
     await _first_value_reached(ctx)
     await _feature_intros(ctx)
+    await _meeting_preps(ctx)
+    await _followups(ctx)
     if scanned:
+        await _touchpoint_cadence(ctx)
         await _adoption_campaign(ctx)
         await _advocacy(ctx)
+
+
+async def _settings(ctx: PlaybookContext) -> None:
+    """The worker's engagement configuration, read once per run (continue-as-new re-reads it)."""
+    s, e = ctx.s, ctx.s.engagement
+    if e.settings_run == s.runs:
+        return
+    e.settings_run = s.runs
+    try:
+        got: EngagementSettings = await workflow.execute_activity(
+            act.engagement_settings,
+            s.account_id,
+            start_to_close_timeout=ctx.activity_timeout,
+            retry_policy=DB_RETRY_POLICY,
+            summary="engagement settings (advocacy rule, touchpoint cadence)",
+        )
+    except FailureError as err:
+        await survived("reading the engagement settings", err)
+        return
+    e.advocacy_config, e.touchpoints = got.advocacy, got.touchpoints
+
+
+def _baseline(ctx: PlaybookContext) -> Baseline:
+    s = ctx.s
+    return Baseline(
+        at=s.last_scan_at or workflow.now(),
+        score=s.score,
+        band=s.band,
+        churn_level=s.churn_level,
+        milestones=list(s.milestones),
+        findings=[str(f.get("title", "")) for f in s.open_findings if f.get("title")],
+    )
+
+
+def _risks(ctx: PlaybookContext) -> list[str]:
+    s = ctx.s
+    out = []
+    if s.phase == Phase.CHURN_HANDLING:
+        out.append(f"in churn handling: {s.churn_reason or 'churn risk confirmed'}")
+    elif s.churn_level in ("HIGH", "CRITICAL"):
+        out.append(f"churn risk {s.churn_level}" + (f": {s.drivers[0]}" if s.drivers else ""))
+    out += [
+        f"{f.get('severity', '')} {f.get('kind', '')}: {f.get('title', '')}".strip()
+        for f in s.open_findings
+        if f.get("title")
+    ][:4]
+    return out
+
+
+def _asks(ctx: PlaybookContext) -> list[str]:
+    """The decisions and answers still open on this account, oldest first."""
+    s, e = ctx.s, ctx.s.engagement
+    out = []
+    gate = lc.GATES.get(s.phase)
+    missing = gate.missing(set(s.milestones)) if gate else []
+    if missing:
+        out.append("Agree how to close the gate of " + s.phase.label + ": " + ", ".join(missing))
+    if s.save_workflow_id and s.phase == Phase.CHURN_HANDLING:
+        due = f" by {s.save_decision_due}" if s.save_decision_due else ""
+        out.append(f"Get the decision on the save plan{due}")
+    for opp, on in sorted(s.dispatched.items(), key=lambda kv: kv[1]):
+        if opp not in s.declined and (workflow.now().date() - on).days <= 90:
+            out.append(f"Ask about the expansion Sales was sent on {on} ({opp})")
+    if e.advocacy_asks and (workflow.now().date() - e.advocacy_asks[-1].on).days <= 30:
+        a = e.advocacy_asks[-1]
+        out.append(f"Make the {ASK_LABELS[a.kind]} ask drafted on {a.on}")
+    return out[:3]
+
+
+async def _meeting_preps(ctx: PlaybookContext) -> None:
+    """A prep brief before each scheduled meeting: changes since the last one, risks, asks."""
+    s, e = ctx.s, ctx.s.engagement
+    now = workflow.now()
+    cfg = e.touchpoints or TouchpointConfig()
+    for m in missed(e.meetings, now):
+        m.prepped = True
+        ctx.log("decision", f"{m.kind} {m.meeting_id} started before a brief was due: none drafted")
+    for m in prep_due(e.meetings, now, cfg.prep_lead_hours):
+        m.prepped = True
+        current = _baseline(ctx)
+        since = e.baseline.at.date() if e.baseline else None
+        changes = changes_since(e.baseline, current)
+        e.baseline = current
+        scan_at = s.last_scan_at or now
+        facts = engagement_facts.meeting_prep_facts(
+            s.handoff,
+            scan_at,
+            m,
+            changes=changes,
+            since=since,
+            score=s.score,
+            band=s.band,
+            churn_level=s.churn_level,
+            renewal_date=s.contract.end_date,
+            open_risks=_risks(ctx),
+            asks=_asks(ctx),
+        )
+        ctx.log("decision", f"meeting prep for {m.kind} {m.meeting_id} ({m.scheduled_for:%Y-%m-%d %H:%M})")  # fmt: skip
+        n = await narrative(ctx, facts)
+        # Before the meeting, not in tomorrow's digest: drafted at once (within the daily cap).
+        await draft_or_digest(
+            ctx,
+            n,
+            facts,
+            category="reminder",
+            urgent=True,
+            occurrence=m.meeting_id,
+            to=str(s.handoff.csm_email),
+            to_name=s.handoff.csm_owner,
+            subject=f"Prep: {facts.meeting_title} with {s.handoff.name}, {facts.meeting_at}",
+            headline=n.headline.removeprefix(f"{s.handoff.name}: "),
+        )
+    keep = now - timedelta(days=MEETINGS_KEPT_DAYS)
+    e.meetings = [m for m in e.meetings if not m.prepped or m.scheduled_for > keep]
+
+
+async def _followups(ctx: PlaybookContext) -> None:
+    """After a meaningful interaction with notes: a follow-up draft with its action items."""
+    s, e = ctx.s, ctx.s.engagement
+    while e.pending_followups:
+        it = InteractionSignal.model_validate(e.pending_followups.pop(0))
+        actions = parse_actions(it.notes)
+        facts = engagement_facts.meeting_followup_facts(
+            s.handoff,
+            workflow.now(),
+            kind=it.kind,
+            occurred_on=it.occurred_at.date(),
+            actions=actions,
+        )
+        ctx.log("decision", f"follow-up of {it.kind} {it.interaction_id}: {len(actions)} action item(s)")  # fmt: skip
+        n = await narrative(ctx, facts)
+        await draft_or_digest(
+            ctx,
+            n,
+            facts,
+            category="reminder",
+            urgent=False,
+            occurrence=it.interaction_id,
+            to=str(s.handoff.csm_email),
+            to_name=s.handoff.csm_owner,
+            subject=f"Follow-up: {it.kind} with {s.handoff.name} on {it.occurred_at:%Y-%m-%d}",
+            headline=n.headline.removeprefix(f"{s.handoff.name}: "),
+        )
+
+
+async def _touchpoint_cadence(ctx: PlaybookContext) -> None:
+    """No meaningful interaction for longer than the tier's cadence: a line in the CSM's digest."""
+    s, e = ctx.s, ctx.s.engagement
+    if s.phase in (Phase.CHURN_HANDLING, Phase.CHURNED):
+        return
+    now = workflow.now()
+    cfg = e.touchpoints or TouchpointConfig()
+    cadence = cfg.cadence_for(s.handoff.tier)
+    overdue = touchpoint_overdue(e.last_touch_at or e.handed_off_at, now, cadence)
+    if overdue is None:
+        return
+    if e.touch_reminded_at is not None and (now - e.touch_reminded_at).days < cadence:
+        return
+    e.touch_reminded_at = now
+    line = f"no meaningful touchpoint in {overdue} days ({s.handoff.tier} cadence: {cadence} days)"
+    ctx.log("decision", f"touchpoint due: {line}")
+    await note_for_digest(
+        ctx,
+        account_name=s.handoff.name,
+        category="reminder",
+        occurrence=f"touchpoint:{now:%Y-%m-%d}",
+        to=str(s.handoff.csm_email),
+        to_name=s.handoff.csm_owner,
+        headline=line,
+    )
+    await publish(
+        ctx, "touchpoint.due", {"days": overdue, "cadence_days": cadence}, f"{now:%Y-%m-%d}"
+    )
 
 
 async def _first_value_reached(ctx: PlaybookContext) -> None:

@@ -30,6 +30,7 @@ IMPLEMENTATIONS = [
     DigestActivities.send_digests,
     EngagementActivities.advocacy_data,
     EngagementActivities.adoption_targets,
+    EngagementActivities.engagement_settings,
     EngagementActivities.feedback_digest,
 ]
 

@@ -34,6 +34,7 @@ from domain.narrative import (
 )
 from domain.qbr import QbrConfig, build_qbr
 from domain.summary import AssessmentSummary, summarize
+from domain.touchpoints import Baseline, ScheduledMeeting, changes_since, parse_actions
 from stack.settings import ROOT
 from tests.unit.builders import AS_OF, make_facts
 from tests.unit.test_qbr import data as qbr_data
@@ -169,6 +170,14 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
         FeedbackItem(account_id="globex", source="ticket", at=AS_OF, text="SSO login loop"),
     ]
     digest = group_themes(quarter_of(AS_OF.date()), items, FeedbackConfig())
+    before = Baseline(at=AS_OF - timedelta(days=30), score=71.0, band="GREEN", churn_level="LOW")
+    now = Baseline(
+        at=AS_OF,
+        score=RISKY.score,
+        band=RISKY.band,
+        churn_level=RISKY.churn_level,
+        findings=[f.title for f in RISKY.findings],
+    )
     gaps = [
         FeatureGap(module="reports", event_type="reports.export", label="Report export", users=4,
                    rate=0.1, benchmark=0.3, audience=3, audience_sample=["a@acme.example", "b@acme.example"],
@@ -204,6 +213,33 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
             window_days=90,
             active_users=40,
             plays=QbrConfig().plays,
+        ),
+        "meeting_prep": engagement_facts.meeting_prep_facts(
+            HANDOFF,
+            AS_OF,
+            ScheduledMeeting(
+                meeting_id="M-1",
+                scheduled_for=AS_OF + timedelta(hours=20),
+                title="Monthly check-in",
+                attendees=["Sam Ortiz"],
+            ),
+            changes=changes_since(before, now),
+            since=before.at.date(),
+            score=RISKY.score,
+            band=RISKY.band,
+            churn_level=RISKY.churn_level,
+            renewal_date=HANDOFF.contract.end_date,
+            open_risks=[f"{f.severity} {f.kind}: {f.title}" for f in RISKY.findings],
+            asks=["Get the decision on the save plan by 2026-07-03"],
+        ),
+        "meeting_followup": engagement_facts.meeting_followup_facts(
+            HANDOFF,
+            AS_OF,
+            kind="meeting",
+            occurred_on=AS_OF.date(),
+            actions=parse_actions(
+                "ACTION: Dana to send the export guide\nTODO: book the QBR\nnot an action"
+            ),
         ),
         "feature_intro": engagement_facts.feature_intro_facts(
             HANDOFF,

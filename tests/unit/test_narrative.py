@@ -86,6 +86,13 @@ FACTS_SAMPLE: dict[str, object] = {
     "feature_title": "Scheduled exports",
     "module": "reports",
     "released_on": "2026-11-02",
+    "meeting_title": "Monthly check-in",
+    "meeting_kind": "meeting",
+    "meeting_at": "2026-11-20 15:00 UTC",
+    "interaction_kind": "meeting",
+    "occurred_on": "2026-11-20",
+    "action_items": 2,
+    "owners_named": 1,
 }
 
 
