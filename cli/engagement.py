@@ -22,7 +22,7 @@ import sys
 from datetime import UTC, date, datetime
 from typing import Any
 
-from cli.score import CommandError, connect_db
+from cli.score import CommandError, connect_db, parse_as_of
 from domain.activation import TtfvRecord, ttfv_cohorts
 from domain.feedback import QUARTER_RE, previous_quarter
 
@@ -41,6 +41,16 @@ def _quarter(text: str) -> str:
     if not QUARTER_RE.match(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a quarter like 2026-Q3")
     return text
+
+
+def _days(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 7 <= n <= 366:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 7 to 366")
+    return n
 
 
 def add_engagement_parsers(subparsers: Any) -> None:
@@ -83,6 +93,21 @@ def add_engagement_parsers(subparsers: Any) -> None:
     )
     f.add_argument("--to", metavar="EMAIL", help="recipient (default: product_owner_email)")
     f.set_defaults(run=run_feedback)
+
+    v = subparsers.add_parser(
+        "value",
+        help="ROI and RoSI of one account as an executive summary (the QBR's value drivers)",
+        description=(
+            "Value delivered over the last --days days from the configured value drivers "
+            "(the QBR's ROI section), against the subscription cost of the period: the ROI "
+            "multiple and the RoSI. Reads Postgres; nothing is written."
+        ),
+    )
+    v.add_argument("account_id", metavar="ACCOUNT_ID")
+    v.add_argument("--as-of", type=parse_as_of, default=None, metavar="DATE")
+    v.add_argument("--days", type=_days, default=90, metavar="DAYS", help="7 to 366 (default 90)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(run=run_value)
 
 
 async def ttfv_records(conn: Any) -> list[TtfvRecord]:
@@ -206,4 +231,40 @@ async def _send(quarter: str, to: str, owner_name: str | None) -> int:
             return 0
         raise
     print(f"digest for {quarter} is being drafted to {to} ({wf_id})")
+    return 0
+
+
+async def run_value(args: argparse.Namespace) -> int:
+    from temporalio.exceptions import ApplicationError
+
+    from activities.qbr import default_qbr_config, gather_qbr_data, load_catalogue
+    from domain.feedback import quarter_of
+    from domain.narrative import QbrRoiFacts
+    from domain.qbr import QbrRequest, build_qbr
+    from domain.value import value_summary
+
+    as_of: datetime = args.as_of or datetime.now(UTC)
+    req = QbrRequest(
+        account_id=args.account_id,
+        quarter_label=quarter_of(as_of.date()),
+        as_of=as_of,
+        reason="quarterly",
+        window_days=args.days,
+    )
+    try:
+        async with connect_db() as conn:
+            data = await gather_qbr_data(conn, req, default_qbr_config(), load_catalogue())
+    except CommandError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    except ApplicationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    roi = build_qbr(data).section("roi").facts
+    assert isinstance(roi, QbrRoiFacts)
+    summary = value_summary(roi)
+    if args.json:
+        print(summary.model_dump_json(indent=1))
+    else:
+        print("\n".join(summary.lines()))
     return 0

@@ -24,6 +24,16 @@ from domain.feedback import (
     quarter_of,
     theme_of,
 )
+from domain.touchpoints import (
+    Baseline,
+    ScheduledMeeting,
+    TouchpointConfig,
+    changes_since,
+    missed,
+    parse_actions,
+    prep_due,
+    touchpoint_overdue,
+)
 
 AS_OF = date(2027, 3, 1)
 CFG = AdvocacyConfig(interval_days=180)  # NPS >= 9, GREEN, 60 quiet days before renewal
@@ -220,3 +230,71 @@ def test_ttfv_cohorts_by_month_and_by_tier() -> None:
     by_tier = {c.cohort: c for c in ttfv_cohorts(records, "tier", as_of)}
     assert (by_tier["tier-2"].median_days, by_tier["tier-1"].reached) == (44.5, 1)
     assert "tier-3" not in by_tier
+
+
+# ------------------------------------------------------------------ touchpoints
+
+
+def _at(day: int, hour: int = 12) -> datetime:
+    return datetime(2027, 1, day, hour, tzinfo=UTC)
+
+
+def test_a_prep_brief_is_due_within_the_lead_time_and_before_the_meeting() -> None:
+    meetings = [
+        ScheduledMeeting(meeting_id="far", scheduled_for=_at(20)),
+        ScheduledMeeting(meeting_id="soon", scheduled_for=_at(11, 9)),
+        ScheduledMeeting(meeting_id="done", scheduled_for=_at(11, 10), prepped=True),
+        ScheduledMeeting(meeting_id="started", scheduled_for=_at(10, 11)),
+    ]
+    now = _at(10)  # 2027-01-10 12:00
+    assert [m.meeting_id for m in prep_due(meetings, now, 24)] == ["soon"]  # 21 h ahead
+    assert [m.meeting_id for m in prep_due(meetings, now, 12)] == []
+    assert [m.meeting_id for m in missed(meetings, now)] == ["started"]
+
+
+def test_changes_since_the_last_brief() -> None:
+    before = Baseline(
+        at=_at(1), score=72.4, band="GREEN", churn_level="LOW", milestones=["kickoff_held"],
+        findings=["Support overburden"],
+    )  # fmt: skip
+    now = Baseline(
+        at=_at(15), score=58.0, band="AMBER", churn_level="MEDIUM",
+        milestones=["kickoff_held", "first_value"], findings=["Inconsistent adoption"],
+    )  # fmt: skip
+    assert changes_since(before, now) == [
+        "health 72 -> 58/100 (GREEN -> AMBER)",
+        "churn risk LOW -> MEDIUM",
+        "milestone reached: first_value",
+        "new finding: Inconsistent adoption",
+        "no longer found: Support overburden",
+    ]
+    assert changes_since(before, before.model_copy(update={"at": _at(9)})) == [
+        "no change in health, risk or milestones since 2027-01-01"
+    ]
+    assert changes_since(None, now) == ["first brief for this account: no earlier baseline"]
+
+
+def test_action_items_and_owners_from_the_notes() -> None:
+    notes = (
+        "Good call, they like the exports.\n"
+        "ACTION: Dana to send the export guide by Friday.\n"
+        "TODO: book the QBR\n"
+        "- [ ] Sam Okafor: share the roadmap\n"
+        "* Next step - Lee will check the SSO logs\n"
+        "We discussed the action plan for Q3"  # not a marked line
+    )
+    assert [(a.owner, a.action) for a in parse_actions(notes)] == [
+        ("Dana", "send the export guide by Friday"),
+        (None, "book the QBR"),
+        ("Sam Okafor", "share the roadmap"),
+        ("Lee", "check the SSO logs"),
+    ]
+    assert parse_actions(None) == [] and parse_actions("no markers here") == []
+
+
+def test_touchpoint_cadence_per_tier() -> None:
+    cfg = TouchpointConfig()
+    assert (cfg.cadence_for("tier-1"), cfg.cadence_for("tier-3"), cfg.cadence_for("x")) == (14, 60, 45)  # fmt: skip
+    assert touchpoint_overdue(_at(1), _at(15), 14) is None  # 14 days: on cadence
+    assert touchpoint_overdue(_at(1), _at(16), 14) == 15
+    assert touchpoint_overdue(None, _at(16), 14) is None
