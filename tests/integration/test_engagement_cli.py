@@ -120,3 +120,25 @@ async def test_ttfv_prints_cohorts_from_the_first_value_events(
     assert [(c["cohort"], c["reached"], c["median_days"]) for c in cohorts] == [
         ("2026-01", 2, 45.0)
     ]
+
+
+async def test_value_prints_the_roi_and_rosi_of_the_qbr(
+    db: asyncpg.Connection,
+    db_dsn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from demo.load import load_portfolio
+    from demo.portfolio import REFERENCE_ACCOUNT_ID, generate_portfolio
+
+    monkeypatch.setenv("DATABASE_URL", db_dsn)
+    as_of = "2026-11-21"
+    await load_portfolio(db, generate_portfolio(7, datetime(2026, 11, 21).date(), 20))
+    assert await _run(["value", REFERENCE_ACCOUNT_ID, "--as-of", as_of, "--json"]) == 0
+    v = json.loads(capsys.readouterr().out)
+    assert v["period_days"] == 90 and v["value_usd"] is not None
+    assert v["rosi_pct"] == pytest.approx((v["value_usd"] - v["period_cost"]) / v["period_cost"] * 100, abs=0.05)  # fmt: skip
+    assert await _run(["value", REFERENCE_ACCOUNT_ID, "--as-of", as_of]) == 0
+    assert "RoSI of" in capsys.readouterr().out
+    assert await _run(["value", "no-such-account", "--as-of", as_of]) == 2
+    assert "no-such-account" in capsys.readouterr().err

@@ -24,6 +24,7 @@ from domain.feedback import (
     quarter_of,
     theme_of,
 )
+from domain.narrative import QbrRoiFacts
 from domain.touchpoints import (
     Baseline,
     ScheduledMeeting,
@@ -34,6 +35,7 @@ from domain.touchpoints import (
     prep_due,
     touchpoint_overdue,
 )
+from domain.value import value_summary
 
 AS_OF = date(2027, 3, 1)
 CFG = AdvocacyConfig(interval_days=180)  # NPS >= 9, GREEN, 60 quiet days before renewal
@@ -298,3 +300,28 @@ def test_touchpoint_cadence_per_tier() -> None:
     assert touchpoint_overdue(_at(1), _at(15), 14) is None  # 14 days: on cadence
     assert touchpoint_overdue(_at(1), _at(16), 14) == 15
     assert touchpoint_overdue(None, _at(16), 14) is None
+
+
+# ------------------------------------------------------------------ value proof
+
+
+def test_rosi_is_the_net_value_over_the_cost_of_the_period() -> None:
+    roi = QbrRoiFacts(
+        account_id="acme",
+        account_name="Acme Corp",
+        period_days=90,
+        hours_saved=250.0,
+        value_usd=15000,  # 250 h x $60
+        hourly_cost=60.0,
+        period_cost=12000,  # $48,667 ARR x 90/365, rounded by the QBR
+        roi_multiple=1.2,
+        evidence=["Reports exported: 600 exports by 12 users, about 200 hours saved"],
+    )
+    v = value_summary(roi)
+    assert (v.net_value, v.rosi_pct, v.roi_multiple) == (3000, 25.0, 1.2)
+    text = "\n".join(v.lines())
+    assert "About $15,000 of time saved (250 hours)" in text
+    assert "1.2x the cost, a RoSI of 25% ($3,000 net)" in text
+    assert "- Reports exported: 600 exports" in text
+    idle = value_summary(QbrRoiFacts(account_id="a", account_name="A", period_days=90))
+    assert idle.rosi_pct is None and "no value to report" in "\n".join(idle.lines())
