@@ -109,6 +109,16 @@ def add_engagement_parsers(subparsers: Any) -> None:
     v.add_argument("--json", action="store_true")
     v.set_defaults(run=run_value)
 
+    h = subparsers.add_parser(
+        "hygiene",
+        help="CRM hygiene findings (no champion, stakeholder left, not engaged, missing "
+        "renewal data), each with its fix",
+    )
+    h.add_argument("account_ids", metavar="ACCOUNT_ID", nargs="*", help="default: every account")
+    h.add_argument("--as-of", type=parse_as_of, default=None, metavar="DATE")
+    h.add_argument("--json", action="store_true", help="one JSON object per finding")
+    h.set_defaults(run=run_hygiene)
+
 
 async def ttfv_records(conn: Any) -> list[TtfvRecord]:
     rows = await conn.fetch(
@@ -267,4 +277,83 @@ async def run_value(args: argparse.Namespace) -> int:
         print(summary.model_dump_json(indent=1))
     else:
         print("\n".join(summary.lines()))
+    return 0
+
+
+async def hygiene_findings(
+    conn: Any, account_ids: list[str] | None, as_of: datetime
+) -> dict[str, list[Any]]:
+    """Per account (all accounts when ``account_ids`` is None), its hygiene findings."""
+    from domain.hygiene import ContractRecord, StakeholderRecord, crm_hygiene
+
+    ids = account_ids or [
+        r["account_id"]
+        for r in await conn.fetch("SELECT account_id FROM accounts ORDER BY account_id")
+    ]
+    known = {
+        r["account_id"]
+        for r in await conn.fetch(
+            "SELECT account_id FROM accounts WHERE account_id = ANY($1::text[])", ids
+        )
+    }
+    unknown = [a for a in ids if a not in known]
+    if unknown:
+        raise CommandError(f"unknown account(s): {', '.join(unknown)}", 2)
+    people = await conn.fetch(
+        """SELECT s.account_id, s.stakeholder_id, s.name, s.title, s.role, s.is_champion,
+                  s.joined_on, s.left_on,
+                  (SELECT max(e.engaged_at) FROM stakeholder_engagements e
+                    WHERE e.account_id = s.account_id AND e.stakeholder_id = s.stakeholder_id
+                      AND e.engaged_at <= $2) AS last_engaged_at
+             FROM stakeholders s WHERE s.account_id = ANY($1::text[])""",
+        ids,
+        as_of,
+    )
+    contracts = {
+        r["account_id"]: r
+        for r in await conn.fetch(
+            """SELECT DISTINCT ON (account_id) account_id, start_date, end_date,
+                      arr::float8 AS arr, seats_purchased
+                 FROM contracts WHERE account_id = ANY($1::text[]) AND start_date <= $2::date
+                ORDER BY account_id, start_date DESC""",
+            ids,
+            as_of.date(),
+        )
+    }
+    out = {}
+    for a in ids:
+        c = contracts.get(a)
+        out[a] = crm_hygiene(
+            [
+                StakeholderRecord(**{k: r[k] for k in StakeholderRecord.model_fields})
+                for r in people
+                if r["account_id"] == a
+            ],
+            ContractRecord(**{k: c[k] for k in ContractRecord.model_fields}) if c else None,
+            as_of.date(),
+        )
+    return out
+
+
+async def run_hygiene(args: argparse.Namespace) -> int:
+    as_of: datetime = args.as_of or datetime.now(UTC)
+    try:
+        async with connect_db() as conn:
+            found = await hygiene_findings(conn, args.account_ids or None, as_of)
+    except CommandError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    if args.json:
+        for account, findings in found.items():
+            for f in findings:
+                print(json.dumps({"account_id": account, **f.model_dump()}))
+        return 0
+    total = sum(len(f) for f in found.values())
+    print(f"CRM hygiene as of {as_of:%Y-%m-%d}: {total} findings in {len(found)} accounts")
+    for account, findings in found.items():
+        if not findings:
+            continue
+        print(f"\n{account}")
+        for f in findings:
+            print(f"  [{f.check}] {f.detail}\n      fix: {f.fix}")
     return 0

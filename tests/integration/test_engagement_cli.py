@@ -142,3 +142,37 @@ async def test_value_prints_the_roi_and_rosi_of_the_qbr(
     assert "RoSI of" in capsys.readouterr().out
     assert await _run(["value", "no-such-account", "--as-of", as_of]) == 2
     assert "no-such-account" in capsys.readouterr().err
+
+
+async def test_hygiene_prints_each_finding_with_its_fix_as_known_then(
+    db: asyncpg.Connection,
+    db_dsn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_dsn)
+    await db.execute(
+        "INSERT INTO accounts (account_id, name) VALUES ('acme', 'Acme'), ('globex', 'Globex')"
+    )
+    await db.execute(
+        "INSERT INTO contracts (account_id, start_date, end_date, arr, seats_purchased, price_per_seat)"
+        " VALUES ('acme', '2026-01-01', '2027-01-01', 12000, 20, 600)"
+    )
+    await db.execute(
+        "INSERT INTO stakeholders (stakeholder_id, account_id, name, title, is_champion, left_on, last_engaged_at)"
+        " VALUES ('s1', 'acme', 'Ada Park', 'VP Ops', true, '2026-09-01', '2026-08-20T10:00:00Z'),"
+        "        ('s2', 'acme', 'Lee Chen', 'Admin', false, NULL, '2026-08-15T10:00:00Z')"
+    )
+    # Before Ada left: she is the champion, both are engaged within 90 days.
+    assert await _run(["hygiene", "acme", "--as-of", "2026-08-31"]) == 0
+    assert "0 findings in 1 accounts" in capsys.readouterr().out
+    assert await _run(["hygiene", "--as-of", "2026-10-01", "--json"]) == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(f["account_id"], f["check"]) for f in found] == [
+        ("acme", "no_champion"),
+        ("acme", "stakeholder_left"),
+        ("globex", "no_champion"),
+        ("globex", "missing_renewal"),
+    ]
+    assert await _run(["hygiene", "nobody"]) == 2
+    assert "unknown account(s): nobody" in capsys.readouterr().err

@@ -24,6 +24,7 @@ from domain.feedback import (
     quarter_of,
     theme_of,
 )
+from domain.hygiene import ContractRecord, StakeholderRecord, crm_hygiene
 from domain.narrative import QbrRoiFacts
 from domain.touchpoints import (
     Baseline,
@@ -325,3 +326,36 @@ def test_rosi_is_the_net_value_over_the_cost_of_the_period() -> None:
     assert "- Reports exported: 600 exports" in text
     idle = value_summary(QbrRoiFacts(account_id="a", account_name="A", period_days=90))
     assert idle.rosi_pct is None and "no value to report" in "\n".join(idle.lines())
+
+
+# ------------------------------------------------------------------ CRM hygiene
+
+
+def test_crm_hygiene_finds_each_gap_with_its_fix() -> None:
+    today = date(2027, 3, 1)
+    people = [
+        StakeholderRecord(stakeholder_id="s1", name="Ada Park", title="VP Ops", is_champion=True,
+                          left_on=date(2027, 2, 1), last_engaged_at=datetime(2027, 1, 20, tzinfo=UTC)),
+        StakeholderRecord(stakeholder_id="s2", name="Lee Chen", role="admin",
+                          last_engaged_at=datetime(2026, 11, 30, tzinfo=UTC)),  # 91 days
+        StakeholderRecord(stakeholder_id="s3", name="Sam Ortiz", title="CFO",
+                          last_engaged_at=datetime(2026, 12, 1, tzinfo=UTC)),  # 90 days: fine
+        StakeholderRecord(stakeholder_id="s4", name="Kim Lo", joined_on=date(2027, 4, 1)),  # later
+        StakeholderRecord(stakeholder_id="s5", name="Old Hand", left_on=date(2026, 8, 1)),  # long ago
+    ]  # fmt: skip
+    found = crm_hygiene(people, ContractRecord(start_date=date(2026, 3, 1)), today)
+    assert [(f.check, f.subject) for f in found] == [
+        ("no_champion", "account"),
+        ("stakeholder_left", "s1"),
+        ("not_engaged", "s2"),
+        ("missing_renewal", "contract"),
+    ]
+    assert found[0].detail == "none of the 2 active stakeholders is marked champion"
+    assert found[1].detail == "champion Ada Park (VP Ops) left on 2027-02-01"
+    assert "and champion" in found[1].fix
+    assert found[2].detail == "Lee Chen (admin) last engaged 91 days ago (2026-11-30)"
+    assert found[3].detail == "no end date, no ARR, no seats" and "signal contract" in found[3].fix
+    clean = [people[2].model_copy(update={"is_champion": True})]
+    full = ContractRecord(start_date=date(2026, 3, 1), end_date=date(2027, 3, 1), arr=1, seats_purchased=1)  # fmt: skip
+    assert crm_hygiene(clean, full, today) == []
+    assert crm_hygiene(clean, None, today)[0].detail == "no contract in force"
