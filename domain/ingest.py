@@ -108,12 +108,60 @@ class SegmentQuantity(BaseModel):
     quantity: Finite = Field(default=1, ge=0, le=QUANTITY_MAX)
 
 
-def segment_usage(raw: Any, received_at: datetime, call_type: str | None) -> IngestEvent | None:
+class GroupLink(BaseModel):
+    """A Segment `group` call: this user belongs to this account (group) from `at` on."""
+
+    user_id: RecordId
+    account_id: RecordId
+    at: AwareDatetime
+
+
+def segment_kind(raw: Any, call_type: str | None) -> str | None:
+    """The call's type as sent (a batch item's `type`, else the endpoint's), unvalidated."""
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    return kind if isinstance(kind, str) else call_type
+
+
+def segment_group_link(raw: Any, received_at: datetime, call_type: str | None) -> GroupLink | None:
+    """The user-to-account link a `group` call carries; None for other calls or a bad one
+    (segment_usage reports a bad call)."""
+    if segment_kind(raw, call_type) != "group":
+        return None
+    try:
+        call = SegmentCall.model_validate(raw)
+        user = call.userId or call.anonymousId
+        if user is None or call.groupId is None:
+            return None
+        return GroupLink(user_id=user, account_id=call.groupId, at=call.timestamp or received_at)
+    except ValidationError:
+        return None
+
+
+def segment_unlinked_user(raw: Any, call_type: str | None) -> str | None:
+    """The user of a `track` call that names no account itself (to look up its group)."""
+    if segment_kind(raw, call_type) != "track" or not isinstance(raw, dict):
+        return None
+    ctx, props = raw.get("context"), raw.get("properties")
+    if (isinstance(ctx, dict) and ctx.get("groupId")) or (
+        isinstance(props, dict) and props.get("groupId")
+    ):
+        return None
+    user = raw.get("userId") or raw.get("anonymousId")
+    return user if isinstance(user, str) else None
+
+
+def segment_usage(
+    raw: Any,
+    received_at: datetime,
+    call_type: str | None,
+    user_accounts: Mapping[str, str] | None = None,
+) -> IngestEvent | None:
     """The usage row a Segment call carries: a `track` call becomes one; `identify`,
     `group`, `page`, `screen` and `alias` are accepted and carry none (None).
 
     The account is `context.groupId` (Segment's B2B convention), or
-    `properties.groupId`; the event type is `event`; the quantity is
+    `properties.groupId`, or the account of the user's latest `group` call
+    (`user_accounts`: user id -> account); the event type is `event`; the quantity is
     `properties.quantity` (default 1); the time is `timestamp`, else when the
     call was received. Raises ValueError/ValidationError naming the field.
     """
@@ -125,13 +173,21 @@ def segment_usage(raw: Any, received_at: datetime, call_type: str | None) -> Ing
         raise ValueError("type: required in a batch item (track, identify, group, ...)")
     if call.userId is None and call.anonymousId is None:
         raise ValueError("userId/anonymousId: one of them is required")
+    if kind == "group" and call.groupId is None:
+        raise ValueError("groupId: a group call needs the account (group) id")
     if kind != "track":
         return None
     if call.event is None:
         raise ValueError("event: a track call needs an event name")
-    account = call.context.groupId or call.properties.get("groupId")
+    user = call.userId or call.anonymousId or ""
+    account = (
+        call.context.groupId or call.properties.get("groupId") or (user_accounts or {}).get(user)
+    )
     if not account:
-        raise ValueError("context.groupId: required, it names the account the event belongs to")
+        raise ValueError(
+            "context.groupId: required (or an earlier group call for this user), "
+            "it names the account the event belongs to"
+        )
     qty = SegmentQuantity.model_validate(
         {"quantity": call.properties["quantity"]} if "quantity" in call.properties else {}
     )

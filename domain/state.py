@@ -77,6 +77,9 @@ class AccountState(BaseModel):
     # the last FAILURES_KEPT, each "YYYY-MM-DD what failed: reason".
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
+    # A Postgres step that spent its retry budget: the account waits until then, then retries.
+    db_retry_at: datetime | None = None
+    handoff_pending: bool = False  # the handoff row is not in Postgres yet
     # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).
     engagement: EngagementState = Field(default_factory=EngagementState)
 

@@ -51,7 +51,8 @@ async def serve(args: argparse.Namespace) -> int:
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    bound = f"{server.server_address[0]}:{server.server_address[1]}"
+    bound_host, bound_port = server.server_address[:2]
+    bound = f"{bound_host!s}:{bound_port}"
     print(f"ingest: Segment-compatible endpoint on http://{bound}/v1/batch", flush=True)
     flusher = asyncio.create_task(coalescer.run())
     try:

@@ -8,7 +8,9 @@ name and an empty password (or the key in a `writeKey` body field).
 
 Limits are Segment's: 32 KB per call (and per batch item), 500 KB per batch
 request; over them, 400. A `track` call is a usage row (domain/ingest.py
-maps the fields); the other types are accepted and carry no row. The answer
+maps the fields); a `group` call links its user to an account, which names
+the account of that user's later `track` calls without `context.groupId`
+(ingest/groups.py); the other types are accepted and carry no row. The answer
 is 200 `{"success": true}` when every call was accepted; otherwise 400 with
 the rows that were fine kept and one error per refused item (index,
 messageId, field, reason). Rows go straight to Postgres (ingest/store.py)
@@ -26,7 +28,7 @@ import base64
 import hmac
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,7 +37,16 @@ from typing import Any
 import asyncpg
 from pydantic import ValidationError
 
-from domain.ingest import SEGMENT_BATCH_BYTES, SEGMENT_CALL_BYTES, row_error, segment_usage
+from domain.ingest import (
+    SEGMENT_BATCH_BYTES,
+    SEGMENT_CALL_BYTES,
+    GroupLink,
+    row_error,
+    segment_group_link,
+    segment_unlinked_user,
+    segment_usage,
+)
+from ingest.groups import accounts_of, link_users
 from ingest.notify import Coalescer
 from ingest.store import StoreResult, write_usage
 
@@ -55,6 +66,15 @@ class Ingestor:
         self.coalescer = coalescer
         self.totals = StoreResult()
 
+    async def resolve_groups(
+        self, links: Sequence[GroupLink], users: Collection[str]
+    ) -> dict[str, str]:
+        """Record this request's group calls, then the accounts of its ungrouped users."""
+        async with self.pool.acquire() as conn:
+            if links:
+                await link_users(conn, links)
+            return await accounts_of(conn, users)
+
     async def write(self, events: Sequence[Any], source: str) -> StoreResult:
         result = await write_usage(self.pool, events, source)
         self.coalescer.add(result.arrived)
@@ -68,7 +88,10 @@ def _field(reason: str) -> str:
 
 
 def parse_calls(
-    calls: list[Any], call_type: str | None, received_at: datetime
+    calls: list[Any],
+    call_type: str | None,
+    received_at: datetime,
+    user_accounts: Mapping[str, str] | None = None,
 ) -> tuple[list[Any], list[dict[str, Any]]]:
     """Usage rows of the valid calls, and one error per refused call."""
     events: list[Any] = []
@@ -81,7 +104,7 @@ def parse_calls(
                 raise ValueError(
                     f"call: {size:,} bytes, over the {SEGMENT_CALL_BYTES:,}-byte limit"
                 )
-            event = segment_usage(raw, received_at, call_type)
+            event = segment_usage(raw, received_at, call_type, user_accounts)
         except (ValidationError, ValueError) as err:
             reason = row_error(err)
             errors.append({"index": i, "messageId": mid, "field": _field(reason), "reason": reason})
@@ -185,7 +208,28 @@ def build_server(
                     )
                     return
                 calls, call_type = batch, None
-            events, errors = parse_calls(calls, call_type, datetime.now(UTC))
+            received_at = datetime.now(UTC)
+            links = [
+                link
+                for raw in calls
+                if (link := segment_group_link(raw, received_at, call_type)) is not None
+            ]
+            users = {u for raw in calls if (u := segment_unlinked_user(raw, call_type))}
+            user_accounts: dict[str, str] = {}
+            if links or users:
+                fut_groups = asyncio.run_coroutine_threadsafe(
+                    ingestor.resolve_groups(links, users), loop
+                )
+                try:
+                    user_accounts = fut_groups.result(WRITE_TIMEOUT_SECONDS)
+                except Exception as err:  # Postgres down: the sender retries (idempotent)
+                    log.exception("ingest group lookup failed")
+                    self._reply(
+                        HTTPStatus.SERVICE_UNAVAILABLE,
+                        {"success": False, "message": f"write failed: {type(err).__name__}"},
+                    )
+                    return
+            events, errors = parse_calls(calls, call_type, received_at, user_accounts)
             if events:
                 fut = asyncio.run_coroutine_threadsafe(ingestor.write(events, "segment"), loop)
                 try:

@@ -10,12 +10,13 @@ SQL in activities/telemetry.py, bands in domain/health.py) -> `_decide`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -66,7 +67,7 @@ with workflow.unsafe.imports_passed_through():
         TelemetryBatch,
     )
     from workflows.context import PlaybookContext
-    from workflows.drafting import publish
+    from workflows.drafting import publish, survived
     from workflows.search_attributes import (
         ACCOUNT_PHASE,
         ACCOUNT_TIER,
@@ -84,7 +85,14 @@ SEEN_KEYS_LIMIT = 500
 # workflow.patched id: a churn_notice signal also writes contracts.notice_on
 NOTICE_RECORDED_PATCH = "churn-notice-recorded"
 
-DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# Postgres steps retry for about half an hour; then the account notes the failure, keeps
+# its pending work, and tries again after DB_BACKOFF (signals are still accepted meanwhile).
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=30,
+)
+DB_BACKOFF = timedelta(hours=1)
 
 
 # workflow.patched ids: one per change to running workflows; never reuse or rename one.
@@ -92,6 +100,9 @@ CHURN_RISK_EVENT_PATCH = "churn-risk-changed-event"
 # A signal that lands while a pass is busy (in an activity) must not be
 # forgotten at the next sleep: before this patch its telemetry waited a day.
 WAKE_KEPT_PATCH = "signal-wake-kept-across-pass"
+
+
+T = TypeVar("T")
 
 
 @workflow.defn
@@ -139,13 +150,8 @@ class AccountLifecycleWorkflow:
             s.phase_entered_at = now
             engagement.on_handoff(self.ctx)
             self._log("phase", f"account handed off by Sales; phase {s.phase.label}")
-            await workflow.execute_activity(
-                act.record_handoff,
-                s.handoff,
-                start_to_close_timeout=self.activity_timeout,
-                retry_policy=DB_RETRY,
-                summary="record the sales handoff in Postgres (account activation)",
-            )
+            s.handoff_pending = True
+            await self._record_handoff()
             for m in ["handoff_complete", *s.handoff.milestones]:
                 self._milestone(m, "handoff")
             s.done_checkpoints.extend(sorted(lc.stale_checkpoints(now, s.contract.end_date, set())))
@@ -158,6 +164,11 @@ class AccountLifecycleWorkflow:
         while s.phase != Phase.CHURNED:
             # Reset here, not at the sleep: a signal handled during this pass wakes the next.
             self._wake = False
+            if self._backing_off():
+                await self._sleep_until_next()
+                continue
+            if s.handoff_pending and not await self._record_handoff():
+                continue
             await self._flush_telemetry()
             now = workflow.now()
             due_scan = s.last_scan_at is None or now - s.last_scan_at >= SCAN_EVERY
@@ -197,6 +208,39 @@ class AccountLifecycleWorkflow:
             timeline_tail=s.timeline[-20:],
         )
 
+    async def _db_step(self, what: str, call: Awaitable[T]) -> T | None:
+        """A Postgres step within its retry budget; None (noted, backing off) if it ran out."""
+        try:
+            return await call
+        except FailureError as err:
+            await survived(what, err)  # re-raises a cancellation
+            self.s.db_retry_at = workflow.now() + DB_BACKOFF
+            return None
+
+    def _backing_off(self) -> bool:
+        s = self.s
+        if s.db_retry_at is not None and workflow.now() >= s.db_retry_at:
+            s.db_retry_at = None
+        return s.db_retry_at is not None
+
+    async def _record_handoff(self) -> bool:
+        s = self.s
+
+        async def record() -> bool:
+            await workflow.execute_activity(
+                act.record_handoff,
+                s.handoff,
+                start_to_close_timeout=self.activity_timeout,
+                retry_policy=DB_RETRY,
+                summary="record the sales handoff in Postgres (account activation)",
+            )
+            return True
+
+        if await self._db_step("recording the handoff", record()) is None:
+            return False
+        s.handoff_pending = False
+        return True
+
     def _should_continue_as_new(self, run_started: datetime) -> bool:
         self._passes += 1
         if self.max_passes_per_run is not None and self._passes >= self.max_passes_per_run:
@@ -221,6 +265,9 @@ class AccountLifecycleWorkflow:
         nudge = self._nudge_due()
         if nudge is not None:
             candidates.append((nudge.due_at, f"SLA nudge for {Phase(nudge.phase).label}"))
+        if s.db_retry_at is not None:  # backing off after a Postgres failure: nothing runs before
+            candidates = [(max(at, s.db_retry_at), w) for at, w in candidates]
+            candidates.append((s.db_retry_at, "a retry after a Postgres failure"))
         deadline, what = min(candidates, default=(now + SCAN_EVERY, "daily health scan"))
         timeout = max(deadline - now, timedelta(seconds=1))
         gate = lc.GATES.get(s.phase)
@@ -271,13 +318,18 @@ class AccountLifecycleWorkflow:
                 lambda p: payload_bytes(p.payload) + len(p.key) + 64,
                 TELEMETRY_CHUNK_BYTES,
             )[0]
-            result: Any = await workflow.execute_activity(
-                "record_telemetry",  # by name: its result's type changed, see below
-                TelemetryBatch(account_id=s.account_id, items=batch),
-                start_to_close_timeout=self.activity_timeout,
-                retry_policy=DB_RETRY,
-                summary=f"write {len(batch)} telemetry item(s) to Postgres",
+            result: Any = await self._db_step(
+                f"writing {len(batch)} telemetry item(s)",
+                workflow.execute_activity(
+                    "record_telemetry",  # by name: its result's type changed, see below
+                    TelemetryBatch(account_id=s.account_id, items=batch),
+                    start_to_close_timeout=self.activity_timeout,
+                    retry_policy=DB_RETRY,
+                    summary=f"write {len(batch)} telemetry item(s) to Postgres",
+                ),
             )
+            if result is None:
+                return  # kept pending: written after the back-off
             # Untyped on purpose: histories before per-item refusals returned a row count.
             for r in result.get("rejected", []) if isinstance(result, dict) else []:
                 self._reject(r["signal"], f"{r['key']} refused by Postgres: {r['reason']}")
@@ -289,13 +341,20 @@ class AccountLifecycleWorkflow:
         s = self.s
         s.rescore = False
         now = workflow.now()
-        summary: AssessmentSummary = await workflow.execute_activity(
-            act.score_account,
-            ScoreAccountRequest(account_id=s.account_id, as_of=now),
-            start_to_close_timeout=self.activity_timeout,
-            retry_policy=DB_RETRY,
-            summary="health scan: score, churn risk, Lean waste, expansion",
+        scanned = await self._db_step(
+            "the health scan",
+            workflow.execute_activity(
+                act.score_account,
+                ScoreAccountRequest(account_id=s.account_id, as_of=now),
+                start_to_close_timeout=self.activity_timeout,
+                retry_policy=DB_RETRY,
+                summary="health scan: score, churn risk, Lean waste, expansion",
+            ),
         )
+        if scanned is None:
+            s.rescore = True  # scan again after the back-off
+            return
+        summary: AssessmentSummary = scanned
         s.last_scan_at = now
         old = (s.band, s.churn_level, s.last_decision)
         old_band = s.band
@@ -398,19 +457,28 @@ class AccountLifecycleWorkflow:
             elif cp.kind == "renewal_window":
                 await playbooks.renewal_window(self.ctx, cp)
             elif cp.kind == "renewal_outcome":
-                await self._renewal_outcome()
+                await self._renewal_outcome(cp)
             elif cp.kind == "renewal_grace":
-                await self._renewal_outcome(final=True)
+                await self._renewal_outcome(cp, final=True)
+            if s.db_retry_at is not None:
+                break  # a Postgres step ran out of retries: the rest waits for the back-off
 
-    async def _renewal_outcome(self, final: bool = False) -> None:
+    async def _renewal_outcome(self, cp: lc.Checkpoint, final: bool = False) -> None:
         s = self.s
-        result: RenewalCheckResult = await workflow.execute_activity(
-            act.check_renewal,
-            RenewalCheckRequest(account_id=s.account_id, term_end=s.contract.end_date),
-            start_to_close_timeout=self.activity_timeout,
-            retry_policy=DB_RETRY,
-            summary=f"renewal outcome for the term ending {s.contract.end_date}",
+        checked = await self._db_step(
+            "the renewal check",
+            workflow.execute_activity(
+                act.check_renewal,
+                RenewalCheckRequest(account_id=s.account_id, term_end=s.contract.end_date),
+                start_to_close_timeout=self.activity_timeout,
+                retry_policy=DB_RETRY,
+                summary=f"renewal outcome for the term ending {s.contract.end_date}",
+            ),
         )
+        if checked is None:
+            s.done_checkpoints = [k for k in s.done_checkpoints if k != cp.key]  # fire again
+            return
+        result: RenewalCheckResult = checked
         if result.next_term is not None:
             s.grace_until = None
             self._apply_contract(result.next_term, "renewed: next term on file")

@@ -153,8 +153,8 @@ async def run_due(ctx: PlaybookContext, *, scanned: bool) -> None:
     if not workflow.patched(ENGAGEMENT_PATCH):
         return
     s = ctx.s
-    if s.paused or s.phase == Phase.CHURNED:
-        return
+    if s.paused or s.phase == Phase.CHURNED or s.db_retry_at is not None:
+        return  # paused, done, or backing off after a Postgres failure: nothing to read now
     await _settings(ctx)
     await _first_value_reached(ctx)
     await _feature_intros(ctx)

@@ -114,6 +114,7 @@ LIBRARY_LOGGERS = (
     "googleapiclient",
     "google_auth_httplib2",
     "anthropic",
+    "slack_sdk",  # the Slack clients are handed this logger (SLACK_LOGGER)
 )
 
 

@@ -1,9 +1,10 @@
 """Slack chat alerts with Block Kit: an incoming webhook or ``chat.postMessage``.
 
-httpx directly (no Slack SDK in the dependencies; two endpoints do not
-justify one). ``SLACK_WEBHOOK_URL`` wins when set; otherwise
+Through Slack's official Python SDK (``slack_sdk``: ``AsyncWebhookClient``
+and ``AsyncWebClient``). ``SLACK_WEBHOOK_URL`` wins when set; otherwise
 ``SLACK_BOT_TOKEN`` + ``SLACK_CHANNEL`` post through ``SLACK_BASE_URL``
-(default https://slack.com/api).
+(default https://slack.com/api). The SDK's own retry handlers are off:
+Temporal retries the activity, and a retry first looks for the earlier post.
 
 Errors: webhooks answer with HTTP status + a short text ("invalid_payload",
 "no_service", ...); the Web API answers HTTP 200 with ``{"ok": false,
@@ -14,18 +15,26 @@ All customer-derived text is escaped (&, <, >) so it cannot mention
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+from temporalio.exceptions import ApplicationError
 
 from activities.channels.errors import by_status, redact, rejected, retry_after_seconds, retryable
 from domain.delivery import DeliveryRequest, DeliverySection
 
 CHANNEL = "Slack"
+# The SDK logs each request URL at DEBUG (a webhook URL is a secret): its clients get this
+# logger, which install_log_redaction filters; the SDK's own module loggers are unfiltered.
+SLACK_LOGGER = logging.getLogger("slack_sdk")
 METADATA_EVENT = "vim_delivery"  # message metadata carrying the delivery key
 HISTORY_LOOKBACK = 200  # recent messages searched for an earlier post of a delivery
 MAX_BLOCKS = 50
@@ -181,6 +190,9 @@ class SlackChannel:
     def _secrets(self) -> list[str | None]:
         return [self.config.webhook_url, self.config.bot_token]
 
+    def _timeout(self) -> int:
+        return max(1, round(self.config.timeout_s))  # the SDK takes whole seconds
+
     async def post(
         self, req: DeliveryRequest, *, check_existing: bool = False
     ) -> tuple[str, str, str | None]:
@@ -194,91 +206,108 @@ class SlackChannel:
         (at-least-once, see the README).
         """
         message = build_message(req)
+        if self.config.webhook_url:
+            hook = AsyncWebhookClient(
+                self.config.webhook_url,
+                timeout=self._timeout(),
+                retry_handlers=[],
+                logger=SLACK_LOGGER,
+            )
+            r = await self._transport(hook.send_dict(message))
+            if r.status_code == 200:
+                return "webhook", "slack webhook", None
+            raise self._http_error(r.status_code, r.body or "", dict(r.headers or {}))
+        web = AsyncWebClient(
+            token=self.config.bot_token,
+            base_url=self.config.base_url + "/",
+            timeout=self._timeout(),
+            retry_handlers=[],
+            logger=SLACK_LOGGER,
+        )
+        note = None
+        if check_existing:
+            found, note = await self._find_posted(web, req.idempotency_key)
+            if found is not None:
+                return (
+                    found,
+                    self.config.channel or "",
+                    "found the message an earlier attempt posted",
+                )
+        data = await self._api(
+            "chat.postMessage",
+            web.chat_postMessage(
+                channel=self.config.channel or "",
+                text=message["text"],
+                blocks=message["blocks"],
+                unfurl_links=False,
+                unfurl_media=False,
+                metadata={
+                    "event_type": METADATA_EVENT,
+                    "event_payload": {"idempotency_key": req.idempotency_key},
+                },
+            ),
+        )
+        return str(data.get("ts")), str(data.get("channel") or self.config.channel), note
+
+    async def _transport(self, call: Awaitable[Any]) -> Any:
+        """Await an SDK call; a timeout or a broken connection is retryable."""
         try:
-            async with httpx.AsyncClient(timeout=self.config.timeout_s) as http:
-                if self.config.webhook_url:
-                    r = await http.post(self.config.webhook_url, json=message)
-                    if r.status_code == 200:
-                        return "webhook", "slack webhook", None
-                    raise self._http_error(r)
-                note = None
-                if check_existing:
-                    found, note = await self._find_posted(http, req.idempotency_key)
-                    if found is not None:
-                        return (
-                            found,
-                            self.config.channel or "",
-                            ("found the message an earlier attempt posted"),
-                        )
-                body = {
-                    "channel": self.config.channel,
-                    **message,
-                    "unfurl_links": False,
-                    "unfurl_media": False,
-                    "metadata": {
-                        "event_type": METADATA_EVENT,
-                        "event_payload": {"idempotency_key": req.idempotency_key},
-                    },
-                }
-                r = await http.post(
-                    f"{self.config.base_url}/chat.postMessage",
-                    json=body,
-                    headers={"Authorization": f"Bearer {self.config.bot_token}"},
-                )
-                if r.status_code != 200:
-                    raise self._http_error(r)
-                data = _json(r)
-                if data.get("ok") is True:
-                    return (
-                        str(data.get("ts")),
-                        str(data.get("channel") or self.config.channel),
-                        note,
-                    )
-                error = str(data.get("error") or "unknown_error")
-                if error in _RETRY_ERRORS:
-                    raise retryable(
-                        CHANNEL, f"chat.postMessage {error}", retry_after_seconds(r.headers)
-                    )
-                raise rejected(
-                    CHANNEL,
-                    f"chat.postMessage {error}: {_FIXES.get(error, 'see the Slack API error list')}",
-                )
-        except httpx.TimeoutException:
+            return await call
+        except TimeoutError:
             raise retryable(
                 CHANNEL, f"request timed out after {self.config.timeout_s:g}s"
             ) from None
-        except httpx.TransportError as e:
+        except aiohttp.ClientError as e:
             raise retryable(CHANNEL, f"connection error ({type(e).__name__})") from None
 
-    async def _find_posted(
-        self, http: httpx.AsyncClient, key: str
-    ) -> tuple[str | None, str | None]:
+    async def _api(self, method: str, call: Awaitable[Any]) -> dict[str, Any]:
+        """The body of a Web API answer with ``ok: true``; anything else, classified."""
+        try:
+            resp = await self._transport(call)
+        except SlackApiError as e:
+            r = e.response
+            data = r.data if isinstance(r.data, dict) else {}
+            headers = dict(r.headers or {})
+            if r.status_code != 200:
+                text = data.get("error") or (r.data if isinstance(r.data, str) else "")
+                raise self._http_error(r.status_code, str(text), headers) from None
+            error = str(data.get("error") or "unknown_error")
+            if error in _RETRY_ERRORS:
+                raise retryable(
+                    CHANNEL, f"{method} {error}", retry_after_seconds(headers)
+                ) from None
+            raise rejected(
+                CHANNEL, f"{method} {error}: {_FIXES.get(error, 'see the Slack API error list')}"
+            ) from None
+        except AttributeError:
+            # The SDK's validation assumes a JSON object: a text/plain error page lands here.
+            raise retryable(CHANNEL, f"{method} answered with something other than JSON") from None
+        data = resp.data
+        return data if isinstance(data, dict) else {}
+
+    async def _find_posted(self, web: AsyncWebClient, key: str) -> tuple[str | None, str | None]:
         """(ts of the message carrying this delivery key, or None; a note when we could not look).
 
         ``conversations.history`` with metadata, over the last HISTORY_LOOKBACK
         messages (needs the channels:history scope and SLACK_CHANNEL as an id).
         """
-        r = await http.get(
-            f"{self.config.base_url}/conversations.history",
-            params={
-                "channel": self.config.channel or "",
-                "limit": str(HISTORY_LOOKBACK),
-                "include_all_metadata": "true",
-            },
-            headers={"Authorization": f"Bearer {self.config.bot_token}"},
-        )
-        if r.status_code != 200:
-            raise self._http_error(r)
-        data = _json(r)
-        if data.get("ok") is not True:
-            error = str(data.get("error") or "unknown_error")
-            if error in _RETRY_ERRORS:
-                raise retryable(
-                    CHANNEL, f"conversations.history {error}", retry_after_seconds(r.headers)
-                )
+        try:
+            data = await self._api(
+                "conversations.history",
+                web.conversations_history(
+                    channel=self.config.channel or "",
+                    limit=HISTORY_LOOKBACK,
+                    include_all_metadata=True,
+                ),
+            )
+        except ApplicationError as err:
             # Cannot look (e.g. missing channels:history): post, and say it may be a repeat.
+            # A transient failure is retried instead: the next attempt looks again.
+            if not err.non_retryable:
+                raise
+            reason = err.message.removeprefix(f"{CHANNEL}: ").split(":", 1)[0]
             return None, (
-                f"could not check for an earlier post (conversations.history {error}): "
+                f"could not check for an earlier post ({reason}): "
                 "this may repeat a message whose response was lost"
             )
         for m in data.get("messages") or []:
@@ -290,23 +319,13 @@ class SlackChannel:
                 return str(m.get("ts")), None
         return None, None
 
-    def _http_error(self, r: httpx.Response) -> Exception:
-        text = redact(r.text.strip()[:80], self._secrets())
-        reason = text if text and " " not in text else f"HTTP {r.status_code}"
+    def _http_error(self, status: int, body: str, headers: Mapping[str, str]) -> Exception:
+        text = redact(body.strip()[:80], self._secrets())
+        reason = text if text and " " not in text else f"HTTP {status}"
         fixes = {
             s: _FIXES.get(reason, f"the webhook rejected the message ({reason})")
             for s in (400, 401, 403, 404, 410)
         }
-        if r.status_code in (401, 403, 404, 410) and reason not in _FIXES:
-            fixes = {r.status_code: "check SLACK_WEBHOOK_URL / SLACK_BOT_TOKEN"}
-        return by_status(CHANNEL, r.status_code, reason, fixes, retry_after_seconds(r.headers))
-
-
-def _json(r: httpx.Response) -> dict[str, Any]:
-    try:
-        data = r.json()
-    except ValueError:
-        raise retryable(
-            CHANNEL, "chat.postMessage answered with something other than JSON"
-        ) from None
-    return data if isinstance(data, dict) else {}
+        if status in (401, 403, 404, 410) and reason not in _FIXES:
+            fixes = {status: "check SLACK_WEBHOOK_URL / SLACK_BOT_TOKEN"}
+        return by_status(CHANNEL, status, reason, fixes, retry_after_seconds(headers))

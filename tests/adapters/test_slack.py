@@ -110,7 +110,7 @@ async def test_a_retry_after_a_lost_response_finds_the_posted_message_instead_of
     assert "earlier attempt posted" in (res.note or "")
     assert len(slack_fake.messages) == 1  # one message in the channel, not two
     (lookup,) = slack_fake.calls("GET", "conversations.history")
-    assert lookup.query["include_all_metadata"] == ["true"]
+    assert lookup.query["include_all_metadata"] in (["true"], ["1"])
     # A different delivery key is not mistaken for this one.
     other = await env_at(2).run(a.deliver, alert("account-acme:chat_alert:churn:2026-11-04"))
     assert other.status == "delivered" and len(slack_fake.messages) == 2
@@ -227,4 +227,5 @@ async def test_the_webhook_url_never_reaches_a_log_line(
     caplog.set_level(logging.DEBUG)
     await env_at().run(webhook_acts(pool, settings, slack_fake).deliver, alert())
     assert slack_fake.messages and "fakewebhooksecret" not in caplog.text
-    assert any("HTTP Request: POST" in r.getMessage() for r in caplog.records)
+    # The client did log the request (with the URL redacted), so the check above means something.
+    assert any("Sending a request" in r.getMessage() for r in caplog.records)

@@ -95,7 +95,8 @@ class SlackFake(FakeServer):
             if self.history_errors:
                 return Reply(200, {"ok": False, "error": self.history_errors.pop(0)})
             # Newest first, with metadata only when asked for (as the Web API does).
-            with_meta = req.query.get("include_all_metadata") == ["true"]
+            # Slack reads a boolean argument as true from "true" or "1" (slack_sdk sends "1").
+            with_meta = req.query.get("include_all_metadata") in (["true"], ["1"])
             limit = int((req.query.get("limit") or ["100"])[0])
             out = [
                 {

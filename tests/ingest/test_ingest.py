@@ -11,6 +11,7 @@ import json
 import threading
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -112,7 +113,7 @@ async def test_a_segment_batch_lands_once_and_each_account_gets_one_signal(
             {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com"}},
             {"type": "group", "userId": "u1", "groupId": a, "traits": {"name": "Acme"}},
             _track(a, "m-bad", event=None),  # no event name
-            _track(None, "m-orphan"),  # no account
+            _track(None, "m-orphan", user="u-nobody"),  # no account, and no group call
             _track("ghost", "m-ghost"),  # an account nobody knows
         ]
     }
@@ -249,3 +250,179 @@ async def test_rows_from_stdin_are_loaded(
     assert (
         row["message_id"] == "e-1" and row["occurred_at"].isoformat() == "2026-11-20T10:00:00+00:00"
     )
+
+
+async def test_a_parquet_file_is_loaded_with_refused_rows_named_and_matches_its_csv(
+    tmp_path: Path,
+    db_dsn: str,
+    db: asyncpg.Connection,
+    dev_client: Client,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Parquet rows take the CSV path's rules: the same derived message ids, so loading the
+    same events from a CSV afterwards adds nothing; a bad row is named by its row number."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a = f"acme-{uuid.uuid4().hex[:6]}"
+    await _accounts(db, a)
+    handle = await _idle_workflow(dev_client, a)
+    utc = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    table = pa.table(
+        {
+            "account_id": [a, a, a, a, "ghost"],
+            "user_id": ["u1", "u2", "u3", "u4", "u1"],
+            "occurred_at": pa.array(
+                [utc, utc + timedelta(hours=1), utc, utc, utc], type=pa.timestamp("us", tz="UTC")
+            ),
+            "event_type": ["login", "reports.export", "login", "login", "login"],
+            "quantity": [1.0, 2.0, -1.0, 1.0, 1.0],  # row 3: negative
+        }
+    )
+    path = tmp_path / "usage.parquet"
+    pq.write_table(table, path)
+    naive = tmp_path / "naive.pq"  # a timestamp without a time zone is refused, not guessed
+    pq.write_table(
+        pa.table(
+            {
+                "account_id": [a],
+                "user_id": ["u9"],
+                "occurred_at": pa.array([datetime(2026, 11, 20, 9)], type=pa.timestamp("us")),
+                "event_type": ["login"],
+            }
+        ),
+        naive,
+    )
+    settings = load_settings({"DATABASE_URL": db_dsn, "VIM_DATA_DIR": str(tmp_path)})
+
+    code = await starter.main(["ingest", "usage", str(path)], client=dev_client, settings=settings)
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "3 written, 0 duplicate(s) skipped, 1 held for unknown account(s), 1 refused" in out
+    assert "line 3: quantity:" in err
+    assert await db.fetchval("SELECT count(*) FROM usage_events WHERE account_id = $1", a) == 3
+    assert [s.events for s in await _arrived(handle)] == [3]
+
+    csv_path = tmp_path / "same.csv"
+    csv_path.write_text(
+        "account_id,user_id,occurred_at,event_type,quantity\n"
+        f"{a},u1,2026-11-20T10:00:00Z,login,1\n"
+        f"{a},u2,2026-11-20T11:00:00+00:00,reports.export,2\n"
+    )
+    code = await starter.main(
+        ["ingest", "usage", str(csv_path), "-q"], client=dev_client, settings=settings
+    )
+    assert code == 0 and "0 written, 2 duplicate(s) skipped" in capsys.readouterr().out
+
+    code = await starter.main(["ingest", "usage", str(naive)], client=dev_client, settings=settings)
+    assert code == 2 and "line 1: occurred_at:" in capsys.readouterr().err
+    assert await db.fetchval("SELECT count(*) FROM usage_events WHERE account_id = $1", a) == 3
+
+
+async def test_a_file_that_is_not_parquet_exits_2(
+    tmp_path: Path, db_dsn: str, dev_client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "usage.parquet"
+    path.write_text("account_id,user_id\n")
+    settings = load_settings({"DATABASE_URL": db_dsn, "VIM_DATA_DIR": str(tmp_path)})
+    code = await starter.main(["ingest", "usage", str(path)], client=dev_client, settings=settings)
+    assert code == 2 and "not a readable Parquet file" in capsys.readouterr().err
+
+
+async def test_held_rows_are_listed_released_once_the_account_exists_and_dropped_on_request(
+    tmp_path: Path,
+    db_dsn: str,
+    db: asyncpg.Connection,
+    dev_client: Client,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    late, junk = f"late-{uuid.uuid4().hex[:6]}", f"junk-{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "early.csv"
+    path.write_text(
+        "account_id,user_id,occurred_at,event_type,message_id\n"
+        f"{late},u1,2026-11-20T10:00:00Z,login,m-1\n"
+        f"{late},u2,2026-11-21T10:00:00Z,login,m-2\n"
+        f"{junk},u1,2026-11-20T10:00:00Z,login,m-1\n"
+    )
+    settings = load_settings({"DATABASE_URL": db_dsn, "VIM_DATA_DIR": str(tmp_path)})
+
+    async def cli(*argv: str) -> tuple[int, str, str]:
+        code = await starter.main(list(argv), client=dev_client, settings=settings)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert (await cli("ingest", "usage", str(path), "-q"))[0] == 0
+    code, out, _ = await cli("ingest", "quarantine")
+    lines = {ln.split()[0]: ln for ln in out.splitlines()[1:] if ln.strip()}
+    assert code == 0 and lines[late].split()[1:3] == ["2", "2026-11-20"]
+    assert "no" in lines[late].split() and "file" in lines[late]
+
+    # The account arrives (a late handoff); its held rows move, once, and its workflow hears.
+    await _accounts(db, late)
+    handle = await _idle_workflow(dev_client, late)
+    code, out, _ = await cli("ingest", "quarantine", "--release")
+    assert code == 0 and "2 held row(s) released: 2 written" in out
+    assert await db.fetchval("SELECT count(*) FROM usage_events WHERE account_id = $1", late) == 2
+    assert [s.events for s in await _arrived(handle)] == [2]
+    code, out, _ = await cli("ingest", "quarantine", "--release")
+    assert "0 held row(s) released" in out
+
+    # Naming an account that does not exist releases nothing and says so.
+    code, _, err = await cli("ingest", "quarantine", "--release", junk)
+    assert code == 2 and f"{junk}: not released" in err
+    code, out, _ = await cli("ingest", "quarantine", "--drop", junk)
+    assert code == 0 and f"{junk}: 1 held row(s) dropped" in out
+    assert (await cli("ingest", "quarantine"))[1].strip() == "usage_quarantine is empty"
+
+
+async def test_a_group_call_names_the_account_of_its_users_later_track_calls(
+    endpoint: tuple[str, Coalescer, asyncpg.Pool], db: asyncpg.Connection
+) -> None:
+    """Most Segment sources send `context.groupId` only on group calls: a track call of a
+    grouped user lands in the user's latest group; a newer group call moves the user, an
+    older one (sent late) does not."""
+    url, _, _ = endpoint
+    a, b = f"acme-{uuid.uuid4().hex[:6]}", f"beta-{uuid.uuid4().hex[:6]}"
+    await _accounts(db, a, b)
+
+    def group(account: str, at: str) -> dict:
+        return {"type": "group", "userId": "u7", "groupId": account, "timestamp": at}
+
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        same_batch = await http.post(
+            "/v1/batch",
+            json={
+                "batch": [
+                    group(a, "2026-11-01T00:00:00Z"),
+                    _track(None, "t-1", user="u7"),
+                    _track(None, "t-2", user="u-never-grouped"),
+                    {"type": "group", "userId": "u8"},  # no groupId
+                ]
+            },
+            headers=_auth(KEY),
+        )
+        later = await http.post(
+            "/v1/track", json=_track(None, "t-3", user="u7"), headers=_auth(KEY)
+        )
+        moved = await http.post(
+            "/v1/group", json=group(b, "2026-11-10T00:00:00Z"), headers=_auth(KEY)
+        )
+        stale = await http.post(
+            "/v1/group", json=group(a, "2026-11-05T00:00:00Z"), headers=_auth(KEY)
+        )
+        after = await http.post(
+            "/v1/track", json=_track(None, "t-4", user="u7"), headers=_auth(KEY)
+        )
+
+    assert same_batch.status_code == 400
+    assert {(e["index"], e["field"]) for e in same_batch.json()["errors"]} == {
+        (2, "context.groupId"),
+        (3, "groupId"),
+    }
+    assert [r.status_code for r in (later, moved, stale, after)] == [200, 200, 200, 200]
+    rows = await db.fetch("SELECT account_id, message_id FROM usage_events ORDER BY message_id")
+    assert [(r["account_id"], r["message_id"]) for r in rows] == [
+        (a, "t-1"),
+        (a, "t-3"),
+        (b, "t-4"),  # moved by the newer group call; the stale one did not move it back
+    ]
