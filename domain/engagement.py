@@ -28,6 +28,8 @@ from domain.health import plural
 from domain.touchpoints import Baseline, ScheduledMeeting, TouchpointConfig
 
 AskKind = Literal["reference", "case_study", "review"]
+Band = Literal["GREEN", "AMBER", "RED"]
+ChurnLevel = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 ASK_LABELS: dict[str, str] = {
     "reference": "reference call",
     "case_study": "case study",
@@ -41,16 +43,16 @@ class _Strict(BaseModel):
 
 class AdvocacyConfig(_Strict):
     min_nps: int = Field(default=9, ge=0, le=10, description="promoters score at least this")
-    healthy_bands: list[Literal["GREEN", "AMBER", "RED"]] = Field(default_factory=lambda: ["GREEN"])
+    healthy_bands: list[Band] = Field(default_factory=lambda: list[Band](["GREEN"]))
     # Churn levels that count as an open churn risk.
-    risk_levels: list[Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]] = Field(
-        default_factory=lambda: ["HIGH", "CRITICAL"]
+    risk_levels: list[ChurnLevel] = Field(
+        default_factory=lambda: list[ChurnLevel](["HIGH", "CRITICAL"])
     )
     renewal_quiet_days: int = Field(default=60, ge=0, le=730)
     interval_days: int = Field(default=365, ge=1, le=3650)
     # The asks in the order they are made: the first ask is kinds[0], the next kinds[1], ...
     kinds: list[AskKind] = Field(
-        default_factory=lambda: ["reference", "case_study", "review"], min_length=1
+        default_factory=lambda: list[AskKind](["reference", "case_study", "review"]), min_length=1
     )
 
 

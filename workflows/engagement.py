@@ -13,6 +13,7 @@ quarterly digest of ticket subjects and NPS comments for the product owner
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -124,7 +125,7 @@ def ttfv_days(ctx: PlaybookContext) -> int | None:
     return time_to_first_value(e.handed_off_at.date(), e.first_value_at.date())
 
 
-def view_fields(ctx: PlaybookContext) -> dict[str, object]:
+def view_fields(ctx: PlaybookContext) -> dict[str, Any]:
     """What the account view shows of the engagement plays."""
     e = ctx.s.engagement
     if e.first_value_before_handoff:
