@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle as lc
     from domain.activation import campaign_features, time_to_first_value
     from domain.delivery import DeliveryResult
+    from domain.digest import Category
     from domain.engagement import (
         ASK_LABELS,
         AdvocacyAsk,
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.lifecycle import Phase
     from domain.messages import FeatureReleasedSignal, InteractionSignal, MeetingScheduledSignal
+    from domain.narrative import FactsModel
     from domain.qbr import QbrConfig
     from domain.touchpoints import (
         Baseline,
@@ -147,6 +149,32 @@ def view_fields(ctx: PlaybookContext) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------- the pass
+
+
+async def _draft_for_csm(
+    ctx: PlaybookContext,
+    facts: FactsModel,
+    *,
+    category: Category,
+    occurrence: str,
+    subject: str,
+    urgent: bool = False,
+) -> None:
+    """The words for ``facts``, then a draft to the account's CSM (or a page and a digest line)."""
+    h = ctx.s.handoff
+    n = await narrative(ctx, facts)
+    await draft_or_digest(
+        ctx,
+        n,
+        facts,
+        category=category,
+        urgent=urgent,
+        occurrence=occurrence,
+        to=str(h.csm_email),
+        to_name=h.csm_owner,
+        subject=subject,
+        headline=n.headline.removeprefix(f"{h.name}: "),
+    )
 
 
 async def run_due(ctx: PlaybookContext, *, scanned: bool) -> None:
@@ -263,19 +291,13 @@ async def _meeting_preps(ctx: PlaybookContext) -> None:
             asks=_asks(ctx),
         )
         ctx.log("decision", f"meeting prep for {m.kind} {m.meeting_id} ({m.scheduled_for:%Y-%m-%d %H:%M})")  # fmt: skip
-        n = await narrative(ctx, facts)
-        # Before the meeting, not in tomorrow's digest: drafted at once (within the daily cap).
-        await draft_or_digest(
+        await _draft_for_csm(
             ctx,
-            n,
             facts,
             category="reminder",
-            urgent=True,
             occurrence=m.meeting_id,
-            to=str(s.handoff.csm_email),
-            to_name=s.handoff.csm_owner,
             subject=f"Prep: {facts.meeting_title} with {s.handoff.name}, {facts.meeting_at}",
-            headline=n.headline.removeprefix(f"{s.handoff.name}: "),
+            urgent=True,  # before the meeting, not in tomorrow's digest
         )
     keep = now - timedelta(days=MEETINGS_KEPT_DAYS)
     e.meetings = [m for m in e.meetings if not m.prepped or m.scheduled_for > keep]
@@ -295,18 +317,12 @@ async def _followups(ctx: PlaybookContext) -> None:
             actions=actions,
         )
         ctx.log("decision", f"follow-up of {it.kind} {it.interaction_id}: {len(actions)} action item(s)")  # fmt: skip
-        n = await narrative(ctx, facts)
-        await draft_or_digest(
+        await _draft_for_csm(
             ctx,
-            n,
             facts,
             category="reminder",
-            urgent=False,
             occurrence=it.interaction_id,
-            to=str(s.handoff.csm_email),
-            to_name=s.handoff.csm_owner,
             subject=f"Follow-up: {it.kind} with {s.handoff.name} on {it.occurred_at:%Y-%m-%d}",
-            headline=n.headline.removeprefix(f"{s.handoff.name}: "),
         )
 
 
@@ -379,18 +395,12 @@ async def _feature_intros(ctx: PlaybookContext) -> None:
             continue
         ctx.log("decision", f"{release.title} released for {release.module}: introduction drafted")
         facts = engagement_facts.feature_intro_facts(s.handoff, workflow.now(), release)
-        n = await narrative(ctx, facts)
-        await draft_or_digest(
+        await _draft_for_csm(
             ctx,
-            n,
             facts,
             category="play",
-            urgent=False,
             occurrence=release.feature_id,
-            to=str(s.handoff.csm_email),
-            to_name=s.handoff.csm_owner,
             subject=f"New in {release.module}: {release.title} for {s.handoff.name}",
-            headline=n.headline.removeprefix(f"{s.handoff.name}: "),
         )
         await publish(
             ctx,
@@ -443,18 +453,12 @@ async def _adoption_campaign(ctx: PlaybookContext) -> None:
         active_users=targets.active_users,
         plays=qbr.plays,
     )
-    n = await narrative(ctx, facts)
-    await draft_or_digest(
+    await _draft_for_csm(
         ctx,
-        n,
         facts,
         category="play",
-        urgent=False,
         occurrence=f"{as_of:%Y-%m-%d}",
-        to=str(s.handoff.csm_email),
-        to_name=s.handoff.csm_owner,
         subject=f"Adoption campaign: {s.handoff.name} ({labels})",
-        headline=n.headline.removeprefix(f"{s.handoff.name}: "),
     )
     await publish(
         ctx,
@@ -534,18 +538,12 @@ async def _advocacy(ctx: PlaybookContext) -> None:
         first_value_on=first_value,
         promoter=data.respondent,
     )
-    n = await narrative(ctx, facts)
-    await draft_or_digest(
+    await _draft_for_csm(
         ctx,
-        n,
         facts,
         category="opportunity",
-        urgent=False,
         occurrence=f"{decision.kind}:{inp.as_of}",
-        to=str(s.handoff.csm_email),
-        to_name=s.handoff.csm_owner,
         subject=f"Advocacy ask: {s.handoff.name} ({label})",
-        headline=n.headline.removeprefix(f"{s.handoff.name}: "),
     )
     await publish(
         ctx,
