@@ -252,6 +252,10 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
         print(
             f"  opportunity [{o.get('opportunity_type')}] ~${o.get('estimated_arr_impact', 0):,.0f} ARR ({o.get('opportunity_id')})"
         )
+    if view.maturity is not None and view.maturity.overall is not None:
+        print(f"  maturity {view.maturity.overall} of 5 ({view.maturity.stage})")
+    for c in view.success_criteria:
+        print(f"  criterion: {c.line}")
     if view.time_to_first_value:
         print(f"  time to first value: {view.time_to_first_value}")
     for a in view.advocacy_asks:
@@ -315,10 +319,18 @@ async def send_update(client: Client, account: str, name: str, msg: BaseModel) -
     return 0
 
 
+def check_questionnaire(args: argparse.Namespace) -> None:
+    args.message = validate(
+        UPDATES["submit_questionnaire"], read_json(args.file), "questionnaire answers"
+    )
+
+
 async def cmd_update(client: Client, settings: Settings, args: argparse.Namespace) -> int:
     name = args.update_name
     if name == "approve_cs_plan":
         msg = validate(UPDATES[name], read_json(args.file), "CS plan")
+    elif name == "submit_questionnaire":
+        msg = args.message  # validated by check_questionnaire before Temporal is contacted
     elif name == "decide_save":
         msg = validate(
             DecisionUpdate,
@@ -385,11 +397,24 @@ def add_account_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(temporal=cmd_signal, check=check_signal)
 
     p = sub.add_parser(
-        "approve-plan", help="approve the CS plan (JSON: approved_by, objectives, success_metrics)"
+        "approve-plan",
+        help="approve the CS plan (JSON: approved_by, objectives, success_metrics, "
+        "success_criteria; without success_criteria the draft's criteria are adopted)",
     )
     p.add_argument("account")
     p.add_argument("file")
     p.set_defaults(temporal=cmd_update, update_name="approve_cs_plan")
+
+    p = sub.add_parser(
+        "questionnaire",
+        help="record the alignment questionnaire's answers (JSON: answered_by, answers: "
+        "[{question_id, level 1-5, note}])",
+    )
+    p.add_argument("account")
+    p.add_argument("file", help="JSON file, or - for stdin")
+    p.set_defaults(
+        temporal=cmd_update, update_name="submit_questionnaire", check=check_questionnaire
+    )
 
     for name, target in (("decide-save", "decide_save"), ("decide-expansion", "decide_expansion")):
         p = sub.add_parser(name, help=f"approve or decline ({target.split('_')[1]})")

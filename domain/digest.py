@@ -23,7 +23,9 @@ from pydantic import BaseModel, Field
 from domain.delivery import DeliveryRequest, DeliverySection, render_sections_markdown
 
 DigestCadence = Literal["daily", "weekly", "off"]
-Category = Literal["risk", "play", "opportunity", "renewal", "qbr", "reminder", "churn"]
+Category = Literal[
+    "risk", "play", "opportunity", "renewal", "qbr", "reminder", "churn", "onboarding"
+]
 
 CATEGORY_HEADINGS: dict[str, str] = {
     "churn": "Churn handling",
@@ -33,6 +35,7 @@ CATEGORY_HEADINGS: dict[str, str] = {
     "opportunity": "Opportunities",
     "qbr": "QBRs ready for review",
     "reminder": "Stalled phase gates",
+    "onboarding": "Onboarding drafts (briefs, questionnaires, CS plans)",
 }
 
 

@@ -155,9 +155,7 @@ def talk_track_facts(
         opportunity_type=top.opportunity_type,
         estimated_arr_impact=round(sum(o.estimated_arr_impact for o in ranked), 2),
         opportunities=[
-            f"{opportunity_label(o)}: about "
-            f"${o.estimated_arr_impact:,.0f} ARR"
-            for o in ranked
+            f"{opportunity_label(o)}: about ${o.estimated_arr_impact:,.0f} ARR" for o in ranked
         ],
         opportunity_types=list(dict.fromkeys(o.opportunity_type for o in ranked)),
         evidence=_unique([e for o in ranked for e in o.evidence]),

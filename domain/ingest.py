@@ -56,18 +56,13 @@ def build_event(fields: Mapping[str, Any]) -> IngestEvent:
     data = {k: v for k, v in fields.items() if v is not None and v != ""}
     if "message_id" in data:
         return IngestEvent.model_validate(data)
-    probe = IngestEvent.model_validate({**data, "message_id": "-"})
-    return probe.model_copy(
-        update={
-            "message_id": content_message_id(
-                probe.account_id,
-                probe.user_id,
-                probe.occurred_at,
-                probe.event_type,
-                probe.quantity,
-            )
-        }
+    event = IngestEvent.model_validate({**data, "message_id": "-"})
+    # The digest needs the validated (normalised) fields; set on the fresh object instead of
+    # a model_copy, which cost a quarter of the per-row time of a bulk load.
+    event.message_id = content_message_id(
+        event.account_id, event.user_id, event.occurred_at, event.event_type, event.quantity
     )
+    return event
 
 
 def row_error(err: ValidationError | ValueError) -> str:

@@ -28,6 +28,7 @@ from domain.limits import (
     ShortText,
     Text,
 )
+from domain.onboarding import MAX_ANSWERS, MAX_CRITERIA, Answer, SuccessCriterion
 
 
 class _Strict(BaseModel):
@@ -231,6 +232,16 @@ class CsPlanUpdate(_Strict):
     approved_by: Name
     objectives: list[ShortText] = Field(min_length=1, max_length=50)
     success_metrics: list[ShortText] = Field(default_factory=list, max_length=50)
+    # The measurable targets tracked on every scan (domain/onboarding.py). None: adopt the
+    # criteria the CS plan draft proposed; []: track none.
+    success_criteria: list[SuccessCriterion] | None = Field(default=None, max_length=MAX_CRITERIA)
+
+
+class QuestionnaireAnswersUpdate(_Strict):
+    """The customer's answers to the alignment questionnaire (ids as the draft lists them)."""
+
+    answered_by: Name
+    answers: list[Answer] = Field(min_length=1, max_length=MAX_ANSWERS)
 
 
 class DecisionUpdate(_Strict):
@@ -267,6 +278,7 @@ UPDATES: dict[str, type[BaseModel]] = {
     "mark_milestone": MilestoneUpdate,
     "set_paused": PauseUpdate,
     "reassign_csm": ReassignUpdate,
+    "submit_questionnaire": QuestionnaireAnswersUpdate,
 }
 
 

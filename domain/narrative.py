@@ -53,6 +53,12 @@ NarrativePurpose = Literal[
     "churn_save_plan",
     "churn_post_mortem",
     "nudge",
+    # Lifecycle phases 1-3 (domain/onboarding.py, workflows/phases.py)
+    "commercial_brief",
+    "alignment_questionnaire",
+    "maturity_assessment",
+    "kickoff_brief",
+    "cs_plan_draft",
     # Relationship Capital and Value Activation (domain/engagement_facts.py builds their facts).
     "advocacy_ask",
     "product_feedback_digest",
@@ -266,6 +272,80 @@ class QbrExpansionFacts(NarrativeFacts):
     renewal_date: date | None = None
 
 
+# ---------------------------------------------- lifecycle phases 1-3 (onboarding)
+# Built by domain/onboarding_facts.py from the handoff, the answers and the scan.
+
+
+class CommercialBriefFacts(NarrativeFacts):
+    """Transition: what was sold, why, promises, terms, people; the activation checklist."""
+
+    purpose: Literal["commercial_brief"] = "commercial_brief"
+    tier: str | None = None
+    industry: str | None = None
+    arr: float | None = None
+    seats_purchased: int | None = None
+    price_per_seat: float | None = None
+    contract_start: date | None = None
+    renewal_date: date | None = None
+    days_to_renewal: int | None = None
+    licensed_modules: str | None = None
+    goals: list[str] = Field(default_factory=list)
+    checklist_done: int = 0
+    checklist_open: int = 0
+
+
+class QuestionnaireFacts(NarrativeFacts):
+    """Discovery: the cover note of the alignment questionnaire (the questions go below it)."""
+
+    purpose: Literal["alignment_questionnaire"] = "alignment_questionnaire"
+    tier: str | None = None
+    industry: str | None = None
+    licensed_modules: str | None = None
+    seats_purchased: int | None = None
+    questions_count: int = 0
+    scored_questions: int = 0
+
+
+class MaturityFacts(NarrativeFacts):
+    """Discovery: the maturity assessment against the rubric, and use-case discovery."""
+
+    purpose: Literal["maturity_assessment"] = "maturity_assessment"
+    maturity_level: float | None = None
+    stage: str | None = None
+    answers_scored: int = 0
+    seats_purchased: int | None = None
+    active_users: int | None = None
+    seat_utilization: float | None = None
+    activity_window_days: int | None = None
+    use_cases_supported: int = 0
+    use_cases_seen: int = 0
+    weakest_dimension: str | None = None
+
+
+class KickoffFacts(NarrativeFacts):
+    """Executive alignment: the stakeholder map with its gaps, and mutual expectations."""
+
+    purpose: Literal["kickoff_brief"] = "kickoff_brief"
+    stakeholders_named: int = 0
+    roles_covered: str | None = None
+    roles_missing: str | None = None
+    stakeholder_gaps: int = 0
+    maturity_level: float | None = None
+    stage: str | None = None
+    goals: list[str] = Field(default_factory=list)
+
+
+class CsPlanFacts(NarrativeFacts):
+    """The CS plan draft: objectives from the sale and measurable success criteria."""
+
+    purpose: Literal["cs_plan_draft"] = "cs_plan_draft"
+    criteria_count: int = 0
+    seats_purchased: int | None = None
+    handed_off_on: date | None = None
+    goals: list[str] = Field(default_factory=list)
+    criteria: list[str] = Field(default_factory=list)  # each criterion's label
+
+
 class AdvocacyAskFacts(NarrativeFacts):
     """An advocacy ask the rules found due (``domain/engagement.py``): why this account, now."""
 
@@ -365,6 +445,11 @@ FactsModel = (
     | QbrRoiFacts
     | QbrAdoptionFacts
     | QbrExpansionFacts
+    | CommercialBriefFacts
+    | QuestionnaireFacts
+    | MaturityFacts
+    | KickoffFacts
+    | CsPlanFacts
     | AdvocacyAskFacts
     | ProductFeedbackFacts
     | AdoptionCampaignFacts
@@ -449,6 +534,16 @@ class NudgeBody(NarrativeBody):
         min_length=1, max_length=1, description="One paragraph of 2-3 sentences."
     )
     actions: list[str] = Field(max_length=3, description="What unblocks the gate.")
+
+
+class PhaseBody(NarrativeBody):
+    """Phases 1-3: one paragraph, evidence, steps (what is computed goes in sections below)."""
+
+    paragraphs: list[str] = Field(
+        min_length=1, max_length=1, description="Exactly one paragraph of 2-3 sentences."
+    )
+    bullets: list[str] = Field(max_length=8, description="The facts that matter, with numbers.")
+    actions: list[str] = Field(max_length=7, description="Next steps, in order.")
 
 
 class PurposeSpec(BaseModel):
@@ -826,6 +921,26 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "churn_reason": ("churn reason", "text"),
     "reason": ("why churn handling started", "text"),
     "tenure_days": ("customer tenure", "days"),
+    "tier": ("tier", "text"),
+    "industry": ("industry", "text"),
+    "contract_start": ("contract start", "text"),
+    "licensed_modules": ("licensed modules", "text"),
+    "checklist_done": ("activation items done", "int"),
+    "checklist_open": ("activation items open", "int"),
+    "questions_count": ("questions", "int"),
+    "scored_questions": ("questions scored on the rubric", "int"),
+    "maturity_level": ("overall maturity (1-5)", "num"),
+    "stage": ("maturity stage", "text"),
+    "answers_scored": ("answers scored", "int"),
+    "use_cases_supported": ("use cases the licensed modules support", "int"),
+    "use_cases_seen": ("use cases seen in telemetry", "int"),
+    "weakest_dimension": ("weakest dimension", "text"),
+    "stakeholders_named": ("contacts named", "int"),
+    "roles_covered": ("roles covered", "text"),
+    "roles_missing": ("roles missing", "text"),
+    "stakeholder_gaps": ("stakeholder gaps", "int"),
+    "criteria_count": ("success criteria", "int"),
+    "handed_off_on": ("handed off on (day 0)", "text"),
     "ask_kind": ("the ask", "text"),
     "nps_latest": ("latest NPS score", "int"),
     "nps_latest_on": ("latest NPS response", "text"),
@@ -1474,6 +1589,173 @@ def _t_nudge(facts: NudgeFacts) -> NarrativeBody:
     )
 
 
+# ------------------------------------------------ templates of phases 1-3 (onboarding)
+
+
+def _t_commercial_brief(facts: CommercialBriefFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    headline = f"{name}: commercial brief"
+    if m.has("arr"):
+        headline += f", {m.f('arr')} ARR"
+    if m.has("days_to_renewal"):
+        headline += f", renewal {_renewal_phrase(m)}"
+    sold = None
+    if m.has("seats_purchased", "licensed_modules"):
+        sold = f"Sales sold {name} {facts.seats_purchased} seats with {facts.licensed_modules}"
+        if m.has("price_per_seat"):
+            sold += f" at {m.f('price_per_seat')} per seat a year"
+        if m.has("contract_start", "renewal_date"):
+            sold += f", for the term {facts.contract_start} to {facts.renewal_date}"
+    why = (
+        f"The goals Sales recorded: {'; '.join(facts.goals[:3])}"
+        if facts.goals
+        else "Sales recorded no goals, so ask for them before the discovery call"
+    )
+    total = facts.checklist_done + facts.checklist_open
+    check = f"{facts.checklist_done} of {total} account activation items are done"
+    para = _paragraph([sold, why, check], 2, 3, [])
+    steps = _steps(facts, ["Read the handoff notes before the first customer call"], 1, 7)
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:8], actions=steps
+    )
+
+
+def _t_questionnaire(facts: QuestionnaireFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    n = facts.questions_count
+    headline = f"{name}: alignment questionnaire, {plural(n, 'question')}"
+    profile = ", ".join(
+        x
+        for x in [
+            facts.tier,
+            facts.industry,
+            f"{facts.licensed_modules} licensed" if facts.licensed_modules else None,
+            f"{facts.seats_purchased} seats" if m.has("seats_purchased") else None,
+        ]
+        if x
+    )
+    s1 = f"These {plural(n, 'question')} are tailored to {name}" + (
+        f" ({profile})" if profile else ""
+    )
+    s2 = (
+        f"{facts.scored_questions} of them are scored on the maturity rubric's 1-5 scale; "
+        "the answers and the first weeks of usage make the maturity assessment"
+    )
+    s3 = "Send them before the discovery call and record the answers when they come back"
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            "Edit the questions if the sale promised something specific",
+            "Send the questionnaire to the champion and the executive sponsor",
+            "Record the answers with each question's id and level",
+        ],
+        2,
+        4,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:6], actions=steps
+    )
+
+
+def _t_maturity(facts: MaturityFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    level = m.f("maturity_level")
+    headline = f"{name}: maturity {level or 'not scored'} of 5" + (
+        f" ({facts.stage})" if facts.stage else ""
+    )
+    headline += f", {facts.use_cases_seen} of {facts.use_cases_supported} use cases in use"
+    s1 = (
+        f"{name} scores {level} of 5 on the maturity rubric ({facts.stage}), from "
+        f"{plural(facts.answers_scored, 'scored answer')} and the telemetry"
+        if level
+        else None
+    )
+    window = f" in the last {m.f('activity_window_days')}" if m.has("activity_window_days") else ""
+    s2 = (
+        f"{facts.active_users or 0} of {facts.seats_purchased} seats were active{window}"
+        + (f" ({m.f('seat_utilization')} utilization)" if m.has("seat_utilization") else "")
+        if m.has("seats_purchased")
+        else None
+    )
+    s3 = f"The weakest dimension is {facts.weakest_dimension}" if facts.weakest_dimension else None
+    para = _paragraph(
+        [s1, s2, s3],
+        2,
+        3,
+        [f"Telemetry shows {facts.use_cases_seen} of {facts.use_cases_supported} use cases"],
+    )
+    steps = _steps(facts, ["Share the assessment with the champion before the kickoff"], 1, 5)
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:8], actions=steps
+    )
+
+
+def _t_kickoff(facts: KickoffFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    gaps = facts.stakeholder_gaps
+    headline = f"{name}: kickoff brief, {plural(facts.stakeholders_named, 'contact')} named, {plural(gaps, 'stakeholder gap')}"
+    s1 = f"Sales named {plural(facts.stakeholders_named, 'contact')} at {name}" + (
+        f", covering {facts.roles_covered}" if facts.roles_covered else ""
+    )
+    s2 = (
+        f"Missing before the kickoff: {facts.roles_missing}"
+        if facts.roles_missing
+        else "Every required role (executive sponsor, champion, admin) is covered"
+    )
+    s3 = (
+        f"The maturity assessment puts the account at {m.f('maturity_level')} of 5 ({facts.stage})"
+        if m.has("maturity_level", "stage")
+        else None
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            "Agree the mutual expectations at the kickoff",
+            "Walk through the CS plan draft and its success criteria",
+        ],
+        2,
+        7,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:8], actions=steps
+    )
+
+
+def _t_cs_plan(facts: CsPlanFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    n = facts.criteria_count
+    headline = f"{name}: CS plan draft with {plural(n, 'measurable success criterion', 'measurable success criteria')}"
+    s1 = (
+        f"The draft proposes {plural(n, 'success criterion', 'success criteria')} measured from telemetry"
+        + (f", counted from the handoff on {facts.handed_off_on}" if m.has("handed_off_on") else "")
+    )
+    s2 = f"The first is {facts.criteria[0]}" if facts.criteria else None
+    s3 = (
+        "Once the customer approves the plan, its criteria become the account's targets, "
+        "checked as met, on track or behind on every scan"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    objectives = [f"Objective from the sale: {g}" for g in facts.goals[:3]]
+    steps = _steps(
+        facts,
+        [
+            "Co-create the plan with the champion and the executive sponsor at the kickoff",
+            "Adjust targets and days to what the customer commits to",
+            "Record the approved plan so its criteria are tracked",
+        ],
+        3,
+        5,
+    )
+    return NarrativeBody(
+        headline=headline,
+        paragraphs=[para],
+        bullets=[*objectives, *facts.criteria][:8],
+        actions=steps,
+    )
+
+
 def _t_advocacy_ask(facts: AdvocacyAskFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
     who = _names(facts, 1)
@@ -1807,6 +2089,69 @@ REGISTRY: dict[str, Purpose] = {
             actions_label="To unblock",
         ),
         "nudge",
+    ),
+    "commercial_brief": Purpose(
+        CommercialBriefFacts,
+        PhaseBody,
+        _t_commercial_brief,
+        PurposeSpec(
+            title="Commercial brief and activation checklist",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="From the sale",
+            actions_label="Activation checklist: open items",
+        ),
+        "commercial_brief",
+    ),
+    "alignment_questionnaire": Purpose(
+        QuestionnaireFacts,
+        PhaseBody,
+        _t_questionnaire,
+        PurposeSpec(
+            title="Alignment questionnaire",
+            audience="CSM, who sends it to the customer's champion and sponsor",
+            sentences=(2, 3),
+            bullets_label="Context",
+        ),
+        "alignment_questionnaire",
+    ),
+    "maturity_assessment": Purpose(
+        MaturityFacts,
+        PhaseBody,
+        _t_maturity,
+        PurposeSpec(
+            title="Maturity assessment and use-case discovery",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Rubric",
+        ),
+        "maturity_assessment",
+    ),
+    "kickoff_brief": Purpose(
+        KickoffFacts,
+        PhaseBody,
+        _t_kickoff,
+        PurposeSpec(
+            title="Kickoff brief and stakeholder map",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Stakeholder map",
+            actions_label="Before and at the kickoff",
+        ),
+        "kickoff_brief",
+    ),
+    "cs_plan_draft": Purpose(
+        CsPlanFacts,
+        PhaseBody,
+        _t_cs_plan,
+        PurposeSpec(
+            title="CS plan draft",
+            audience="CSM, who co-creates it with the customer",
+            sentences=(2, 3),
+            bullets_label="Objectives and success criteria",
+            actions_label="To agree the plan",
+        ),
+        "cs_plan_draft",
     ),
     "advocacy_ask": Purpose(
         AdvocacyAskFacts,

@@ -16,6 +16,7 @@ from domain.engagement import EngagementState
 from domain.handoff import Handoff, HandoffContract
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
+from domain.onboarding import CriterionStatus, MaturityResult, OnboardingState
 
 TIMELINE_LIMIT = 200  # entries kept in state; every decision is also on the event bus
 FAILURES_KEPT = 5
@@ -80,6 +81,8 @@ class AccountState(BaseModel):
     # A Postgres step that spent its retry budget: the account waits until then, then retries.
     db_retry_at: datetime | None = None
     handoff_pending: bool = False  # the handoff row is not in Postgres yet
+    # Phases 1-3: drafts done, questionnaire answers, maturity, CS plan criteria.
+    onboarding: OnboardingState = Field(default_factory=OnboardingState)
     # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).
     engagement: EngagementState = Field(default_factory=EngagementState)
 
@@ -135,6 +138,9 @@ class AccountView(BaseModel):
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
     band_reason: str | None = None  # why the band is UNSCORED
+    # The approved CS plan's success criteria as of the last scan (met / on track / behind).
+    success_criteria: list[CriterionStatus] = Field(default_factory=list)
+    maturity: MaturityResult | None = None
     # Value Activation and Relationship Capital (workflows/engagement.py:view_fields).
     time_to_first_value_days: int | None = None
     time_to_first_value: str | None = None

@@ -76,6 +76,12 @@ class AssessmentSummary(BaseModel):
     active_users: int | None = None  # last activity window
     seat_utilization: float | None = None  # active_users / seats purchased
     data_issue_count: int = 0
+    # For phases 1-3 (domain/onboarding.py): the latest week of the weekly active users
+    # series, distinct users per feature (adoption window) and the windows' lengths.
+    weekly_active_users: int | None = None
+    feature_users: dict[str, int] | None = None
+    activity_window_days: int | None = None
+    adoption_window_days: int | None = None
 
     @property
     def total_waste(self) -> float:
@@ -139,6 +145,16 @@ def summarize(assessment: Assessment, facts: AccountFacts | None = None) -> Asse
         active_users=active,
         seat_utilization=utilization,
         data_issue_count=len(snap.data_issues),
+        weekly_active_users=(
+            facts.weekly_active_users[-1]
+            if facts is not None and facts.weekly_active_users
+            else None
+        ),
+        feature_users=dict(facts.feature_users)
+        if facts is not None and facts.feature_users
+        else None,
+        activity_window_days=facts.windows.activity_days if facts is not None else None,
+        adoption_window_days=facts.windows.adoption_days if facts is not None else None,
     )
 
 

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         MilestoneSignal,
         MilestoneUpdate,
         PauseUpdate,
+        QuestionnaireAnswersUpdate,
         ReassignUpdate,
         UpdateResult,
     )
@@ -59,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.summary import AssessmentSummary
     from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
     from workflows import activity_defs as act
-    from workflows import engagement, playbooks
+    from workflows import engagement, phases, playbooks
     from workflows.activity_models import (
         RenewalCheckRequest,
         RenewalCheckResult,
@@ -399,6 +400,7 @@ class AccountLifecycleWorkflow:
         for m in sorted(lc.data_milestones(summary.seat_utilization, summary.active_users)):
             self._milestone(m, "telemetry")
         self._upsert_search_attributes()
+        await phases.after_scan(self.ctx, summary)  # the drafts phases 1-3 owe; CS plan criteria
         await self._decide(summary)
 
     async def _decide(self, summary: AssessmentSummary) -> None:
@@ -676,8 +678,12 @@ class AccountLifecycleWorkflow:
             "update", f"CS plan approved by {upd.approved_by}: {len(upd.objectives)} objective(s)"
         )
         self._milestone("cs_plan_approved", f"update by {upd.approved_by}")
+        tracked = phases.adopt_criteria(self.ctx, upd)
         self._wake = True
-        return UpdateResult(message=f"CS plan recorded; phase is {self.s.phase.label}")
+        return UpdateResult(
+            message=f"CS plan recorded; phase is {self.s.phase.label}"
+            + (f"; {tracked}" if tracked else "")
+        )
 
     @approve_cs_plan.validator
     def _validate_cs_plan(self, upd: CsPlanUpdate) -> None:
@@ -688,6 +694,17 @@ class AccountLifecycleWorkflow:
             )
         if self.s.phase == Phase.CHURNED:
             raise ValueError("the account has churned")
+
+    @workflow.update
+    async def submit_questionnaire(self, upd: QuestionnaireAnswersUpdate) -> UpdateResult:
+        message = phases.record_answers(self.ctx, upd)
+        self._wake = True
+        return UpdateResult(message=message)
+
+    @submit_questionnaire.validator
+    def _validate_questionnaire(self, upd: QuestionnaireAnswersUpdate) -> None:
+        _expect(upd, QuestionnaireAnswersUpdate)
+        phases.check_answers(self.ctx, upd)
 
     @workflow.update
     async def decide_save(self, upd: DecisionUpdate) -> UpdateResult:
@@ -819,6 +836,8 @@ class AccountLifecycleWorkflow:
             signals_rejected=s.signals_rejected,
             failures=s.failures,
             failures_total=s.failures_total,
+            success_criteria=s.onboarding.criteria_status,
+            maturity=s.onboarding.maturity,
             **engagement.view_fields(self.ctx),
         )
 

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         DeliveryKind,
         DeliveryRequest,
         DeliveryResult,
+        DeliverySection,
         delivery_key,
     )
     from domain.digest import Category, DigestItem, page_link
@@ -166,6 +167,7 @@ def narrative_request(
     to_name: str | None = None,
     subject: str | None = None,
     purpose: str | None = None,
+    extra_sections: list[DeliverySection] | None = None,
 ) -> DeliveryRequest:
     purpose = purpose or n.purpose
     req = narrative_delivery(
@@ -176,6 +178,7 @@ def narrative_request(
         to_name=to_name,
         subject=subject,
         facts=facts,
+        extra_sections=extra_sections,
     )
     return req if req.purpose == purpose else req.model_copy(update={"purpose": purpose})
 
@@ -226,6 +229,7 @@ async def draft_or_digest(
     subject: str,
     headline: str,
     purpose: str | None = None,
+    extra_sections: list[DeliverySection] | None = None,
 ) -> tuple[str, DeliveryResult]:
     """Draft the email at once, or file the detail as an account page and a digest line.
 
@@ -242,13 +246,20 @@ async def draft_or_digest(
         to_name=to_name,
         subject=subject,
         purpose=purpose,
+        extra_sections=extra_sections,
     )
     if ctx.policy.digest == "off" or not workflow.patched(DIGEST):
         return "drafted", await deliver(ctx, email)
     page = await deliver(
         ctx,
         narrative_request(
-            n, facts, kind="account_page", occurrence=occurrence, subject=subject, purpose=purpose
+            n,
+            facts,
+            kind="account_page",
+            occurrence=occurrence,
+            subject=subject,
+            purpose=purpose,
+            extra_sections=extra_sections,
         ),
     )
     now = await workflow.execute_activity(

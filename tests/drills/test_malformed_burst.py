@@ -88,6 +88,10 @@ VALID_UPDATES: dict[str, dict[str, Any]] = {
     "mark_milestone": {"milestone": "kickoff_held", "marked_by": "Ann"},
     "set_paused": {"paused": True, "by": "ops"},
     "reassign_csm": {"csm_owner": "Lee Chen", "csm_email": "lee@example.com", "by": "ops"},
+    "submit_questionnaire": {
+        "answered_by": "Ann",
+        "answers": [{"question_id": "goals-outcome", "level": 3}],
+    },
 }
 assert set(VALID_SIGNALS) == set(SIGNALS) and set(VALID_UPDATES) == set(UPDATES)
 
@@ -181,6 +185,13 @@ REFUSED_BY_VALIDATOR: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "set_paused": st.fixed_dictionaries({"paused": st.just(False), "by": text.filter(bool)}),
     "reassign_csm": st.fixed_dictionaries(
         {"csm_owner": st.just("Dana Reyes"), "csm_email": st.emails(), "by": text.filter(bool)}
+    ),
+    # A question the account's questionnaire never asked.
+    "submit_questionnaire": st.fixed_dictionaries(
+        {
+            "answered_by": st.just("Ann"),
+            "answers": st.just([{"question_id": "no-such-question", "level": 3}]),
+        }
     ),
 }
 
@@ -276,6 +287,13 @@ async def test_a_malformed_burst_is_rejected_with_reasons_and_nothing_breaks(
             return got >= n
 
         await wait_for(lambda: scans(h.account_id, 1), what="the first scan")
+
+        async def first_pass_drafted() -> bool:
+            # The first scan's pass ends with the phase 1-2 drafts (commercial brief, then
+            # the questionnaire): a pass that is still drafting is not a settled state.
+            return any("alignment questionnaire" in t.text for t in (await view(handle)).timeline)
+
+        await wait_for(first_pass_drafted, what="the drafts of the first scan")
 
         async def save_plan_waiting() -> bool:
             return bool((await view(other)).save_workflow_id)

@@ -50,6 +50,24 @@ async def test_each_bad_handoff_field_is_named(
     assert "cannot reach Temporal" not in err
 
 
+async def test_bad_questionnaire_answers_are_named_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = {
+        "answered_by": "Lee Park",
+        "answers": [{"question_id": "goals-outcome", "level": 7, "mood": "great"}],
+    }
+    code = await starter.main(
+        ["questionnaire", "acme-1", _write(tmp_path, "a.json", json.dumps(doc))],
+        settings=UNREACHABLE,
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "answers.0.level: Input should be less than or equal to 5" in err
+    assert "answers.0.mood: Extra inputs are not permitted" in err
+    assert "cannot reach Temporal" not in err
+
+
 async def test_unreachable_temporal_is_one_line_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -144,8 +144,33 @@ def workflow_facts() -> dict[str, NarrativeFacts]:
             nudges_sent=1,
         ),
         **qbr,
+        **onboarding_facts_as_built(),
         **engagement_workflow_facts(),
     }
+
+
+def onboarding_facts_as_built() -> dict[str, NarrativeFacts]:
+    """Phases 1-3, as workflows/phases.py builds them (domain/onboarding_facts.py)."""
+    from domain import onboarding as ob
+    from domain import onboarding_facts as build
+
+    qs = ob.questionnaire(HANDOFF)
+    answers = [ob.Answer(question_id=q.question_id, level=2) for q in qs if q.dimension]
+    reading = build.reading(REFERENCE)
+    modules = HANDOFF.contract.licensed_modules
+    result = ob.assess_maturity(qs, answers, reading, 100, modules)
+    use_cases = ob.discover_use_cases(modules, reading.feature_users)
+    criteria = ob.propose_criteria(HANDOFF)
+    start = AS_OF.date() - timedelta(days=20)
+    statuses = ob.evaluate_criteria(criteria, reading, start, AS_OF.date())
+    built = [
+        build.commercial_brief(HANDOFF, REFERENCE),
+        build.questionnaire_draft(HANDOFF, REFERENCE, qs),
+        build.maturity_draft(HANDOFF, REFERENCE, result, use_cases, answers),
+        build.kickoff_draft(HANDOFF, REFERENCE, ob.stakeholder_map(HANDOFF), result),
+        build.cs_plan_draft(HANDOFF, REFERENCE, criteria, statuses, start),
+    ]
+    return {facts.purpose: facts for facts, _ in built}
 
 
 def engagement_workflow_facts() -> dict[str, NarrativeFacts]:

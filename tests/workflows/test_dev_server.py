@@ -123,6 +123,8 @@ async def test_search_attributes_and_current_details_are_visible_to_operators(
             **start_args(h, settings),
         )
         await _wait_for(lambda: _has_band(handle))
+        # The first pass drafts what phase 2 owes after its scan; then the workflow sleeps.
+        await _wait_for(lambda: _sleeping(handle))
         target = dev_env.client.service_client.config.target_host
         cli = [_binary("temporal"), "--address", target, "--namespace", client.namespace]
         described = json.loads(
@@ -165,6 +167,11 @@ async def _cli(*args: str) -> str:
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     return out.decode()
+
+
+async def _sleeping(handle) -> bool:
+    meta = await handle.query("__temporal_workflow_metadata")
+    return "waiting for" in (meta.current_details or "")
 
 
 async def _has_band(handle) -> bool:
