@@ -20,6 +20,7 @@ from cli.accounts import CliError, add_account_parsers
 from cli.backtest import add_backtest_parser
 from cli.calibrate import add_calibrate_parser
 from cli.config import add_config_parser
+from cli.engagement import add_engagement_parsers
 from cli.events import add_events_parser, run_events
 from cli.ingest import add_ingest_parser
 from cli.score import add_score_parser
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_events_parser(sub).set_defaults(run=run_events)
     add_console_parser(sub)
     add_ingest_parser(sub)
+    add_engagement_parsers(sub)
     return parser
 
 

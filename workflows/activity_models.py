@@ -44,3 +44,11 @@ class RenewalCheckResult(BaseModel):
 class ScoreAccountRequest(BaseModel):
     account_id: str
     as_of: datetime
+
+
+class FeedbackDigestRequest(BaseModel):
+    """Input of ``feedback_digest`` and of ProductFeedbackWorkflow: one quarter, one owner."""
+
+    quarter: str = Field(pattern=r"^\d{4}-Q[1-4]$")
+    to: str | None = None  # None: the configured product owner
+    to_name: str | None = None
