@@ -20,6 +20,7 @@ from cli.accounts import CliError, add_account_parsers
 from cli.backtest import add_backtest_parser
 from cli.calibrate import add_calibrate_parser
 from cli.config import add_config_parser
+from cli.engagement import add_engagement_parsers
 from cli.events import add_events_parser, run_events
 from cli.forecast import add_forecast_parsers
 from cli.ingest import add_ingest_parser
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_events_parser(sub).set_defaults(run=run_events)
     add_console_parser(sub)
     add_ingest_parser(sub)
+    add_engagement_parsers(sub)
     add_retention_parser(sub)
     add_forecast_parsers(sub)
     return parser

@@ -164,6 +164,26 @@ class ChurnNoticeSignal(_Strict):
     noticed_on: date | None = None
 
 
+class FeatureReleasedSignal(_Strict):
+    """A feature was released: accounts that license its module get an introduction draft."""
+
+    feature_id: RecordId
+    module: RecordId = Field(max_length=100)
+    title: ShortText = Field(min_length=1)
+    released_on: date
+    summary: ShortText | None = None
+
+
+class MeetingScheduledSignal(_Strict):
+    """A meeting with the customer is on the calendar: a prep brief is drafted before it."""
+
+    meeting_id: RecordId
+    scheduled_for: datetime
+    kind: Literal["meeting", "call", "qbr", "kickoff", "workshop"] = "meeting"
+    title: ShortText | None = None
+    attendees: list[Name] = Field(default_factory=list, max_length=50)
+
+
 # Signal name -> model. The workflow and the CLI both use this table.
 SIGNALS: dict[str, type[BaseModel]] = {
     "usage": UsageEventsSignal,
@@ -177,6 +197,8 @@ SIGNALS: dict[str, type[BaseModel]] = {
     "milestone": MilestoneSignal,
     "churn_notice": ChurnNoticeSignal,
     "usage_arrived": UsageArrivedSignal,
+    "feature_released": FeatureReleasedSignal,
+    "meeting_scheduled": MeetingScheduledSignal,
 }
 
 # Telemetry that an activity writes to Postgres; the rest changes workflow state.

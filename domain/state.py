@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from domain.digest import DraftPolicy
+from domain.engagement import EngagementState
 from domain.forecast import CsmSentiment, RenewalForecast
 from domain.handoff import Handoff, HandoffContract
 from domain.lifecycle import Phase
@@ -87,6 +88,8 @@ class AccountState(BaseModel):
     handoff_pending: bool = False  # the handoff row is not in Postgres yet
     # Phases 1-3: drafts done, questionnaire answers, maturity, CS plan criteria.
     onboarding: OnboardingState = Field(default_factory=OnboardingState)
+    # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).
+    engagement: EngagementState = Field(default_factory=EngagementState)
 
     @property
     def account_id(self) -> str:
@@ -143,6 +146,11 @@ class AccountView(BaseModel):
     # The approved CS plan's success criteria as of the last scan (met / on track / behind).
     success_criteria: list[CriterionStatus] = Field(default_factory=list)
     maturity: MaturityResult | None = None
+    # Value Activation and Relationship Capital (workflows/engagement.py:view_fields).
+    time_to_first_value_days: int | None = None
+    time_to_first_value: str | None = None
+    advocacy_asks: list[str] = Field(default_factory=list)  # "2027-03-01 reference call"
+    advocacy_blocked: list[str] = Field(default_factory=list)  # why no ask now
     sentiment: CsmSentiment | None = None  # the CSM's call in force, beside the score
     forecast: RenewalForecast | None = None  # the latest renewal forecast
 

@@ -68,7 +68,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.summary import AssessmentSummary
     from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
     from workflows import activity_defs as act
-    from workflows import phases, playbooks
+    from workflows import engagement, phases, playbooks
     from workflows.activity_models import (
         RenewalCheckRequest,
         RenewalCheckResult,
@@ -161,6 +161,7 @@ class AccountLifecycleWorkflow:
         run_started = now
         if inp.state is None:
             s.phase_entered_at = now
+            engagement.on_handoff(self.ctx)
             self._log("phase", f"account handed off by Sales; phase {s.phase.label}")
             s.handoff_pending = True
             await self._record_handoff()
@@ -185,10 +186,12 @@ class AccountLifecycleWorkflow:
             await self._flush_telemetry()
             now = workflow.now()
             due_scan = s.last_scan_at is None or now - s.last_scan_at >= SCAN_EVERY
-            if not s.paused and (s.rescore or due_scan):
+            scanned = not s.paused and (s.rescore or due_scan)
+            if scanned:
                 await self._observe()
             await self._fire_due_checkpoints()
             await self._nudge_stalled_gate()
+            await engagement.run_due(self.ctx, scanned=scanned)
             if s.phase == Phase.CHURNED:
                 break
             if self._should_continue_as_new(run_started):
@@ -630,6 +633,7 @@ class AccountLifecycleWorkflow:
         if milestone in s.milestones:
             return
         s.milestones.append(milestone)
+        engagement.on_milestone(self.ctx, milestone, source)
         self._log("milestone", f"{lc.MILESTONES[milestone]} ({source})")
         if s.phase in lc.LINEAR:
             for move in lc.advance(s.phase, set(s.milestones)):
@@ -715,6 +719,8 @@ class AccountLifecycleWorkflow:
             await self._enter_churn_handling(s.churn_reason)
         elif isinstance(msg, ContractChangeSignal):
             self._apply_contract(msg, "changed by signal")
+        else:
+            engagement.on_signal(self.ctx, msg)
         if name in TELEMETRY_SIGNALS:
             key = _telemetry_key(name, msg)
             if key in s.seen_keys:
@@ -951,6 +957,7 @@ class AccountLifecycleWorkflow:
             failures_total=s.failures_total,
             success_criteria=s.onboarding.criteria_status,
             maturity=s.onboarding.maturity,
+            **engagement.view_fields(self.ctx),
             sentiment=self._sentiment_in_force(),
             forecast=s.forecast,
         )

@@ -15,12 +15,20 @@ from temporalio import activity
 
 from domain.delivery import BusEvent, DeliveryFailure, DeliveryRequest, DeliveryResult
 from domain.digest import DigestItem, DigestRequest, DigestResult
+from domain.engagement import (
+    AdoptionTargets,
+    AdvocacyData,
+    AdvocacyDataRequest,
+    EngagementSettings,
+)
+from domain.feedback import FeedbackDigest
 from domain.forecast import RenewalForecast
 from domain.handoff import Handoff
 from domain.narrative import Narrative, NarrativeRequest
 from domain.qbr import QbrDocument, QbrRequest
 from domain.summary import AssessmentSummary
 from workflows.activity_models import (
+    FeedbackDigestRequest,
     RenewalCheckRequest,
     RenewalCheckResult,
     RenewalForecastRequest,
@@ -94,6 +102,26 @@ async def send_digests(req: DigestRequest) -> DigestResult:
     raise _elsewhere("send_digests")
 
 
+@activity.defn(name="advocacy_data")
+async def advocacy_data(req: AdvocacyDataRequest) -> AdvocacyData:
+    raise _elsewhere("advocacy_data")
+
+
+@activity.defn(name="engagement_settings")
+async def engagement_settings(account_id: str) -> EngagementSettings:
+    raise _elsewhere("engagement_settings")
+
+
+@activity.defn(name="adoption_targets")
+async def adoption_targets(req: AdvocacyDataRequest) -> AdoptionTargets:
+    raise _elsewhere("adoption_targets")
+
+
+@activity.defn(name="feedback_digest")
+async def feedback_digest(req: FeedbackDigestRequest) -> FeedbackDigest:
+    raise _elsewhere("feedback_digest")
+
+
 ALL = [
     record_handoff,
     record_telemetry,
@@ -107,4 +135,8 @@ ALL = [
     prepare_qbr,
     add_digest_item,
     send_digests,
+    advocacy_data,
+    engagement_settings,
+    adoption_targets,
+    feedback_digest,
 ]

@@ -47,6 +47,14 @@ class ScoreAccountRequest(BaseModel):
     as_of: datetime
 
 
+class FeedbackDigestRequest(BaseModel):
+    """Input of ``feedback_digest`` and of ProductFeedbackWorkflow: one quarter, one owner."""
+
+    quarter: str = Field(pattern=r"^\d{4}-Q[1-4]$")
+    to: str | None = None  # None: the configured product owner
+    to_name: str | None = None
+
+
 class RenewalForecastRequest(BaseModel):
     """What the workflow knows at a renewal checkpoint; the activity adds the calibrated
     churn probability and the notice on file, applies domain/forecast.py and stores it."""

@@ -73,6 +73,13 @@ VALID_SIGNALS: dict[str, dict[str, Any]] = {
     "milestone": {"milestone": "kickoff_held"},
     "churn_notice": {"reason": "budget cut"},
     "usage_arrived": {"events": 3, "up_to": TS},
+    "feature_released": {
+        "feature_id": "F-1",
+        "module": "reports",
+        "title": "Scheduled exports",
+        "released_on": "2026-10-01",
+    },
+    "meeting_scheduled": {"meeting_id": "M-1", "scheduled_for": TS},
 }
 VALID_UPDATES: dict[str, dict[str, Any]] = {
     "approve_cs_plan": {"approved_by": "Ann", "objectives": ["Cut reporting time"]},

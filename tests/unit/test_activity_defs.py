@@ -10,6 +10,7 @@ from temporalio import activity
 from activities.account import AccountActivities
 from activities.deliveries import DeliveryActivities
 from activities.digest import DigestActivities
+from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
 from activities.narrative import NarrativeActivities
 from activities.qbr import QbrActivities
@@ -28,6 +29,10 @@ IMPLEMENTATIONS = [
     QbrActivities.prepare_qbr,
     DigestActivities.add_digest_item,
     DigestActivities.send_digests,
+    EngagementActivities.advocacy_data,
+    EngagementActivities.adoption_targets,
+    EngagementActivities.engagement_settings,
+    EngagementActivities.feedback_digest,
 ]
 
 
