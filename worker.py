@@ -106,6 +106,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     account.record_telemetry,
                     account.check_renewal,
                     health.score_account,
+                    health.record_renewal_forecast,
                     health.scan_portfolio,
                     qbr.prepare_qbr,
                     digests.add_digest_item,

@@ -30,6 +30,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from activities.config_store import ConfigInForce, ConfigResolver, adoptions
+from activities.retention import fetch_contract_terms
 from domain.calibration import CalibrationReport, churn_odds
 from domain.handoff import account_workflow_id
 from domain.lifecycle import Phase
@@ -472,16 +473,7 @@ class Console:
     # ------------------------------------------------------------- the rest
 
     async def contract_terms(self) -> list[ContractTerm]:
-        rows = await self.pool.fetch("SELECT account_id, start_date, end_date, arr FROM contracts")
-        return [
-            ContractTerm(
-                account_id=r["account_id"],
-                start_date=r["start_date"],
-                end_date=r["end_date"],
-                arr=float(r["arr"]),
-            )
-            for r in rows
-        ]
+        return await fetch_contract_terms(self.pool)
 
     async def drafts_by_csm(self, weeks: int) -> dict[str, int]:
         since = self.clock() - timedelta(weeks=weeks)

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from domain.forecast import Sentiment
 from domain.handoff import check_notice
 from domain.lifecycle import MILESTONES
 from domain.limits import (
@@ -23,6 +24,7 @@ from domain.limits import (
     QUANTITY_MAX,
     Finite,
     Name,
+    OneLine,
     PgInt,
     RecordId,
     ShortText,
@@ -271,6 +273,16 @@ class ReassignUpdate(_Strict):
     by: Name
 
 
+class SentimentUpdate(_Strict):
+    """The CSM's call on an account (domain/forecast.py): shown beside the computed score and
+    fed to the renewal forecast until ``expires_on``; it never replaces the score."""
+
+    value: Sentiment
+    reason: OneLine
+    author: Name
+    expires_on: date
+
+
 UPDATES: dict[str, type[BaseModel]] = {
     "approve_cs_plan": CsPlanUpdate,
     "decide_save": DecisionUpdate,
@@ -279,6 +291,7 @@ UPDATES: dict[str, type[BaseModel]] = {
     "set_paused": PauseUpdate,
     "reassign_csm": ReassignUpdate,
     "submit_questionnaire": QuestionnaireAnswersUpdate,
+    "set_sentiment": SentimentUpdate,
 }
 
 

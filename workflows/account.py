@@ -23,6 +23,13 @@ with workflow.unsafe.imports_passed_through():
 
     from domain import lifecycle as lc
     from domain.digest import DraftPolicy
+    from domain.forecast import (
+        FORECAST_CHECKPOINT_DAYS,
+        SENTIMENT_MAX_DAYS,
+        CsmSentiment,
+        ForecastInput,
+        RenewalForecast,
+    )
     from domain.format import validation_errors
     from domain.handoff import HandoffContract
     from domain.lifecycle import Phase
@@ -45,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         PauseUpdate,
         QuestionnaireAnswersUpdate,
         ReassignUpdate,
+        SentimentUpdate,
         UpdateResult,
     )
     from domain.state import (
@@ -64,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_models import (
         RenewalCheckRequest,
         RenewalCheckResult,
+        RenewalForecastRequest,
         ScoreAccountRequest,
         TelemetryBatch,
     )
@@ -101,6 +110,9 @@ CHURN_RISK_EVENT_PATCH = "churn-risk-changed-event"
 # A signal that lands while a pass is busy (in an activity) must not be
 # forgotten at the next sleep: before this patch its telemetry waited a day.
 WAKE_KEPT_PATCH = "signal-wake-kept-across-pass"
+# A renewal forecast is recorded at the 120/90/60/30-day checkpoints (an activity and an
+# event that histories before it do not have).
+RENEWAL_FORECAST_PATCH = "renewal-forecast-recorded"
 
 
 T = TypeVar("T")
@@ -165,6 +177,7 @@ class AccountLifecycleWorkflow:
         while s.phase != Phase.CHURNED:
             # Reset here, not at the sleep: a signal handled during this pass wakes the next.
             self._wake = False
+            self._expire_sentiment()
             if self._backing_off():
                 await self._sleep_until_next()
                 continue
@@ -458,12 +471,87 @@ class AccountLifecycleWorkflow:
                 await playbooks.start_qbr(self.ctx, cp)
             elif cp.kind == "renewal_window":
                 await playbooks.renewal_window(self.ctx, cp)
+                if cp.days_before_end in FORECAST_CHECKPOINT_DAYS and workflow.patched(
+                    RENEWAL_FORECAST_PATCH
+                ):
+                    await self._record_forecast(cp)
             elif cp.kind == "renewal_outcome":
                 await self._renewal_outcome(cp)
             elif cp.kind == "renewal_grace":
                 await self._renewal_outcome(cp, final=True)
             if s.db_retry_at is not None:
                 break  # a Postgres step ran out of retries: the rest waits for the back-off
+
+    async def _record_forecast(self, cp: lc.Checkpoint) -> None:
+        """The renewal forecast at this checkpoint (domain/forecast.py), from the latest scan,
+        the CSM's call in force and the open findings; the activity adds the calibrated churn
+        probability and the notice on file, and stores it."""
+        s = self.s
+        today = workflow.now().date()
+        recorded = await self._db_step(
+            "the renewal forecast",
+            workflow.execute_activity(
+                act.record_renewal_forecast,
+                RenewalForecastRequest(
+                    inputs=ForecastInput(
+                        account_id=s.account_id,
+                        as_of=today,
+                        renewal_date=s.contract.end_date,
+                        days_before_end=cp.days_before_end or 0,
+                        arr=s.contract.arr,
+                        band=s.band,
+                        score=s.score,
+                        churn_level=s.churn_level,
+                        open_risks=[
+                            str(x.get("title", ""))
+                            for x in s.open_findings
+                            if x.get("severity") == "high"
+                        ],
+                        sentiment=self._sentiment_in_force(),
+                    ),
+                    csm_owner=s.handoff.csm_owner,
+                    tier=s.handoff.tier,
+                ),
+                start_to_close_timeout=self.activity_timeout,
+                retry_policy=DB_RETRY,
+                summary=f"renewal forecast T-{cp.days_before_end}d ({s.contract.end_date})",
+            ),
+        )
+        if recorded is None:
+            return  # noted as a failed step; the next checkpoint records the next forecast
+        f: RenewalForecast = recorded
+        s.forecast = f
+        self._log("decision", f.line())
+        await publish(
+            self.ctx,
+            "renewal.forecast",
+            {
+                "days_before_end": f.days_before_end,
+                "end_date": str(f.renewal_date),
+                "category": f.category,
+                "data_category": f.data_category,
+                "arr": f.arr,
+                "churn_probability": f.churn_probability,
+                "sentiment": f.sentiment,
+                "reasons": f.reasons,
+            },
+            cp.key,
+        )
+
+    def _sentiment_in_force(self) -> CsmSentiment | None:
+        got = self.s.sentiment
+        return got if got is not None and got.in_force(workflow.now().date()) else None
+
+    def _expire_sentiment(self) -> None:
+        """A CSM's call expires on its own: from its expiry date it is dropped (timeline)."""
+        s = self.s
+        if s.sentiment is not None and self._sentiment_in_force() is None:
+            self._log(
+                "update",
+                f"CSM sentiment {s.sentiment.value} by {s.sentiment.author} expired "
+                f"on {s.sentiment.expires_on}",
+            )
+            s.sentiment = None
 
     async def _renewal_outcome(self, cp: lc.Checkpoint, final: bool = False) -> None:
         s = self.s
@@ -802,6 +890,37 @@ class AccountLifecycleWorkflow:
         if upd.csm_owner == self.s.handoff.csm_owner:
             raise ValueError(f"{upd.csm_owner} already owns this account")
 
+    @workflow.update
+    async def set_sentiment(self, upd: SentimentUpdate) -> UpdateResult:
+        s = self.s
+        s.sentiment = CsmSentiment(
+            value=upd.value,
+            reason=upd.reason,
+            author=upd.author,
+            expires_on=upd.expires_on,
+            recorded_at=workflow.now(),
+        )
+        self._log("update", s.sentiment.line())
+        score = f"{s.score:.0f} {s.band}" if s.score is not None else "not scored yet"
+        return UpdateResult(
+            message=f"CSM sentiment {upd.value} recorded until {upd.expires_on}; "
+            f"the computed health score stays {score}"
+        )
+
+    @set_sentiment.validator
+    def _validate_sentiment(self, upd: SentimentUpdate) -> None:
+        _expect(upd, SentimentUpdate)
+        today = workflow.now().date()
+        if self.s.phase == Phase.CHURNED:
+            raise ValueError("the account has churned")
+        if upd.expires_on <= today:
+            raise ValueError(f"expires_on {upd.expires_on} must be after today ({today})")
+        if (upd.expires_on - today).days > SENTIMENT_MAX_DAYS:
+            raise ValueError(
+                f"expires_on {upd.expires_on} is more than {SENTIMENT_MAX_DAYS} days away: "
+                "a CSM's call must be renewed at least yearly"
+            )
+
     # --------------------------------------------------------------- queries
 
     @workflow.query
@@ -839,6 +958,8 @@ class AccountLifecycleWorkflow:
             success_criteria=s.onboarding.criteria_status,
             maturity=s.onboarding.maturity,
             **engagement.view_fields(self.ctx),
+            sentiment=self._sentiment_in_force(),
+            forecast=s.forecast,
         )
 
     def _churn_finding(self) -> list[dict]:

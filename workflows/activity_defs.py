@@ -22,6 +22,7 @@ from domain.engagement import (
     EngagementSettings,
 )
 from domain.feedback import FeedbackDigest
+from domain.forecast import RenewalForecast
 from domain.handoff import Handoff
 from domain.narrative import Narrative, NarrativeRequest
 from domain.qbr import QbrDocument, QbrRequest
@@ -30,6 +31,7 @@ from workflows.activity_models import (
     FeedbackDigestRequest,
     RenewalCheckRequest,
     RenewalCheckResult,
+    RenewalForecastRequest,
     ScoreAccountRequest,
     TelemetryBatch,
     TelemetryWriteResult,
@@ -58,6 +60,11 @@ async def check_renewal(req: RenewalCheckRequest) -> RenewalCheckResult:
 @activity.defn(name="score_account")
 async def score_account(req: ScoreAccountRequest) -> AssessmentSummary:
     raise _elsewhere("score_account")
+
+
+@activity.defn(name="record_renewal_forecast")
+async def record_renewal_forecast(req: RenewalForecastRequest) -> RenewalForecast:
+    raise _elsewhere("record_renewal_forecast")
 
 
 @activity.defn(name="write_narrative")
@@ -120,6 +127,7 @@ ALL = [
     record_telemetry,
     check_renewal,
     score_account,
+    record_renewal_forecast,
     write_narrative,
     deliver,
     fail_delivery,

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from domain.forecast import ForecastInput
 from domain.handoff import HandoffContract
 from domain.state import PendingTelemetry
 
@@ -52,3 +53,12 @@ class FeedbackDigestRequest(BaseModel):
     quarter: str = Field(pattern=r"^\d{4}-Q[1-4]$")
     to: str | None = None  # None: the configured product owner
     to_name: str | None = None
+
+
+class RenewalForecastRequest(BaseModel):
+    """What the workflow knows at a renewal checkpoint; the activity adds the calibrated
+    churn probability and the notice on file, applies domain/forecast.py and stores it."""
+
+    inputs: ForecastInput
+    csm_owner: str
+    tier: str
