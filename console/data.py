@@ -30,6 +30,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from activities.config_store import ConfigInForce, ConfigResolver, adoptions
+from activities.forecast import latest_forecasts
 from activities.retention import fetch_contract_terms
 from domain.calibration import CalibrationReport, churn_odds
 from domain.handoff import account_workflow_id
@@ -174,6 +175,11 @@ class Console:
         self._phases = (started, out)
         self._listing_seconds = time.monotonic() - started
         return out
+
+    async def recorded_forecasts(self) -> dict[str, str]:
+        """account -> the category recorded at its last renewal checkpoint (open terms)."""
+        async with self.pool.acquire() as conn:
+            return {f.account_id: f.category for f in await latest_forecasts(conn, self.today())}
 
     async def portfolio(self, fresh: bool = False) -> list[PortfolioRow]:
         as_of = self.today()
