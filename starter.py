@@ -20,8 +20,11 @@ from cli.accounts import CliError, add_account_parsers
 from cli.backtest import add_backtest_parser
 from cli.calibrate import add_calibrate_parser
 from cli.config import add_config_parser
+from cli.engagement import add_engagement_parsers
 from cli.events import add_events_parser, run_events
+from cli.forecast import add_forecast_parsers
 from cli.ingest import add_ingest_parser
+from cli.retention import add_retention_parser
 from cli.schedule import add_schedule_parser
 from cli.score import add_score_parser
 from stack.codec import KeyConfigError
@@ -51,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_console_parser(sub)
     add_ingest_parser(sub)
     add_schedule_parser(sub)
+    add_engagement_parsers(sub)
+    add_retention_parser(sub)
+    add_forecast_parsers(sub)
     return parser
 
 

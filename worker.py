@@ -31,6 +31,7 @@ from activities.config_store import ConfigResolver
 from activities.db import create_pool, describe_dsn
 from activities.deliveries import DeliveryActivities
 from activities.digest import DigestActivities
+from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
 from activities.narrative import NarrativeActivities
 from activities.qbr import QbrActivities
@@ -43,6 +44,7 @@ from stack.settings import Settings, load_settings
 from workflows.account import AccountLifecycleWorkflow
 from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
 from workflows.digest import DigestWorkflow
+from workflows.engagement import ProductFeedbackWorkflow
 from workflows.portfolio import PortfolioScanWorkflow
 from workflows.sandbox import cache_workflow_bytecode, workflow_runner
 
@@ -78,6 +80,8 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)
     digests = DigestActivities(pool, deliveries)
+    # a bad VIM_ENGAGEMENT_CONFIG stops the worker here
+    engagement = EngagementActivities(pool, resolver=resolver)
     delivery_acts: Sequence = [
         deliveries.deliver,
         deliveries.fail_delivery,
@@ -97,17 +101,23 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     ChurnSaveWorkflow,
                     DigestWorkflow,
                     PortfolioScanWorkflow,
+                    ProductFeedbackWorkflow,
                 ],
                 activities=[
                     account.record_handoff,
                     account.record_telemetry,
                     account.check_renewal,
                     health.score_account,
+                    health.record_renewal_forecast,
                     health.scan_portfolio,
                     health.scan_chunk,
                     qbr.prepare_qbr,
                     digests.add_digest_item,
                     digests.send_digests,
+                    engagement.advocacy_data,
+                    engagement.adoption_targets,
+                    engagement.engagement_settings,
+                    engagement.feedback_digest,
                     *delivery_acts,
                 ],
                 max_concurrent_activities=20,

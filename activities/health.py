@@ -32,13 +32,19 @@ from activities.telemetry import fetch_account_ids, fetch_facts
 from domain.assess import Assessment, assess_account
 from domain.config import HealthConfig
 from domain.facts import AccountFacts
+from domain.forecast import RenewalForecast
 from domain.format import as_utc
 from domain.health import HealthSnapshot
 from domain.messages import PortfolioSummarySignal
 from domain.summary import AssessmentSummary, summarize
 from ingest.notify import signal_accounts
 from stack import metrics
-from workflows.activity_models import ScanChunkRequest, ScanChunkResult, ScoreAccountRequest
+from workflows.activity_models import (
+    RenewalForecastRequest,
+    ScanChunkRequest,
+    ScanChunkResult,
+    ScoreAccountRequest,
+)
 
 __all__ = [
     "HealthActivities",
@@ -146,6 +152,16 @@ class HealthActivities:
             await save_assessments(conn, [assessment])
         metrics.count(metrics.HEALTH_SCANS, 1, _scan_labels(assessment))
         return summarize(assessment, facts)
+
+    @activity.defn
+    async def record_renewal_forecast(self, req: RenewalForecastRequest) -> RenewalForecast:
+        """The renewal forecast at a checkpoint, with the calibrated churn probability of the
+        config in force; stored in renewal_forecasts (activities/forecast.py)."""
+        from activities.forecast import compute_and_store
+
+        async with self.pool.acquire() as conn:
+            config = await self.config_in_force(conn)
+            return await compute_and_store(conn, config, req)
 
     @activity.defn
     async def scan_portfolio(self, req: ScanRequest) -> ScanResult:

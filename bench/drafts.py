@@ -331,6 +331,12 @@ def audit_draft(d: Draft, src: Sources, start: date, end: date) -> list[Finding]
         out.append(Finding(check, d.label, detail))
 
     scan_days = set(src.scan_dates) or {start}
+    # A QBR is written on its own as-of day (a quarter's first day), which need not be a
+    # scan day: its day counts are checked against the day its review period ends.
+    scan_days |= {
+        date.fromisoformat(m.group(1))
+        for m in re.finditer(r"Review period: \d{4}-\d{2}-\d{2} to (\d{4}-\d{2}-\d{2})", text)
+    }
     ends = src.end_dates
 
     # -- wrong numbers: days to renewal against the date it names, the day it was written
@@ -385,7 +391,8 @@ def audit_draft(d: Draft, src: Sources, start: date, end: date) -> list[Finding]
 
     # -- contradictions: seat percentages
     active_pct = [
-        int(x) for x in re.findall(r"(\d+)% of (?:licensed )?seats (?:were )?active", text)
+        int(x)
+        for x in re.findall(r"(\d+)% of (?:licensed )?seats (?:were )?active(?! by day)", text)
     ]
     active_pct += [int(x) for x in re.findall(r"\((\d+)% utilization\)", text)]
     active_pct += [int(x) for x in re.findall(r"seats were active \((\d+)%\)", text)]

@@ -198,7 +198,9 @@ async def cmd_list(client: Client, settings: Settings, args: argparse.Namespace)
                 wf.status.name.lower() if wf.status else "",
             ]
         )
-    _table(["account", "phase", "band", "score", "churn", "renewal", "ARR", "CSM", "status"], rows)
+    print_table(
+        ["account", "phase", "band", "score", "churn", "renewal", "ARR", "CSM", "status"], rows
+    )
     print(f"{len(rows)} account(s). Query: {query}")
     return 0
 
@@ -211,11 +213,17 @@ def _sa(sa: Any, name: str) -> str:
     return ""
 
 
-def _table(header: list[str], rows: Iterable[list[str]]) -> None:
+def print_table(header: list[str], rows: Iterable[list[str]], right: Iterable[int] = ()) -> None:
+    """Columns padded to their widest cell; the columns in ``right`` (numbers) right-aligned."""
     rows = list(rows)
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    ralign = set(right)
     for r in [header, *rows]:
-        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=False)).rstrip())
+        cells = [
+            str(x).rjust(w) if i in ralign else str(x).ljust(w)
+            for i, (x, w) in enumerate(zip(r, widths, strict=False))
+        ]
+        print("  ".join(cells).rstrip())
 
 
 async def cmd_describe(client: Client, settings: Settings, args: argparse.Namespace) -> int:
@@ -241,6 +249,10 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
     )
     if view.band_reason:
         print(f"  unscored: {view.band_reason}")
+    if view.sentiment is not None:
+        print(f"  {view.sentiment.line()} (beside the score, never replacing it)")
+    if view.forecast is not None:
+        print(f"  {view.forecast.line()}")
     if view.waiting_for:
         print(f"  {view.waiting_for}")
     for d in view.drivers:
@@ -256,6 +268,12 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
         print(f"  maturity {view.maturity.overall} of 5 ({view.maturity.stage})")
     for c in view.success_criteria:
         print(f"  criterion: {c.line}")
+    if view.time_to_first_value:
+        print(f"  time to first value: {view.time_to_first_value}")
+    for a in view.advocacy_asks:
+        print(f"  advocacy ask: {a}")
+    if view.advocacy_blocked:
+        print("  no advocacy ask: " + "; ".join(view.advocacy_blocked))
     print("  next: " + "; ".join(view.next_checkpoints))
     print(f"  timeline (last {min(len(view.timeline), args.tail)} of {len(view.timeline)}):")
     for t in view.timeline[-args.tail :]:

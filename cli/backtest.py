@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -36,13 +37,30 @@ def parse_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def add_date_range(p: argparse.ArgumentParser, every: int) -> None:
-    """--from, --to and --every: the past dates a back-test or a calibration scores."""
-    p.add_argument("--from", dest="date_from", type=parse_date, required=True, metavar="DATE")
-    p.add_argument("--to", dest="date_to", type=parse_date, required=True, metavar="DATE")
-    p.add_argument(
-        "--every", type=int, default=every, metavar="DAYS", help=f"days between dates ({every})"
-    )
+def parse_month(text: str) -> date:
+    """'YYYY-MM' -> the first day of that month."""
+    try:
+        if len(text) != 7:
+            raise ValueError(text)
+        return date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month (YYYY-MM)") from None
+
+
+def add_date_range(
+    p: argparse.ArgumentParser,
+    every: int | None,
+    parse: Callable[[str], date] = parse_date,
+    metavar: str = "DATE",
+) -> None:
+    """--from, --to and --every: the past dates a back-test or a calibration scores
+    (``every=None``: no --every; ``parse=parse_month``: whole months, e.g. retention)."""
+    p.add_argument("--from", dest="date_from", type=parse, required=True, metavar=metavar)
+    p.add_argument("--to", dest="date_to", type=parse, required=True, metavar=metavar)
+    if every is not None:
+        p.add_argument(
+            "--every", type=int, default=every, metavar="DAYS", help=f"days between dates ({every})"
+        )
 
 
 def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:

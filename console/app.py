@@ -257,8 +257,13 @@ def create_app(console: Console) -> Starlette:
         sort = "arr" if request.query_params.get("sort") == "arr" else "date"
         today = console.today()
         rows = upcoming_renewals(await console.portfolio(), today, RENEWAL_DAYS, sort)
+        recorded = await console.recorded_forecasts()
         items = [
-            (r, forecast_category(r), renewal_checkpoints(r.renewal_date, today))  # type: ignore[arg-type]
+            (
+                r,
+                forecast_category(r, today, recorded.get(r.account_id)),
+                renewal_checkpoints(r.renewal_date, today),  # type: ignore[arg-type]
+            )
             for r in rows
         ]
         by_cat = {c: sum(r.arr for r, cat, _ in items if cat == c) for c in FORECAST_CATEGORIES}

@@ -30,6 +30,8 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from activities.config_store import ConfigInForce, ConfigResolver, adoptions
+from activities.forecast import latest_forecasts
+from activities.retention import fetch_contract_terms
 from domain.calibration import CalibrationReport, churn_odds
 from domain.handoff import account_workflow_id
 from domain.lifecycle import Phase
@@ -173,6 +175,11 @@ class Console:
         self._phases = (started, out)
         self._listing_seconds = time.monotonic() - started
         return out
+
+    async def recorded_forecasts(self) -> dict[str, str]:
+        """account -> the category recorded at its last renewal checkpoint (open terms)."""
+        async with self.pool.acquire() as conn:
+            return {f.account_id: f.category for f in await latest_forecasts(conn, self.today())}
 
     async def portfolio(self, fresh: bool = False) -> list[PortfolioRow]:
         as_of = self.today()
@@ -472,16 +479,7 @@ class Console:
     # ------------------------------------------------------------- the rest
 
     async def contract_terms(self) -> list[ContractTerm]:
-        rows = await self.pool.fetch("SELECT account_id, start_date, end_date, arr FROM contracts")
-        return [
-            ContractTerm(
-                account_id=r["account_id"],
-                start_date=r["start_date"],
-                end_date=r["end_date"],
-                arr=float(r["arr"]),
-            )
-            for r in rows
-        ]
+        return await fetch_contract_terms(self.pool)
 
     async def drafts_by_csm(self, weeks: int) -> dict[str, int]:
         since = self.clock() - timedelta(weeks=weeks)

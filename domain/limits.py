@@ -87,6 +87,15 @@ Name = Annotated[
     AfterValidator(_utf8_within(TEMPORAL_SEARCH_ATTRIBUTE_BYTES // 2)),
 ]
 ShortText = Annotated[str, Field(max_length=SHORT_TEXT_MAX), AfterValidator(_no_nul)]
+# One line of free text shown in a header, a table cell or a subject (a CSM's reason):
+# bounded, no line break or control character.
+ONE_LINE_MAX = 500
+OneLine = Annotated[
+    str,
+    Field(min_length=1, max_length=ONE_LINE_MAX),
+    AfterValidator(_header_safe),
+    AfterValidator(_no_nul),
+]
 Text = Annotated[str, Field(max_length=TEXT_MAX), AfterValidator(_no_nul)]
 PgInt = Annotated[int, Field(ge=-PG_INT_MAX, le=PG_INT_MAX)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from domain.forecast import Sentiment
 from domain.handoff import check_notice
 from domain.lifecycle import MILESTONES
 from domain.limits import (
@@ -23,6 +24,7 @@ from domain.limits import (
     QUANTITY_MAX,
     Finite,
     Name,
+    OneLine,
     PgInt,
     RecordId,
     ShortText,
@@ -175,6 +177,26 @@ class PortfolioSummarySignal(_Strict):
     interval_seconds: int = Field(default=86_400, ge=60, le=PG_INT_MAX)
 
 
+class FeatureReleasedSignal(_Strict):
+    """A feature was released: accounts that license its module get an introduction draft."""
+
+    feature_id: RecordId
+    module: RecordId = Field(max_length=100)
+    title: ShortText = Field(min_length=1)
+    released_on: date
+    summary: ShortText | None = None
+
+
+class MeetingScheduledSignal(_Strict):
+    """A meeting with the customer is on the calendar: a prep brief is drafted before it."""
+
+    meeting_id: RecordId
+    scheduled_for: datetime
+    kind: Literal["meeting", "call", "qbr", "kickoff", "workshop"] = "meeting"
+    title: ShortText | None = None
+    attendees: list[Name] = Field(default_factory=list, max_length=50)
+
+
 # Signal name -> model. The workflow and the CLI both use this table.
 SIGNALS: dict[str, type[BaseModel]] = {
     "usage": UsageEventsSignal,
@@ -189,6 +211,8 @@ SIGNALS: dict[str, type[BaseModel]] = {
     "churn_notice": ChurnNoticeSignal,
     "usage_arrived": UsageArrivedSignal,
     "portfolio_summary": PortfolioSummarySignal,
+    "feature_released": FeatureReleasedSignal,
+    "meeting_scheduled": MeetingScheduledSignal,
 }
 
 # Telemetry that an activity writes to Postgres; the rest changes workflow state.
@@ -263,6 +287,16 @@ class ReassignUpdate(_Strict):
     by: Name
 
 
+class SentimentUpdate(_Strict):
+    """The CSM's call on an account (domain/forecast.py): shown beside the computed score and
+    fed to the renewal forecast until ``expires_on``; it never replaces the score."""
+
+    value: Sentiment
+    reason: OneLine
+    author: Name
+    expires_on: date
+
+
 UPDATES: dict[str, type[BaseModel]] = {
     "approve_cs_plan": CsPlanUpdate,
     "decide_save": DecisionUpdate,
@@ -271,6 +305,7 @@ UPDATES: dict[str, type[BaseModel]] = {
     "set_paused": PauseUpdate,
     "reassign_csm": ReassignUpdate,
     "submit_questionnaire": QuestionnaireAnswersUpdate,
+    "set_sentiment": SentimentUpdate,
 }
 
 

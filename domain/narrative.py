@@ -59,6 +59,13 @@ NarrativePurpose = Literal[
     "maturity_assessment",
     "kickoff_brief",
     "cs_plan_draft",
+    # Relationship Capital and Value Activation (domain/engagement_facts.py builds their facts).
+    "advocacy_ask",
+    "product_feedback_digest",
+    "adoption_campaign",
+    "feature_intro",
+    "meeting_prep",
+    "meeting_followup",
 ]
 PURPOSES: tuple[str, ...] = get_args(NarrativePurpose)
 QBR_PURPOSES = (
@@ -339,6 +346,91 @@ class CsPlanFacts(NarrativeFacts):
     criteria: list[str] = Field(default_factory=list)  # each criterion's label
 
 
+class AdvocacyAskFacts(NarrativeFacts):
+    """An advocacy ask the rules found due (``domain/engagement.py``): why this account, now."""
+
+    purpose: Literal["advocacy_ask"] = "advocacy_ask"
+    ask_kind: str  # "reference call", "case study", "public review"
+    nps_latest: int
+    nps_latest_on: date | None = None
+    score: float | None = None
+    band: str | None = None
+    first_value_on: date | None = None
+    days_to_renewal: int | None = None
+    renewal_date: date | None = None
+    asks_before: int = 0
+    ask_interval_days: int | None = None
+
+
+class ProductFeedbackFacts(NarrativeFacts):
+    """One quarter of ticket subjects and NPS comments, grouped into themes (``domain/feedback.py``)."""
+
+    purpose: Literal["product_feedback_digest"] = "product_feedback_digest"
+    quarter: str
+    feedback_items: int
+    accounts_heard: int
+    themes_found: int
+    top_theme: str | None = None
+    top_theme_items: int | None = None
+    top_theme_accounts: int | None = None
+    detractor_comments: int = 0
+
+
+class AdoptionCampaignFacts(NarrativeFacts):
+    """Licensed features under benchmark and who would use them (``domain/activation.py``)."""
+
+    purpose: Literal["adoption_campaign"] = "adoption_campaign"
+    features_in_campaign: int
+    top_feature: str
+    top_feature_rate: float
+    top_feature_benchmark: float
+    top_feature_audience: int
+    adoption_window_days: int
+    active_users: int | None = None
+
+
+class FeatureIntroFacts(NarrativeFacts):
+    """A released feature of a module the account licenses."""
+
+    purpose: Literal["feature_intro"] = "feature_intro"
+    feature_title: str
+    module: str
+    released_on: date
+    release_summary: str | None = None
+
+
+class MeetingPrepFacts(NarrativeFacts):
+    """Before a scheduled meeting: what changed since the last one, open risks, asks.
+
+    ``evidence`` holds the changes, ``recommended_actions`` the asks; the risks are
+    ``open_risks`` lines."""
+
+    purpose: Literal["meeting_prep"] = "meeting_prep"
+    meeting_title: str
+    meeting_kind: str
+    meeting_at: str  # "2027-01-12 15:00 UTC"
+    since: date | None = None  # the baseline the changes are measured from
+    score: float | None = None
+    band: str | None = None
+    churn_level: str | None = None
+    days_to_renewal: int | None = None
+    renewal_date: date | None = None
+    open_risks: list[str] = Field(default_factory=list)
+    attendees: str | None = None
+
+
+class MeetingFollowupFacts(NarrativeFacts):
+    """After a meaningful interaction: the action items and owners read from its notes.
+
+    The action lines come from the notes, so they are in ``customer_quotes`` (untrusted)."""
+
+    purpose: Literal["meeting_followup"] = "meeting_followup"
+    interaction_kind: str
+    occurred_on: date
+    action_items: int
+    owners_named: int
+
+
 # Every purpose's facts model (for type hints); AnyFacts: the same, discriminated by purpose.
 FactsModel = (
     ChurnRiskFacts
@@ -358,6 +450,12 @@ FactsModel = (
     | MaturityFacts
     | KickoffFacts
     | CsPlanFacts
+    | AdvocacyAskFacts
+    | ProductFeedbackFacts
+    | AdoptionCampaignFacts
+    | FeatureIntroFacts
+    | MeetingPrepFacts
+    | MeetingFollowupFacts
 )
 AnyFacts = Annotated[FactsModel, Field(discriminator="purpose")]
 
@@ -843,6 +941,38 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "stakeholder_gaps": ("stakeholder gaps", "int"),
     "criteria_count": ("success criteria", "int"),
     "handed_off_on": ("handed off on (day 0)", "text"),
+    "ask_kind": ("the ask", "text"),
+    "nps_latest": ("latest NPS score", "int"),
+    "nps_latest_on": ("latest NPS response", "text"),
+    "first_value_on": ("first value reached", "text"),
+    "asks_before": ("advocacy asks before this one", "int"),
+    "ask_interval_days": ("at most one ask every", "days"),
+    "quarter": ("quarter", "text"),
+    "feedback_items": ("ticket subjects and NPS comments", "int"),
+    "accounts_heard": ("accounts heard from", "int"),
+    "themes_found": ("themes", "int"),
+    "top_theme": ("largest theme", "text"),
+    "top_theme_items": ("its items", "int"),
+    "top_theme_accounts": ("its accounts", "int"),
+    "detractor_comments": ("NPS comments from detractors (0-6)", "int"),
+    "features_in_campaign": ("features in the campaign", "int"),
+    "top_feature": ("largest adoption gap", "text"),
+    "top_feature_rate": ("its adoption rate", "pct"),
+    "top_feature_benchmark": ("its benchmark", "pct"),
+    "top_feature_audience": ("users it is for", "int"),
+    "feature_title": ("feature", "text"),
+    "module": ("module", "text"),
+    "released_on": ("released on", "text"),
+    "release_summary": ("what it does", "text"),
+    "meeting_title": ("meeting", "text"),
+    "meeting_kind": ("kind", "text"),
+    "meeting_at": ("when", "text"),
+    "since": ("changes since", "text"),
+    "attendees": ("attendees", "text"),
+    "interaction_kind": ("interaction", "text"),
+    "occurred_on": ("held on", "text"),
+    "action_items": ("action items in the notes", "int"),
+    "owners_named": ("with an owner named", "int"),
 }
 
 
@@ -1626,6 +1756,199 @@ def _t_cs_plan(facts: CsPlanFacts) -> NarrativeBody:
     )
 
 
+def _t_advocacy_ask(facts: AdvocacyAskFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    who = _names(facts, 1)
+    headline = f"{name}: ready for a {facts.ask_kind} ask (NPS {facts.nps_latest})"
+    s1 = (
+        f"{name} {_score_clause(m)}, and its latest NPS response"
+        + (f" ({m.f('nps_latest_on')})" if m.has("nps_latest_on") else "")
+        + f" scored {facts.nps_latest}"
+        if m.has("score")
+        else f"The latest NPS response from {name} scored {facts.nps_latest}"
+    )
+    s2 = (
+        f"First value was reached on {m.f('first_value_on')}"
+        + (f" and renewal is {_renewal_phrase(m)}" if m.has("days_to_renewal") else "")
+        + ", with no open churn risk or escalation"
+        if m.has("first_value_on")
+        else (
+            f"Renewal is {_renewal_phrase(m)}, with no open churn risk or escalation"
+            if m.has("days_to_renewal")
+            else "There is no open churn risk or escalation"
+        )
+    )
+    s3 = f"Ask {who} while the outcome is fresh" if who else None
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            f"Thank {who or 'the champion'} for the score and name one outcome they got, in their numbers",
+            f"Ask for a {facts.ask_kind}, and offer to do the preparation work for them",
+            "Agree a date, and record the answer with the reference_given milestone when they say yes",
+        ],
+        2,
+        5,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:5], actions=steps
+    )
+
+
+def _t_product_feedback(facts: ProductFeedbackFacts) -> NarrativeBody:
+    m = _M(facts)
+    headline = (
+        f"{facts.quarter} customer feedback: {facts.feedback_items} items in "
+        f"{plural(facts.themes_found, 'theme')}"
+    )
+    s1 = (
+        f"In {facts.quarter}, {m.f('accounts_heard')} accounts raised {facts.feedback_items} "
+        f"ticket subjects and NPS comments, grouped into {plural(facts.themes_found, 'theme')}"
+    )
+    s2 = (
+        f"The largest theme is {facts.top_theme}, with {plural(facts.top_theme_items or 0, 'item')} from "
+        f"{plural(facts.top_theme_accounts or 0, 'account')}"
+        if m.has("top_theme", "top_theme_items")
+        else None
+    )
+    s3 = (
+        f"{plural(facts.detractor_comments, 'NPS comment')} came from detractors (scores 0-6)"
+        if facts.detractor_comments
+        else "No NPS comment this quarter came from a detractor"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            "Review the largest theme with the product team and decide whether it goes on the roadmap",
+            "Tell the accounts behind it what was decided, through their CSMs",
+        ],
+        2,
+        4,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:8], actions=steps
+    )
+
+
+def _t_adoption_campaign(facts: AdoptionCampaignFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    headline = (
+        f"{name}: adoption campaign for {facts.top_feature} ({m.f('top_feature_rate')} of "
+        f"active users vs a {m.f('top_feature_benchmark')} benchmark)"
+    )
+    n = facts.features_in_campaign
+    s1 = (
+        f"This campaign covers {plural(n, 'licensed feature')} well under "
+        f"{'its' if n == 1 else 'their'} adoption benchmark over the last "
+        f"{m.f('adoption_window_days')}; the largest gap is {facts.top_feature} at "
+        f"{m.f('top_feature_rate')} of active users against a {m.f('top_feature_benchmark')} benchmark"
+    )
+    s2 = (
+        f"The campaign is for the {plural(facts.top_feature_audience, 'user')} who would use it "
+        "and have not yet: those already working in its module first"
+    )
+    s3 = "Send each group one invitation with a short how-to, and check adoption again in 30 days"
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            "Agree the campaign with the champion and the admin",
+            "Send the invitation and a two-minute how-to to the users listed",
+            "Check the feature's adoption again in 30 days",
+        ],
+        2,
+        5,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:6], actions=steps
+    )
+
+
+def _t_feature_intro(facts: FeatureIntroFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    headline = f"{name}: introduce {facts.feature_title} ({facts.module} module)"
+    s1 = (
+        f"{facts.feature_title} was released on {m.f('released_on')} for the {facts.module} "
+        f"module, which {name} licenses"
+    )
+    s2 = f"What it does: {_strip_period(facts.release_summary)}" if facts.release_summary else None
+    s3 = (
+        f"Introduce it to the people who work in {facts.module} today, with one example from "
+        "their own workflow"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            f"Send a short note to the {facts.module} users and the champion",
+            "Offer a 20-minute walkthrough on their own data",
+        ],
+        1,
+        3,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:4], actions=steps
+    )
+
+
+def _t_meeting_prep(facts: MeetingPrepFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    headline = f"{name}: prep for {facts.meeting_title} ({facts.meeting_at})"
+    sc = _score_clause(m)
+    s1 = (
+        f"{name} {sc}" + (f", with churn risk {facts.churn_level}" if facts.churn_level else "")
+        if sc
+        else None
+    )
+    s2 = (
+        f"Since {m.f('since')}: {_strip_period(facts.evidence[0])}"
+        if facts.since and facts.evidence
+        else (_strip_period(facts.evidence[0]) if facts.evidence else None)
+    )
+    s3 = (
+        f"{plural(len(facts.open_risks), 'open risk')} and {plural(len(facts.recommended_actions), 'ask')} "
+        "to cover"
+        if facts.open_risks or facts.recommended_actions
+        else "No open risk or pending ask: use the time for goals and next steps"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [f"Renewal is {_renewal_phrase(m)}" if m.has("days_to_renewal") else "Confirm the agenda with the attendees"])  # fmt: skip
+    bullets = [f"Changed: {c}" for c in facts.evidence[1:4]] + [
+        f"Risk: {r}" for r in facts.open_risks[:4]
+    ]
+    asks = facts.recommended_actions[:3] or ["Agree the next steps and an owner for each"]
+    return NarrativeBody(headline=headline, paragraphs=[para], bullets=bullets, actions=asks)
+
+
+def _t_meeting_followup(facts: MeetingFollowupFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    n = facts.action_items
+    headline = f"{name}: follow-up of the {facts.interaction_kind} on {m.f('occurred_on')}"
+    s1 = (
+        f"The notes of the {facts.interaction_kind} on {m.f('occurred_on')} list "
+        f"{plural(n, 'action item')}, {facts.owners_named} with an owner named"
+        if n
+        else f"The notes of the {facts.interaction_kind} on {m.f('occurred_on')} list no action item"
+    )
+    s2 = (
+        "Send the recap today so everyone leaves with the same list"
+        if n
+        else "Send a short thank-you and confirm the next step by reply"
+    )
+    s3 = (
+        "Items without an owner need one before the recap goes out"
+        if n > facts.owners_named
+        else None
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    return NarrativeBody(
+        headline=headline,
+        paragraphs=[para],
+        bullets=[" ".join(q.split())[:300] for q in facts.customer_quotes[:8]],
+        actions=["Check each owner and date, then send the recap"],
+    )
+
+
 # ----------------------------------------------------------------- the registry
 
 
@@ -1829,6 +2152,84 @@ REGISTRY: dict[str, Purpose] = {
             actions_label="To agree the plan",
         ),
         "cs_plan_draft",
+    ),
+    "advocacy_ask": Purpose(
+        AdvocacyAskFacts,
+        NudgeBody,
+        _t_advocacy_ask,
+        PurposeSpec(
+            title="Advocacy ask",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Why now",
+            actions_label="How to ask",
+        ),
+        "advocacy_ask",
+    ),
+    "product_feedback_digest": Purpose(
+        ProductFeedbackFacts,
+        PlanBody,
+        _t_product_feedback,
+        PurposeSpec(
+            title="Customer feedback by theme",
+            audience="product owner",
+            sentences=(2, 3),
+            bullets_label="Themes",
+            actions_label="Suggested next steps",
+        ),
+        "product_feedback_digest",
+    ),
+    "adoption_campaign": Purpose(
+        AdoptionCampaignFacts,
+        PlanBody,
+        _t_adoption_campaign,
+        PurposeSpec(
+            title="Adoption campaign",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Features and who they are for",
+            actions_label="Campaign steps",
+        ),
+        "adoption_campaign",
+    ),
+    "feature_intro": Purpose(
+        FeatureIntroFacts,
+        NudgeBody,
+        _t_feature_intro,
+        PurposeSpec(
+            title="New feature introduction",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Release",
+            actions_label="How to introduce it",
+        ),
+        "feature_intro",
+    ),
+    "meeting_prep": Purpose(
+        MeetingPrepFacts,
+        NudgeBody,
+        _t_meeting_prep,
+        PurposeSpec(
+            title="Meeting prep brief",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Changes and risks",
+            actions_label="Asks",
+        ),
+        "meeting_prep",
+    ),
+    "meeting_followup": Purpose(
+        MeetingFollowupFacts,
+        NudgeBody,
+        _t_meeting_followup,
+        PurposeSpec(
+            title="Meeting follow-up",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Action items (owner: action)",
+            actions_label="Before sending",
+        ),
+        "meeting_followup",
     ),
 }
 # Views of the registry, by purpose.

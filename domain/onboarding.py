@@ -647,11 +647,24 @@ class CriterionStatus(BaseModel):
     days_left: int  # negative once past due
     as_of: date
 
+    def _show(self, value: float) -> str:
+        return fmt_pct(value) if self.metric == "seat_utilization" else fmt_num(value)
+
+    @property
+    def cells(self) -> list[str]:
+        """One table row: criterion, status, now, target, due (the QBR's CS plan table)."""
+        return [
+            self.label,
+            self.status,
+            self._show(self.value),
+            self._show(self.target),
+            f"{self.due_on}" + ("" if self.days_left >= 0 else " (past)"),
+        ]
+
     @property
     def line(self) -> str:
         """'40 weekly active users by day 60: on track (22 now, 18.7 expected by today; due 2027-01-30)'."""
-        pct = self.metric == "seat_utilization"
-        show = fmt_pct if pct else fmt_num
+        show = self._show
         when = f"due {self.due_on}" if self.days_left >= 0 else f"was due {self.due_on}"
         exp = (
             f", {show(self.expected_now)} expected by today"

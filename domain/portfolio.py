@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pydantic import BaseModel
 
 from domain.churn import CHURN_LEVELS, churn_level_rank
+from domain.forecast import CATEGORIES, CATEGORY_LABELS, ForecastInput, forecast_renewal
 from domain.health import UNSCORED  # too little data to call it health (or no snapshot yet)
 from domain.lifecycle import RENEWAL_CHECKPOINTS_DAYS
 
@@ -129,21 +130,32 @@ def _phase_order(slug: str) -> int:
 
 # ------------------------------------------------------------------ renewals
 
-FORECAST_CATEGORIES = ("Closed", "Commit", "Best case", "At risk", "Unknown")
+# "renewed" (a later term is on file), then domain/forecast.py's categories, best to worst.
+FORECAST_CATEGORIES = ("renewed", *(CATEGORY_LABELS[c] for c in CATEGORIES))
 
 
-def forecast_category(row: PortfolioRow) -> str:
-    """Renewal forecast from what the rules wrote: renewed -> Closed; HIGH/CRITICAL churn
-    risk or RED -> At risk; GREEN with LOW risk -> Commit; the rest -> Best case."""
+def forecast_category(row: PortfolioRow, as_of: date, recorded: str | None = None) -> str:
+    """The renewals page's forecast, by the one rule of domain/forecast.py: "renewed" once a
+    later term is on file; else the category the account workflow recorded at its last
+    renewal checkpoint (``recorded``: with the calibrated probability and the CSM's call);
+    else the same rule on the row's own data (band, churn risk) as of ``as_of``."""
     if row.renewed:
-        return "Closed"
-    if row.churn_level is None and row.band is None:
-        return "Unknown"
-    if row.churn_level in AT_RISK_LEVELS or row.band == "RED":
-        return "At risk"
-    if row.band == "GREEN" and row.churn_level == "LOW":
-        return "Commit"
-    return "Best case"
+        return "renewed"
+    if recorded is None:
+        renewal = row.renewal_date or as_of
+        recorded = forecast_renewal(
+            ForecastInput(
+                account_id=row.account_id,
+                as_of=as_of,
+                renewal_date=renewal,
+                days_before_end=max((renewal - as_of).days, 0),
+                arr=row.arr,
+                band=row.band,
+                score=row.score,
+                churn_level=row.churn_level,
+            )
+        ).category
+    return CATEGORY_LABELS[recorded]
 
 
 class CheckpointStatus(BaseModel):

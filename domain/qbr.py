@@ -45,6 +45,7 @@ from domain.narrative import (
     QbrRoiFacts,
     render_template,
 )
+from domain.onboarding import CriterionStatus
 
 QbrReason = Literal["quarterly", "pre_renewal"]
 SectionKey = Literal["health", "roi", "adoption", "expansion"]
@@ -287,6 +288,8 @@ class QbrDocument(BaseModel):
     days_to_renewal: int | None = None
     sections: list[QbrSection]
     assumptions: list[str] = Field(default_factory=list)
+    # The approved CS plan's success criteria as of the account's last scan (value proof).
+    plan_criteria: list[CriterionStatus] = Field(default_factory=list)
 
     def section(self, key: str) -> QbrSection:
         return next(s for s in self.sections if s.key == key)
@@ -450,7 +453,9 @@ def _history_rows(data: QbrData) -> list[list[str]]:
         by_month[p.as_of.strftime("%Y-%m")] = p
     chosen = list(by_month.values())
     start = _start(data)
-    if start is not None and (not chosen or start.as_of < chosen[0].as_of):
+    # The period's first point opens the table unless its day already has a row (two scans
+    # on one day would show as two rows of the same date with different scores).
+    if start is not None and (not chosen or start.as_of.date() < chosen[0].as_of.date()):
         chosen.insert(0, start)
     return [
         [_day(p.as_of), f"{p.score:.0f}", p.band or "", p.churn_risk or ""] for p in chosen[-8:]
@@ -894,6 +899,8 @@ def qbr_sections(doc: QbrDocument) -> list[DeliverySection]:
                 bullets=bullets,
             )
         )
+    if doc.plan_criteria:
+        out.append(plan_criteria_section(doc.plan_criteria))
     notes = list(
         dict.fromkeys(
             s.narrative_note
@@ -907,6 +914,24 @@ def qbr_sections(doc: QbrDocument) -> list[DeliverySection]:
         )
     )
     return out
+
+
+def plan_criteria_section(criteria: list[CriterionStatus]) -> DeliverySection:
+    """Value realization: each success criterion of the approved CS plan, met / on track /
+    behind, with the numbers of the account's last scan (domain/onboarding.py evaluates)."""
+    met = sum(1 for c in criteria if c.status == "met")
+    behind = sum(1 for c in criteria if c.status == "behind")
+    return DeliverySection(
+        heading="Value realization against the CS plan",
+        callout=f"{met} of {len(criteria)} success criteria met"
+        + (f", {behind} behind" if behind else ""),
+        callout_icon="🎯",
+        table=DeliveryTable(
+            columns=["Success criterion", "Status", "Now", "Target", "Due"],
+            rows=[c.cells for c in criteria],
+        ),
+        note=f"Measured on {criteria[0].as_of}; targets approved with the CS plan.",
+    )
 
 
 def render_qbr_markdown(doc: QbrDocument) -> str:

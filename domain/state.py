@@ -12,6 +12,8 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from domain.digest import DraftPolicy
+from domain.engagement import EngagementState
+from domain.forecast import CsmSentiment, RenewalForecast
 from domain.handoff import Handoff, HandoffContract
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
@@ -83,11 +85,17 @@ class AccountState(BaseModel):
     # the last FAILURES_KEPT, each "YYYY-MM-DD what failed: reason".
     failures: list[str] = Field(default_factory=list)
     failures_total: int = 0
+    # The CSM's call (set_sentiment update), until it expires; never replaces the score.
+    sentiment: CsmSentiment | None = None
+    # The latest renewal forecast, recorded at a renewal checkpoint (domain/forecast.py).
+    forecast: RenewalForecast | None = None
     # A Postgres step that spent its retry budget: the account waits until then, then retries.
     db_retry_at: datetime | None = None
     handoff_pending: bool = False  # the handoff row is not in Postgres yet
     # Phases 1-3: drafts done, questionnaire answers, maturity, CS plan criteria.
     onboarding: OnboardingState = Field(default_factory=OnboardingState)
+    # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).
+    engagement: EngagementState = Field(default_factory=EngagementState)
 
     @property
     def account_id(self) -> str:
@@ -144,6 +152,13 @@ class AccountView(BaseModel):
     # The approved CS plan's success criteria as of the last scan (met / on track / behind).
     success_criteria: list[CriterionStatus] = Field(default_factory=list)
     maturity: MaturityResult | None = None
+    # Value Activation and Relationship Capital (workflows/engagement.py:view_fields).
+    time_to_first_value_days: int | None = None
+    time_to_first_value: str | None = None
+    advocacy_asks: list[str] = Field(default_factory=list)  # "2027-03-01 reference call"
+    advocacy_blocked: list[str] = Field(default_factory=list)  # why no ask now
+    sentiment: CsmSentiment | None = None  # the CSM's call in force, beside the score
+    forecast: RenewalForecast | None = None  # the latest renewal forecast
 
 
 class AccountOutcome(BaseModel):

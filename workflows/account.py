@@ -23,6 +23,13 @@ with workflow.unsafe.imports_passed_through():
 
     from domain import lifecycle as lc
     from domain.digest import DraftPolicy
+    from domain.forecast import (
+        FORECAST_CHECKPOINT_DAYS,
+        SENTIMENT_MAX_DAYS,
+        CsmSentiment,
+        ForecastInput,
+        RenewalForecast,
+    )
     from domain.format import validation_errors
     from domain.handoff import HandoffContract
     from domain.lifecycle import Phase
@@ -46,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         PortfolioSummarySignal,
         QuestionnaireAnswersUpdate,
         ReassignUpdate,
+        SentimentUpdate,
         UpdateResult,
     )
     from domain.state import (
@@ -61,10 +69,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.summary import AssessmentSummary
     from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
     from workflows import activity_defs as act
-    from workflows import phases, playbooks
+    from workflows import engagement, phases, playbooks
     from workflows.activity_models import (
         RenewalCheckRequest,
         RenewalCheckResult,
+        RenewalForecastRequest,
         ScoreAccountRequest,
         TelemetryBatch,
     )
@@ -108,6 +117,9 @@ WAKE_KEPT_PATCH = "signal-wake-kept-across-pass"
 SCHEDULED_SCAN_PATCH = "scheduled-portfolio-summary"
 # How late a scheduled summary may be before the account scans itself again.
 SCHEDULE_GRACE = timedelta(hours=6)
+# A renewal forecast is recorded at the 120/90/60/30-day checkpoints (an activity and an
+# event that histories before it do not have).
+RENEWAL_FORECAST_PATCH = "renewal-forecast-recorded"
 
 
 T = TypeVar("T")
@@ -156,6 +168,7 @@ class AccountLifecycleWorkflow:
         run_started = now
         if inp.state is None:
             s.phase_entered_at = now
+            engagement.on_handoff(self.ctx)
             self._log("phase", f"account handed off by Sales; phase {s.phase.label}")
             s.handoff_pending = True
             await self._record_handoff()
@@ -171,6 +184,7 @@ class AccountLifecycleWorkflow:
         while s.phase != Phase.CHURNED:
             # Reset here, not at the sleep: a signal handled during this pass wakes the next.
             self._wake = False
+            self._expire_sentiment()
             if self._backing_off():
                 await self._sleep_until_next()
                 continue
@@ -179,14 +193,18 @@ class AccountLifecycleWorkflow:
             await self._flush_telemetry()
             now = workflow.now()
             due_scan = s.last_scan_at is None or now - s.last_scan_at >= SCAN_EVERY
+            summarized = False
             if not s.paused and s.scheduled_summary is not None:
-                await self._take_scheduled_summary()
+                summarized = await self._take_scheduled_summary()
             if self._scheduled(now):
                 due_scan = False  # the scheduled portfolio scan does the daily work
-            if not s.paused and (s.rescore or due_scan):
+            scanned = not s.paused and (s.rescore or due_scan)
+            if scanned:
                 await self._observe()
+            scanned = scanned or summarized  # a scheduled summary is this pass's scan
             await self._fire_due_checkpoints()
             await self._nudge_stalled_gate()
+            await engagement.run_due(self.ctx, scanned=scanned)
             if s.phase == Phase.CHURNED:
                 break
             if self._should_continue_as_new(run_started):
@@ -352,15 +370,16 @@ class AccountLifecycleWorkflow:
         """Does the scheduled portfolio scan stand in for this account's own daily scan?"""
         return self.s.scheduled_until is not None and now < self.s.scheduled_until
 
-    async def _take_scheduled_summary(self) -> None:
+    async def _take_scheduled_summary(self) -> bool:
         """Decide from the scheduled scan's summary, unless this account scored itself
         since the scan's as_of (a rescore after a ticket is newer: the summary is stale)."""
         s = self.s
         summary, s.scheduled_summary = s.scheduled_summary, None
         assert summary is not None
         if s.last_scan_at is not None and summary.as_of < s.last_scan_at:
-            return
+            return False
         await self._apply_summary(summary, workflow.now())
+        return True
 
     async def _observe(self) -> None:
         s = self.s
@@ -486,12 +505,87 @@ class AccountLifecycleWorkflow:
                 await playbooks.start_qbr(self.ctx, cp)
             elif cp.kind == "renewal_window":
                 await playbooks.renewal_window(self.ctx, cp)
+                if cp.days_before_end in FORECAST_CHECKPOINT_DAYS and workflow.patched(
+                    RENEWAL_FORECAST_PATCH
+                ):
+                    await self._record_forecast(cp)
             elif cp.kind == "renewal_outcome":
                 await self._renewal_outcome(cp)
             elif cp.kind == "renewal_grace":
                 await self._renewal_outcome(cp, final=True)
             if s.db_retry_at is not None:
                 break  # a Postgres step ran out of retries: the rest waits for the back-off
+
+    async def _record_forecast(self, cp: lc.Checkpoint) -> None:
+        """The renewal forecast at this checkpoint (domain/forecast.py), from the latest scan,
+        the CSM's call in force and the open findings; the activity adds the calibrated churn
+        probability and the notice on file, and stores it."""
+        s = self.s
+        today = workflow.now().date()
+        recorded = await self._db_step(
+            "the renewal forecast",
+            workflow.execute_activity(
+                act.record_renewal_forecast,
+                RenewalForecastRequest(
+                    inputs=ForecastInput(
+                        account_id=s.account_id,
+                        as_of=today,
+                        renewal_date=s.contract.end_date,
+                        days_before_end=cp.days_before_end or 0,
+                        arr=s.contract.arr,
+                        band=s.band,
+                        score=s.score,
+                        churn_level=s.churn_level,
+                        open_risks=[
+                            str(x.get("title", ""))
+                            for x in s.open_findings
+                            if x.get("severity") == "high"
+                        ],
+                        sentiment=self._sentiment_in_force(),
+                    ),
+                    csm_owner=s.handoff.csm_owner,
+                    tier=s.handoff.tier,
+                ),
+                start_to_close_timeout=self.activity_timeout,
+                retry_policy=DB_RETRY,
+                summary=f"renewal forecast T-{cp.days_before_end}d ({s.contract.end_date})",
+            ),
+        )
+        if recorded is None:
+            return  # noted as a failed step; the next checkpoint records the next forecast
+        f: RenewalForecast = recorded
+        s.forecast = f
+        self._log("decision", f.line())
+        await publish(
+            self.ctx,
+            "renewal.forecast",
+            {
+                "days_before_end": f.days_before_end,
+                "end_date": str(f.renewal_date),
+                "category": f.category,
+                "data_category": f.data_category,
+                "arr": f.arr,
+                "churn_probability": f.churn_probability,
+                "sentiment": f.sentiment,
+                "reasons": f.reasons,
+            },
+            cp.key,
+        )
+
+    def _sentiment_in_force(self) -> CsmSentiment | None:
+        got = self.s.sentiment
+        return got if got is not None and got.in_force(workflow.now().date()) else None
+
+    def _expire_sentiment(self) -> None:
+        """A CSM's call expires on its own: from its expiry date it is dropped (timeline)."""
+        s = self.s
+        if s.sentiment is not None and self._sentiment_in_force() is None:
+            self._log(
+                "update",
+                f"CSM sentiment {s.sentiment.value} by {s.sentiment.author} expired "
+                f"on {s.sentiment.expires_on}",
+            )
+            s.sentiment = None
 
     async def _renewal_outcome(self, cp: lc.Checkpoint, final: bool = False) -> None:
         s = self.s
@@ -573,6 +667,7 @@ class AccountLifecycleWorkflow:
         if milestone in s.milestones:
             return
         s.milestones.append(milestone)
+        engagement.on_milestone(self.ctx, milestone, source)
         self._log("milestone", f"{lc.MILESTONES[milestone]} ({source})")
         if s.phase in lc.LINEAR:
             for move in lc.advance(s.phase, set(s.milestones)):
@@ -670,6 +765,8 @@ class AccountLifecycleWorkflow:
             s.scheduled_until = (
                 workflow.now() + timedelta(seconds=msg.interval_seconds) + SCHEDULE_GRACE
             )
+        else:
+            engagement.on_signal(self.ctx, msg)
         if name in TELEMETRY_SIGNALS:
             key = _telemetry_key(name, msg)
             if key in s.seen_keys:
@@ -839,6 +936,37 @@ class AccountLifecycleWorkflow:
         if upd.csm_owner == self.s.handoff.csm_owner:
             raise ValueError(f"{upd.csm_owner} already owns this account")
 
+    @workflow.update
+    async def set_sentiment(self, upd: SentimentUpdate) -> UpdateResult:
+        s = self.s
+        s.sentiment = CsmSentiment(
+            value=upd.value,
+            reason=upd.reason,
+            author=upd.author,
+            expires_on=upd.expires_on,
+            recorded_at=workflow.now(),
+        )
+        self._log("update", s.sentiment.line())
+        score = f"{s.score:.0f} {s.band}" if s.score is not None else "not scored yet"
+        return UpdateResult(
+            message=f"CSM sentiment {upd.value} recorded until {upd.expires_on}; "
+            f"the computed health score stays {score}"
+        )
+
+    @set_sentiment.validator
+    def _validate_sentiment(self, upd: SentimentUpdate) -> None:
+        _expect(upd, SentimentUpdate)
+        today = workflow.now().date()
+        if self.s.phase == Phase.CHURNED:
+            raise ValueError("the account has churned")
+        if upd.expires_on <= today:
+            raise ValueError(f"expires_on {upd.expires_on} must be after today ({today})")
+        if (upd.expires_on - today).days > SENTIMENT_MAX_DAYS:
+            raise ValueError(
+                f"expires_on {upd.expires_on} is more than {SENTIMENT_MAX_DAYS} days away: "
+                "a CSM's call must be renewed at least yearly"
+            )
+
     # --------------------------------------------------------------- queries
 
     @workflow.query
@@ -875,6 +1003,9 @@ class AccountLifecycleWorkflow:
             failures_total=s.failures_total,
             success_criteria=s.onboarding.criteria_status,
             maturity=s.onboarding.maturity,
+            **engagement.view_fields(self.ctx),
+            sentiment=self._sentiment_in_force(),
+            forecast=s.forecast,
         )
 
     def _churn_finding(self) -> list[dict]:

@@ -15,13 +15,23 @@ from temporalio import activity
 
 from domain.delivery import BusEvent, DeliveryFailure, DeliveryRequest, DeliveryResult
 from domain.digest import DigestItem, DigestRequest, DigestResult
+from domain.engagement import (
+    AdoptionTargets,
+    AdvocacyData,
+    AdvocacyDataRequest,
+    EngagementSettings,
+)
+from domain.feedback import FeedbackDigest
+from domain.forecast import RenewalForecast
 from domain.handoff import Handoff
 from domain.narrative import Narrative, NarrativeRequest
 from domain.qbr import QbrDocument, QbrRequest
 from domain.summary import AssessmentSummary
 from workflows.activity_models import (
+    FeedbackDigestRequest,
     RenewalCheckRequest,
     RenewalCheckResult,
+    RenewalForecastRequest,
     ScanChunkRequest,
     ScanChunkResult,
     ScoreAccountRequest,
@@ -59,6 +69,11 @@ async def scan_chunk(req: ScanChunkRequest) -> ScanChunkResult:
     raise _elsewhere("scan_chunk")
 
 
+@activity.defn(name="record_renewal_forecast")
+async def record_renewal_forecast(req: RenewalForecastRequest) -> RenewalForecast:
+    raise _elsewhere("record_renewal_forecast")
+
+
 @activity.defn(name="write_narrative")
 async def write_narrative(req: NarrativeRequest) -> Narrative:
     raise _elsewhere("write_narrative")
@@ -94,12 +109,33 @@ async def send_digests(req: DigestRequest) -> DigestResult:
     raise _elsewhere("send_digests")
 
 
+@activity.defn(name="advocacy_data")
+async def advocacy_data(req: AdvocacyDataRequest) -> AdvocacyData:
+    raise _elsewhere("advocacy_data")
+
+
+@activity.defn(name="engagement_settings")
+async def engagement_settings(account_id: str) -> EngagementSettings:
+    raise _elsewhere("engagement_settings")
+
+
+@activity.defn(name="adoption_targets")
+async def adoption_targets(req: AdvocacyDataRequest) -> AdoptionTargets:
+    raise _elsewhere("adoption_targets")
+
+
+@activity.defn(name="feedback_digest")
+async def feedback_digest(req: FeedbackDigestRequest) -> FeedbackDigest:
+    raise _elsewhere("feedback_digest")
+
+
 ALL = [
     record_handoff,
     record_telemetry,
     check_renewal,
     score_account,
     scan_chunk,
+    record_renewal_forecast,
     write_narrative,
     deliver,
     fail_delivery,
@@ -107,4 +143,8 @@ ALL = [
     prepare_qbr,
     add_digest_item,
     send_digests,
+    advocacy_data,
+    engagement_settings,
+    adoption_targets,
+    feedback_digest,
 ]

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from domain.forecast import ForecastInput
 from domain.handoff import HandoffContract
 from domain.state import PendingTelemetry
 
@@ -68,3 +69,20 @@ class ScanChunkResult(BaseModel):
     seconds_facts: float = 0.0
     seconds_save: float = 0.0
     seconds_signal: float = 0.0
+
+
+class FeedbackDigestRequest(BaseModel):
+    """Input of ``feedback_digest`` and of ProductFeedbackWorkflow: one quarter, one owner."""
+
+    quarter: str = Field(pattern=r"^\d{4}-Q[1-4]$")
+    to: str | None = None  # None: the configured product owner
+    to_name: str | None = None
+
+
+class RenewalForecastRequest(BaseModel):
+    """What the workflow knows at a renewal checkpoint; the activity adds the calibrated
+    churn probability and the notice on file, applies domain/forecast.py and stores it."""
+
+    inputs: ForecastInput
+    csm_owner: str
+    tier: str

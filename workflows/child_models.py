@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from domain.delivery import DeliveryResult
 from domain.digest import DraftPolicy
+from domain.onboarding import CriterionStatus
 from domain.qbr import QbrReason
 from domain.summary import OpportunityLine
 
@@ -25,6 +26,8 @@ class QbrInput(BaseModel):
     activity_timeout_seconds: int = 120
     # How the QBR is announced: a line in the CSM's digest, or a cover-note draft (digest off).
     policy: DraftPolicy | None = None
+    # The approved CS plan's criteria at the last scan: the QBR reports them (value proof).
+    success_criteria: list[CriterionStatus] = Field(default_factory=list)
 
 
 class QbrResult(BaseModel):

@@ -79,6 +79,8 @@ class QBRWorkflow:
         written = await asyncio.gather(*(drafting.narrative(ctx, f) for f in sections.values()))
         narratives = dict(zip(sections, written, strict=True))
         doc = apply_narratives(doc, narratives)
+        if inp.success_criteria:
+            doc = doc.model_copy(update={"plan_criteria": inp.success_criteria})
         workflow.set_current_details(f"delivering QBR {inp.quarter_label}")
         page = await drafting.deliver(ctx, qbr_page_request(doc, drafting.key("qbr", "page")))
         cover = None

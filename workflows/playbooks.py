@@ -268,6 +268,7 @@ async def start_qbr(ctx: PlaybookContext, cp: lc.Checkpoint) -> None:
         llm_task_queue=ctx.llm_task_queue,
         activity_timeout_seconds=int(ctx.activity_timeout.total_seconds()),
         policy=ctx.policy,
+        success_criteria=list(s.onboarding.criteria_status),
     )
     if await _start_child(QBRWorkflow.run, inp, child_id, ctx.task_queue, f"QBR {label}"):
         s.qbrs_started.append(child_id)

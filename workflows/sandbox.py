@@ -38,6 +38,7 @@ PASSTHROUGH_MODULES = (
     "workflows.context",
     "workflows.activity_defs",
     "workflows.children",
+    "workflows.engagement",
     "workflows.activity_models",
     "workflows.child_models",
     "workflows.search_attributes",

@@ -18,7 +18,7 @@ import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -86,6 +86,13 @@ VALID_SIGNALS: dict[str, dict[str, Any]] = {
         },
         "interval_seconds": 86400,
     },
+    "feature_released": {
+        "feature_id": "F-1",
+        "module": "reports",
+        "title": "Scheduled exports",
+        "released_on": "2026-10-01",
+    },
+    "meeting_scheduled": {"meeting_id": "M-1", "scheduled_for": TS},
 }
 VALID_UPDATES: dict[str, dict[str, Any]] = {
     "approve_cs_plan": {"approved_by": "Ann", "objectives": ["Cut reporting time"]},
@@ -97,6 +104,12 @@ VALID_UPDATES: dict[str, dict[str, Any]] = {
     "submit_questionnaire": {
         "answered_by": "Ann",
         "answers": [{"question_id": "goals-outcome", "level": 3}],
+    },
+    "set_sentiment": {
+        "value": "concerned",
+        "reason": "CFO review",
+        "author": "Ann",
+        "expires_on": "2027-01-01",
     },
 }
 assert set(VALID_SIGNALS) == set(SIGNALS) and set(VALID_UPDATES) == set(UPDATES)
@@ -197,6 +210,15 @@ REFUSED_BY_VALIDATOR: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         {
             "answered_by": st.just("Ann"),
             "answers": st.just([{"question_id": "no-such-question", "level": 3}]),
+        }
+    ),
+    # an expiry that is not after the workflow's today
+    "set_sentiment": st.fixed_dictionaries(
+        {
+            "value": st.sampled_from(["positive", "neutral", "concerned", "at_risk"]),
+            "reason": st.just("CFO review"),
+            "author": st.just("Ann"),
+            "expires_on": st.dates(max_value=date(2025, 12, 31)).map(date.isoformat),
         }
     ),
 }

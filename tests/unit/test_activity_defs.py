@@ -10,6 +10,7 @@ from temporalio import activity
 from activities.account import AccountActivities
 from activities.deliveries import DeliveryActivities
 from activities.digest import DigestActivities
+from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
 from activities.narrative import NarrativeActivities
 from activities.qbr import QbrActivities
@@ -21,6 +22,7 @@ IMPLEMENTATIONS = [
     AccountActivities.check_renewal,
     HealthActivities.score_account,
     HealthActivities.scan_chunk,
+    HealthActivities.record_renewal_forecast,
     NarrativeActivities.write_narrative,
     DeliveryActivities.deliver,
     DeliveryActivities.fail_delivery,
@@ -28,6 +30,10 @@ IMPLEMENTATIONS = [
     QbrActivities.prepare_qbr,
     DigestActivities.add_digest_item,
     DigestActivities.send_digests,
+    EngagementActivities.advocacy_data,
+    EngagementActivities.adoption_targets,
+    EngagementActivities.engagement_settings,
+    EngagementActivities.feedback_digest,
 ]
 
 

@@ -14,10 +14,14 @@ from datetime import date, timedelta
 import pytest
 from pydantic import ValidationError
 
-from domain import draft_facts
+from domain import draft_facts, engagement_facts
+from domain.activation import FeatureGap, campaign_features
 from domain.assess import assess_account
 from domain.config import DEFAULT_CONFIG
+from domain.engagement import AdvocacyConfig, AdvocacyInputs, FeedbackConfig, advocacy_eligibility
+from domain.feedback import FeedbackItem, group_themes, quarter_of
 from domain.handoff import Handoff
+from domain.messages import FeatureReleasedSignal
 from domain.narrative import (
     BODY_MODELS,
     PURPOSES,
@@ -28,8 +32,9 @@ from domain.narrative import (
     narrative_delivery,
     render_template,
 )
-from domain.qbr import build_qbr
+from domain.qbr import QbrConfig, build_qbr
 from domain.summary import AssessmentSummary, summarize
+from domain.touchpoints import Baseline, ScheduledMeeting, changes_since, parse_actions
 from stack.settings import ROOT
 from tests.unit.builders import AS_OF, make_facts
 from tests.unit.test_qbr import data as qbr_data
@@ -140,6 +145,7 @@ def workflow_facts() -> dict[str, NarrativeFacts]:
         ),
         **qbr,
         **onboarding_facts_as_built(),
+        **engagement_workflow_facts(),
     }
 
 
@@ -165,6 +171,113 @@ def onboarding_facts_as_built() -> dict[str, NarrativeFacts]:
         build.cs_plan_draft(HANDOFF, REFERENCE, criteria, statuses, start),
     ]
     return {facts.purpose: facts for facts, _ in built}
+
+
+def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
+    """The later-phase purposes, from the rules' own outputs (workflows/engagement.py)."""
+    inp = AdvocacyInputs(
+        as_of=AS_OF.date(),
+        band="GREEN",
+        churn_level="LOW",
+        first_value_reached=True,
+        nps_latest=10,
+        nps_latest_on=AS_OF.date() - timedelta(days=12),
+        days_to_renewal=(HANDOFF.contract.end_date - AS_OF.date()).days,
+    )
+    cfg = AdvocacyConfig()
+    decision = advocacy_eligibility(inp, cfg)
+    assert decision.kind is not None
+    items = [
+        FeedbackItem(account_id="acme", source="ticket", at=AS_OF, text="CSV export times out"),
+        FeedbackItem(
+            account_id="globex", source="nps", at=AS_OF, text="Reports are slow", nps_score=5
+        ),
+        FeedbackItem(account_id="globex", source="ticket", at=AS_OF, text="SSO login loop"),
+    ]
+    digest = group_themes(quarter_of(AS_OF.date()), items, FeedbackConfig())
+    before = Baseline(at=AS_OF - timedelta(days=30), score=71.0, band="GREEN", churn_level="LOW")
+    now = Baseline(
+        at=AS_OF,
+        score=RISKY.score,
+        band=RISKY.band,
+        churn_level=RISKY.churn_level,
+        findings=[f.title for f in RISKY.findings],
+    )
+    gaps = [
+        FeatureGap(module="reports", event_type="reports.export", label="Report export", users=4,
+                   rate=0.1, benchmark=0.3, audience=3, audience_sample=["a@acme.example", "b@acme.example"],
+                   audience_roles={"analyst": 2, "admin": 1}),
+        FeatureGap(module="core", event_type="core.search", label="Search", users=30, rate=0.75,
+                   benchmark=0.8, audience=10, audience_sample=["c@acme.example"]),
+    ]  # fmt: skip
+    campaign = campaign_features(
+        gaps, {}, AS_OF.date(), underused_share=QbrConfig().underused_share, interval_days=90
+    )
+    assert [g.event_type for g in campaign.features] == [
+        "reports.export"
+    ]  # search is near its benchmark
+    return {
+        "advocacy_ask": engagement_facts.advocacy_ask_facts(
+            HANDOFF,
+            AS_OF,
+            inp,
+            cfg,
+            kind=decision.kind,
+            score=84.0,
+            renewal_date=HANDOFF.contract.end_date,
+            first_value_on=AS_OF.date() - timedelta(days=100),
+            promoter="Sam Ortiz (CFO)",
+        ),
+        "product_feedback_digest": engagement_facts.product_feedback_facts(
+            digest, AS_OF, owner_name="Pat Lee", owner_email="pat@example.com"
+        ),
+        "adoption_campaign": engagement_facts.adoption_campaign_facts(
+            HANDOFF,
+            AS_OF,
+            campaign.features,
+            window_days=90,
+            active_users=40,
+            plays=QbrConfig().plays,
+        ),
+        "meeting_prep": engagement_facts.meeting_prep_facts(
+            HANDOFF,
+            AS_OF,
+            ScheduledMeeting(
+                meeting_id="M-1",
+                scheduled_for=AS_OF + timedelta(hours=20),
+                title="Monthly check-in",
+                attendees=["Sam Ortiz"],
+            ),
+            changes=changes_since(before, now),
+            since=before.at.date(),
+            score=RISKY.score,
+            band=RISKY.band,
+            churn_level=RISKY.churn_level,
+            renewal_date=HANDOFF.contract.end_date,
+            open_risks=[f"{f.severity} {f.kind}: {f.title}" for f in RISKY.findings],
+            asks=["Get the decision on the save plan by 2026-07-03"],
+        ),
+        "meeting_followup": engagement_facts.meeting_followup_facts(
+            HANDOFF,
+            AS_OF,
+            kind="meeting",
+            occurred_on=AS_OF.date(),
+            actions=parse_actions(
+                "ACTION: Dana to send the export guide\nTODO: book the QBR\nnot an action"
+            ),
+        ),
+        "feature_intro": engagement_facts.feature_intro_facts(
+            HANDOFF,
+            AS_OF,
+            FeatureReleasedSignal(
+                feature_id="F-7",
+                module="reports",
+                title="Scheduled exports",
+                released_on=AS_OF.date(),
+                summary="Send any report as a CSV on a schedule",
+            ),
+        ),
+    }
 
 
 FACTS = workflow_facts()

@@ -71,10 +71,14 @@ def test_filters_and_phase_counts() -> None:
 def test_renewals_forecast_and_checkpoints() -> None:
     due = upcoming_renewals(ROWS, AS_OF, days=120)
     assert [r.account_id for r in due] == ["c"]
-    assert forecast_category(ROWS[2]) == "At risk"
-    assert forecast_category(ROWS[3]) == "Commit"
-    assert forecast_category(ROWS[4]) == "Unknown"
-    assert forecast_category(row("f", renewed=True, band="RED")) == "Closed"
+    # domain/forecast.py's rule on the row's data: HIGH churn risk is at risk; GREEN with
+    # LOW risk is commit; not scored yet is likely; a later term on file is renewed.
+    assert forecast_category(ROWS[2], AS_OF) == "at risk"
+    assert forecast_category(ROWS[3], AS_OF) == "commit"
+    assert forecast_category(ROWS[4], AS_OF) == "likely"
+    assert forecast_category(row("f", renewed=True, band="RED"), AS_OF) == "renewed"
+    # What the workflow recorded at its checkpoint (with the CSM's call) wins over the data.
+    assert forecast_category(ROWS[3], AS_OF, recorded="at_risk") == "at risk"
     cps = renewal_checkpoints(date(2026, 12, 25), AS_OF)
     assert [(c.days_before, c.passed) for c in cps] == [
         (120, True),

@@ -68,3 +68,45 @@ def test_an_empty_month_has_no_ratio() -> None:
 def test_months_roll_over_the_year_end() -> None:
     months = monthly_retention(TERMS, date(2025, 11, 3), date(2026, 2, 1))
     assert [m.month for m in months] == ["2025-11", "2025-12", "2026-01", "2026-02"]
+
+
+def test_the_total_row_is_the_period_as_one_cohort() -> None:
+    from domain.retention import period_retention
+
+    total = period_retention(TERMS, date(2026, 3, 1), date(2026, 4, 30))
+    # Cohort on 1 March: a 100k, b 50k, c 40k, d 30k = 220k (e starts on the 5th: left out).
+    # On 1 May: a 100k, b 0 (churned), c 60k (expanded), d 20k (contracted) = 180k.
+    assert total.month == "2026-03..2026-04"
+    assert total.accounts == 4
+    assert total.starting_arr == 220_000
+    assert total.ending_arr == 180_000
+    assert (total.churned_arr, total.contraction_arr, total.expansion_arr) == (
+        50_000,
+        10_000,
+        20_000,
+    )
+    assert total.grr == pytest.approx(160_000 / 220_000)  # 72.7%
+    assert total.nrr == pytest.approx(180_000 / 220_000)  # 81.8%
+
+
+def test_retention_by_group_splits_the_cohort_and_names_accounts_without_a_group() -> None:
+    from domain.retention import retention_by_group
+
+    tiers = {"a": "tier-1", "b": "tier-1", "c": "tier-2", "d": "tier-2", "e": "tier-2"}
+    extra = [*TERMS, term("f", "2025-01-01", "2026-12-31", 10_000)]  # f: no tier on file
+    groups = retention_by_group(extra, tiers, date(2026, 3, 1), date(2026, 3, 1))
+    assert list(groups) == ["(none)", "tier-1", "tier-2"]
+    (t1,), t1_total = groups["tier-1"]
+    # tier-1 in March: a 100k + b 50k = 150k; on 1 April a 100k, b churned: GRR = NRR = 2/3.
+    assert (t1.starting_arr, t1.ending_arr, t1.churned_arr) == (150_000, 100_000, 50_000)
+    assert t1.grr == pytest.approx(100_000 / 150_000)
+    assert t1.nrr == pytest.approx(100_000 / 150_000)
+    assert t1_total.grr == t1.grr  # a one-month period is that month
+    (t2,), _ = groups["tier-2"]
+    # tier-2 in March: c 40k + d 30k = 70k (e is a new logo); 1 April: c 60k + d 20k = 80k.
+    # GRR = (70k - 10k contraction) / 70k = 85.7%; NRR = 80k / 70k = 114.3%.
+    assert (t2.accounts, t2.starting_arr, t2.ending_arr) == (2, 70_000, 80_000)
+    assert t2.grr == pytest.approx(60_000 / 70_000)
+    assert t2.nrr == pytest.approx(80_000 / 70_000)
+    (none,), _ = groups["(none)"]
+    assert none.accounts == 1 and none.grr == 1.0

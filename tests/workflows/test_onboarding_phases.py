@@ -21,8 +21,10 @@ from tests.workflows.helpers import (
     make_handoff,
     running_worker,
     settings_for_test,
+    skip,
     view,
 )
+from workflows.child_models import QbrInput
 
 pytestmark = pytest.mark.slow
 
@@ -141,12 +143,30 @@ async def test_a_handed_off_account_gets_brief_questionnaire_assessment_kickoff_
         util = got["60% of seats active by day 90"]
         assert util.value == 0.5 and util.status == "on track"  # 0.6 * 1 / 90 expected by now
         assert any("success criterion" in t.text for t in v.timeline)
+
+        # Value proof: the next QBR reports the approved criteria, as its input carried them.
+        for _ in range(20):  # the next calendar quarter starts within 92 days
+            if any(r["purpose"] == "qbr" and r["target"] for r in await deliveries(pool, account)):
+                break
+            await skip(env, timedelta(days=5))
+        rows = await deliveries(pool, account)
+        qbr = _page(rows, "qbr")
+        # The page's delivery key starts with the QBR child's workflow id.
+        key = next(r["idempotency_key"] for r in rows if r["purpose"] == "qbr")
+        qbr_input = await _qbr_input(env, key.split(":", 1)[0])
+        assert len(qbr_input.success_criteria) == 3
+        assert "## Value realization against the CS plan" in qbr
+        met = sum(c.status == "met" for c in qbr_input.success_criteria)
+        assert f"{met} of 3 success criteria met" in qbr
+        for c in qbr_input.success_criteria:
+            assert "| " + " | ".join(c.cells) + " |" in qbr, (c.cells, qbr)
         await handle.terminate("test done")
 
     drafts = [d for d in await read_drafts(db_dsn, settings.outbox_dir) if d.account_id == account]
     assert {d.purpose for d in drafts} >= set(ORDER)
     sources = await load_sources(db_dsn, [account])
-    problems = audit(drafts, sources, now.date(), 2)
+    days = (await env.get_current_time()).date() - now.date()
+    problems = audit(drafts, sources, now.date(), days.days + 1)
     assert not problems, "\n".join(f"[{p.check}] {p.draft}: {p.detail}" for p in problems)
 
 
@@ -162,3 +182,11 @@ def _in_order(rows: list) -> list[str]:
 def _page(rows: list, purpose: str) -> str:
     target = next(r["target"] for r in rows if r["purpose"] == purpose and r["target"])
     return Path(target).read_text()
+
+
+async def _qbr_input(env: WorkflowEnvironment, workflow_id: str) -> QbrInput:
+    """The QBR child's input, as its history recorded it (the source of its figures)."""
+    history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    [inp] = await env.client.data_converter.decode(started.input.payloads, [QbrInput])
+    return inp
