@@ -25,6 +25,7 @@ from cli.events import add_events_parser, run_events
 from cli.forecast import add_forecast_parsers
 from cli.ingest import add_ingest_parser
 from cli.retention import add_retention_parser
+from cli.schedule import add_schedule_parser
 from cli.score import add_score_parser
 from stack.codec import KeyConfigError
 from stack.connect import ConnectConfigError, target
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_events_parser(sub).set_defaults(run=run_events)
     add_console_parser(sub)
     add_ingest_parser(sub)
+    add_schedule_parser(sub)
     add_engagement_parsers(sub)
     add_retention_parser(sub)
     add_forecast_parsers(sub)

@@ -45,6 +45,7 @@ from workflows.account import AccountLifecycleWorkflow
 from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.engagement import ProductFeedbackWorkflow
+from workflows.portfolio import PortfolioScanWorkflow
 from workflows.sandbox import cache_workflow_bytecode, workflow_runner
 
 log = logging.getLogger("vim.worker")
@@ -74,7 +75,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     # the adopted config in force (Postgres), else VIM_HEALTH_CONFIG over the defaults
     resolver = ConfigResolver(os.environ)
     resolver.environment_config()  # a bad VIM_HEALTH_CONFIG stops the worker here, named
-    health = HealthActivities(pool, resolver)
+    health = HealthActivities(pool, resolver, client)
     deliveries = DeliveryActivities(pool, settings)
     narratives = NarrativeActivities(pool)
     qbr = QbrActivities(pool, settings)
@@ -99,6 +100,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     QBRWorkflow,
                     ChurnSaveWorkflow,
                     DigestWorkflow,
+                    PortfolioScanWorkflow,
                     ProductFeedbackWorkflow,
                 ],
                 activities=[
@@ -108,6 +110,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     health.score_account,
                     health.record_renewal_forecast,
                     health.scan_portfolio,
+                    health.scan_chunk,
                     qbr.prepare_qbr,
                     digests.add_digest_item,
                     digests.send_digests,

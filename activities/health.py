@@ -23,6 +23,7 @@ from datetime import datetime
 import asyncpg
 from pydantic import BaseModel, Field
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.config_store import ConfigResolver
@@ -34,9 +35,16 @@ from domain.facts import AccountFacts
 from domain.forecast import RenewalForecast
 from domain.format import as_utc
 from domain.health import HealthSnapshot
+from domain.messages import PortfolioSummarySignal
 from domain.summary import AssessmentSummary, summarize
+from ingest.notify import signal_accounts
 from stack import metrics
-from workflows.activity_models import RenewalForecastRequest, ScoreAccountRequest
+from workflows.activity_models import (
+    RenewalForecastRequest,
+    ScanChunkRequest,
+    ScanChunkResult,
+    ScoreAccountRequest,
+)
 
 __all__ = [
     "HealthActivities",
@@ -112,9 +120,15 @@ class HealthActivities:
     validated config (tests, benchmarks) or a resolver of the config in force (the worker:
     an adopted config takes effect at the next scan, see activities/config_store.py)."""
 
-    def __init__(self, pool: asyncpg.Pool, config: HealthConfig | ConfigResolver) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        config: HealthConfig | ConfigResolver,
+        client: Client | None = None,  # scan_chunk signals account workflows through it
+    ) -> None:
         self.pool = pool
         self._config = config
+        self.client = client
 
     async def config_in_force(self, conn: asyncpg.Connection) -> HealthConfig:
         if isinstance(self._config, HealthConfig):
@@ -186,4 +200,54 @@ class HealthActivities:
             seconds_facts=round(t1 - t0, 3),
             seconds_save=round(t2 - t1, 3),
             seconds=round(t2 - t0, 3),
+        )
+
+    @activity.defn
+    async def scan_chunk(self, req: ScanChunkRequest) -> ScanChunkResult:
+        """One chunk of the scheduled portfolio scan (workflows/portfolio.py): the next
+        `limit` active accounts after `after`, facts and scores set-based for the chunk
+        only (memory bounded by the chunk), snapshots and findings saved, and each running
+        account workflow handed its summary by a `portfolio_summary` signal.
+
+        Idempotent: a retried chunk writes the same snapshots once and re-sends the same
+        summaries (an account decides on a summary once: its as_of is then not newer)."""
+        as_of = _utc(req.as_of)
+        t0 = time.perf_counter()
+        async with self.pool.acquire() as conn:
+            config = await self.config_in_force(conn)
+            ids = await fetch_account_ids(conn, as_of, after=req.after or None, limit=req.limit)
+            if not ids:
+                return ScanChunkResult(accounts=0, last_account_id=None)
+            got = await assess_with_facts(conn, as_of, config, ids)
+            t1 = time.perf_counter()
+            assessments = [got[aid][1] for aid in ids if aid in got]
+            written = await save_assessments(conn, assessments)
+        t2 = time.perf_counter()
+        outcomes: list[bool] = []
+        if req.signal_accounts and self.client is not None:
+            if activity.in_activity():
+                activity.heartbeat(f"saved up to {ids[-1]}")
+            messages = {
+                aid: PortfolioSummarySignal(
+                    summary=summarize(a, f), interval_seconds=req.interval_seconds
+                )
+                for aid, (f, a) in got.items()
+            }
+            outcomes = await signal_accounts(self.client, "portfolio_summary", messages)
+        t3 = time.perf_counter()
+        for labels, n in Counter(
+            tuple(sorted(_scan_labels(a).items())) for a in assessments
+        ).items():
+            metrics.count(metrics.HEALTH_SCANS, n, dict(labels))
+        return ScanChunkResult(
+            accounts=len(assessments),
+            last_account_id=ids[-1],
+            by_band=dict(Counter(a.snapshot.band or "none" for a in assessments)),
+            by_decision=dict(Counter(a.decision.outcome for a in assessments)),
+            findings_written=written,
+            signalled=sum(outcomes),
+            not_running=len(outcomes) - sum(outcomes),
+            seconds_facts=round(t1 - t0, 3),
+            seconds_save=round(t2 - t1, 3),
+            seconds_signal=round(t3 - t2, 3),
         )

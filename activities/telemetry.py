@@ -46,7 +46,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -352,10 +352,9 @@ def _not_login_feature(login_types: Sequence[str]) -> str:
     return f"event_type NOT IN ({', '.join(_sql_text(t) for t in named)})" if named else "true"
 
 
-def usage_sql(w: Windows, filtered: bool, login_types: Sequence[str] = LOGIN_EVENT_TYPES) -> str:
-    a, ad, ws = w.activity_days, w.adoption_days, w.weeks_series
-    span = _usage_horizon(w)  # the day masks cover every usage window
-    chunks = range(_chunks(span))
+def _ut_raw(w: Windows, filtered: bool, chunks: range) -> str:
+    """The one pass over raw usage_events: per account, user, event type."""
+    a, ad, span = w.activity_days, w.adoption_days, _usage_horizon(w)
     # d = whole days back from as_of (0 = the last 24 h); computed only for the masks. The
     # float8 epoch of an interval is exact to the microsecond at these magnitudes, so bit d
     # agrees with the timestamp comparisons used for the window sums.
@@ -365,13 +364,7 @@ def usage_sql(w: Windows, filtered: bool, login_types: Sequence[str] = LOGIN_EVE
         f" AND occurred_at > {_since(min(64 * (c + 1), span))}) AS dm{c}"
         for c in chunks
     )
-    bits = ", ".join(f"bit_or(dm{c}) AS dm{c}" for c in chunks)
-    login_bits = ", ".join(
-        f"bit_or(dm{c}) FILTER (WHERE {_login_pred(login_types)}) AS login_dm{c}" for c in chunks
-    )
-    weeks = ", ".join(f"count(*) FILTER (WHERE {_any_bits(7 * k, 7 * k + 7)})" for k in range(ws))
     return f"""
-WITH ut AS MATERIALIZED (  -- the one pass over usage_events: per account, user, event type
     SELECT account_id, user_id, event_type,
            count(*) FILTER (WHERE occurred_at > {_since(a)}) AS n_act,
            sum(quantity) FILTER (WHERE occurred_at > {_since(a)}) AS q_act,
@@ -383,7 +376,52 @@ WITH ut AS MATERIALIZED (  -- the one pass over usage_events: per account, user,
     WHERE occurred_at <= $1 AND occurred_at > {_since(span)}
       AND {_valid("usage_events")} AND {_ids(filtered)}
       AND $2::date IS NOT NULL  -- constant; keeps one parameter list for every statement
-    GROUP BY account_id, user_id, event_type
+    GROUP BY account_id, user_id, event_type"""
+
+
+def _ut_rollup(w: Windows, filtered: bool, chunks: range) -> str:
+    """The same rows from the daily rollup (migration 009), exact when as_of is 00:00 UTC:
+    then every window boundary is a midnight, each rollup day (00:00, 24:00] lies wholly
+    inside or outside each window, and day D is `$2 - D - 1` whole days back from as_of
+    ($2 = as_of's date). The rollup holds valid rows only."""
+    a, ad, span = w.activity_days, w.adoption_days, _usage_horizon(w)
+    d = "($2::date - day - 1)"
+    masks = ",\n           ".join(
+        f"bit_or(1::bigint << ({d} - {64 * c})) FILTER (WHERE day < $2::date - {64 * c}"
+        f" AND day >= $2::date - {min(64 * (c + 1), span)}) AS dm{c}"
+        for c in chunks
+    )
+    return f"""
+    SELECT account_id, user_id, event_type,
+           coalesce(sum(events) FILTER (WHERE day >= $2::date - {a}), 0)::bigint AS n_act,
+           sum(quantity) FILTER (WHERE day >= $2::date - {a}) AS q_act,
+           sum(quantity) FILTER (WHERE day < $2::date - {a} AND day >= $2::date - {2 * a}) AS q_prev,
+           sum(quantity) FILTER (WHERE day >= $2::date - {ad}) AS q_adopt,
+           {masks}
+    FROM usage_daily
+    WHERE day < $2::date AND day >= $2::date - {span} AND {_ids(filtered)}
+      AND $1::timestamptz IS NOT NULL  -- constant; keeps one parameter list
+    GROUP BY account_id, user_id, event_type"""
+
+
+def usage_sql(
+    w: Windows,
+    filtered: bool,
+    login_types: Sequence[str] = LOGIN_EVENT_TYPES,
+    rollup: bool = False,
+) -> str:
+    a, ad, ws = w.activity_days, w.adoption_days, w.weeks_series
+    span = _usage_horizon(w)  # the day masks cover every usage window
+    chunks = range(_chunks(span))
+    ut = (_ut_rollup if rollup else _ut_raw)(w, filtered, chunks)
+    bits = ", ".join(f"bit_or(dm{c}) AS dm{c}" for c in chunks)
+    login_bits = ", ".join(
+        f"bit_or(dm{c}) FILTER (WHERE {_login_pred(login_types)}) AS login_dm{c}" for c in chunks
+    )
+    weeks = ", ".join(f"count(*) FILTER (WHERE {_any_bits(7 * k, 7 * k + 7)})" for k in range(ws))
+    return f"""
+WITH ut AS MATERIALIZED (  -- the one pass over usage: per account, user, event type
+{ut}
 ),
 usr AS (  -- per user: a day mask over every event type
     SELECT account_id, user_id, {bits} FROM ut GROUP BY account_id, user_id
@@ -498,20 +536,36 @@ class _Statements:
     issues: str
 
 
-_cache: dict[tuple[str, bool, tuple[str, ...]], _Statements] = {}
+_cache: dict[tuple[str, bool, tuple[str, ...], bool], _Statements] = {}
 
 
 def statements(
-    w: Windows, filtered: bool, login_types: Sequence[str] = LOGIN_EVENT_TYPES
+    w: Windows,
+    filtered: bool,
+    login_types: Sequence[str] = LOGIN_EVENT_TYPES,
+    rollup: bool = False,
 ) -> _Statements:
-    key = (w.model_dump_json(), filtered, tuple(login_types))
+    key = (w.model_dump_json(), filtered, tuple(login_types), rollup)
     if key not in _cache:
         _cache[key] = _Statements(
             accounts_sql(w, filtered),
-            usage_sql(w, filtered, login_types),
+            usage_sql(w, filtered, login_types, rollup),
             issues_sql(w, filtered),
         )
     return _cache[key]
+
+
+# Where the usage facts come from: "auto" reads the daily rollup (usage_daily, migration
+# 009) when as_of is 00:00 UTC, where it gives exactly the raw facts, else raw usage_events.
+UsageSource = Literal["auto", "raw", "rollup"]
+
+
+def reads_rollup(as_of: datetime, source: UsageSource = "auto") -> bool:
+    t = _utc(as_of)
+    midnight = (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0)
+    if source == "rollup" and not midnight:
+        raise ValueError(f"the daily usage rollup gives exact facts as of 00:00 UTC only: {t}")
+    return midnight if source == "auto" else source == "rollup"
 
 
 async def _fetch_raw(
@@ -520,8 +574,10 @@ async def _fetch_raw(
     windows: Windows,
     account_ids: Sequence[str] | None,
     login_types: Sequence[str],
+    usage_source: UsageSource = "auto",
 ) -> tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]:
-    st = statements(windows, account_ids is not None, login_types)
+    rollup = reads_rollup(as_of, usage_source)
+    st = statements(windows, account_ids is not None, login_types, rollup)
     args: list[Any] = [as_of, as_of.date()]
     if account_ids is not None:
         args.append(list(account_ids))
@@ -547,17 +603,19 @@ async def fetch_facts(
     windows: Windows,
     account_ids: Sequence[str] | None = None,
     login_types: Sequence[str] = LOGIN_EVENT_TYPES,
+    usage_source: UsageSource = "auto",
 ) -> dict[str, AccountFacts]:
     """AccountFacts for `account_ids` (None: every account), keyed by account_id.
 
     ``login_types``: the event types that count as a login (``HealthConfig.events.login``;
     ``*`` = any event). Accounts that do not exist are absent from the result.
+    ``usage_source``: see ``reads_rollup`` (the facts are the same either way).
     """
     as_of = _utc(as_of)
     if account_ids is not None and len(account_ids) == 0:
         return {}
     acc_rows, usage_rows, issue_rows = await _fetch_raw(
-        conn, as_of, windows, account_ids, login_types
+        conn, as_of, windows, account_ids, login_types, usage_source
     )
     usage = {r["account_id"]: r for r in usage_rows}
     issues: dict[str, list[DataIssue]] = {}
@@ -686,18 +744,25 @@ def _usage_fields(
 # ------------------------------------------------------------ accounts, outcomes
 
 
-async def fetch_account_ids(conn: asyncpg.Connection, as_of: datetime) -> list[str]:
+async def fetch_account_ids(
+    conn: asyncpg.Connection, as_of: datetime, after: str | None = None, limit: int | None = None
+) -> list[str]:
     """Accounts with a contract in force at as_of: the latest valid row started by then
-    has not ended (end_date is inclusive)."""
+    has not ended (end_date is inclusive). `after`/`limit`: the next page in account_id
+    order (the scheduled scan's chunks)."""
     d = _utc(as_of).date()
     rows = await conn.fetch(
         f"""SELECT account_id FROM (
                 SELECT DISTINCT ON (account_id) account_id, end_date
                 FROM contracts WHERE start_date <= $1 AND {_valid("contracts")}
+                  AND ($2::text IS NULL OR account_id > $2)
                 ORDER BY account_id, start_date DESC) c
             WHERE end_date >= $1
-            ORDER BY account_id""",
+            ORDER BY account_id
+            LIMIT $3""",
         d,
+        after,
+        limit,
     )
     return [r["account_id"] for r in rows]
 

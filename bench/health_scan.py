@@ -132,14 +132,56 @@ async def _generate(conn: asyncpg.Connection, n: int, users: int, days: int) -> 
     return {"usage_rows": rows, "db_size": size, "seconds_load": round(_t() - t0, 1)}
 
 
-async def _bare_sql(conn: asyncpg.Connection, windows: Any) -> float:
-    st = statements(windows, False)
+async def _bare_sql(
+    conn: asyncpg.Connection, windows: Any, rollup: bool = False, as_of: datetime = AS_OF
+) -> float:
+    st = statements(windows, False, rollup=rollup)
     t0 = _t()
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute("SET LOCAL work_mem = '128MB'")
         for sql in (st.accounts, st.usage, st.issues):
-            await conn.fetch(sql, AS_OF, AS_OF.date())
+            await conn.fetch(sql, as_of, as_of.date())
     return _t() - t0
+
+
+async def _scan_process(dsn: str, as_of: datetime, *extra: str) -> dict[str, Any]:
+    """bench/scheduled_scan.py in a process of its own: its wall time and peak RSS."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.scheduled_scan",
+        dsn,
+        as_of.isoformat(),
+        *extra,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.scheduled_scan {extra} exited {proc.returncode}")
+    return dict(json.loads(out.decode().strip().splitlines()[-1]))
+
+
+async def bench_scheduled(conn: asyncpg.Connection, dsn: str, windows: Any) -> dict[str, Any]:
+    """The scheduled scan (chunks of 1,000, as PortfolioScanWorkflow runs them) and the old
+    whole-portfolio scan, each in its own process, on later days (previous snapshots exist),
+    against the bare SQL aggregation over raw events and over the daily rollup."""
+    out: dict[str, Any] = {}
+    chunked_at, whole_at = AS_OF + timedelta(days=2), AS_OF + timedelta(days=3)
+    await _bare_sql(conn, windows, True, chunked_at)  # warm the rollup's pages
+    out["seconds_bare_sql_rollup"] = round(await _bare_sql(conn, windows, True, chunked_at), 2)
+    out["seconds_bare_sql_raw_same_day"] = round(
+        await _bare_sql(conn, windows, False, chunked_at), 2
+    )
+    out["scheduled"] = await _scan_process(dsn, chunked_at, "--chunk", "1000")
+    print(f"scheduled scan: {out['scheduled']}", flush=True)
+    out["whole"] = await _scan_process(dsn, whole_at, "--whole")
+    print(f"whole-portfolio scan: {out['whole']}", flush=True)
+    out["rollup_rows"] = await conn.fetchval("SELECT count(*) FROM usage_daily")
+    s = out["scheduled"]["seconds"]
+    out["ratio_scheduled_vs_bare_sql_raw"] = round(s / out["seconds_bare_sql_raw_same_day"], 2)
+    out["ratio_scheduled_vs_bare_sql_rollup"] = round(s / out["seconds_bare_sql_rollup"], 2)
+    return out
 
 
 async def bench_size(n: int, users: int, days: int) -> dict[str, Any]:
@@ -185,6 +227,7 @@ async def bench_size(n: int, users: int, days: int) -> dict[str, Any]:
                 out["seconds_fetch_facts"] / out["seconds_bare_sql"], 2
             )
             out["ratio_scan_vs_bare_sql"] = round(out["seconds_scan"] / out["seconds_bare_sql"], 2)
+            out.update(await bench_scheduled(conn, dsn, config.windows))
             return out
         finally:
             await conn.close()
@@ -241,6 +284,19 @@ def _markdown(results: dict[str, Any]) -> str:
             f"| {r['seconds_bare_sql']} | {r['seconds_fetch_facts']} | {r['seconds_assess']} "
             f"| {r['seconds_save']} | {r['seconds_scan']} | {r['ratio_scan_vs_bare_sql']}x "
             f"| {r['ms_fetch_facts_one_account']} |"
+        )
+    lines += [
+        "",
+        "| accounts | scheduled scan s (chunks of 1,000) | peak RSS MB | whole-portfolio scan s "
+        "| peak RSS MB | bare SQL raw s | bare SQL rollup s | scheduled / bare SQL raw |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["sizes"]:
+        sc, wh = r["scheduled"], r["whole"]
+        lines.append(
+            f"| {r['accounts']:,} | {sc['seconds']} | {sc['peak_rss_mb']:,} | {wh['seconds']} "
+            f"| {wh['peak_rss_mb']:,} | {r['seconds_bare_sql_raw_same_day']} "
+            f"| {r['seconds_bare_sql_rollup']} | {r['ratio_scheduled_vs_bare_sql_raw']}x |"
         )
     if d := results.get("demo"):
         lines += [

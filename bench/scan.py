@@ -84,3 +84,19 @@ async def run(
                 f"one account {r['ms_fetch_facts_one_account']} ms || whole scenario: {ph.notes()}"
             ),
         )
+        sc, wh = r["scheduled"], r["whole"]
+        res.add(
+            f"s of the scheduled scan of {n:,} accounts (chunks of {sc['chunk']:,}, own process)",
+            sc["seconds"],
+            "s",
+            "s, the bare SQL aggregation over raw events",
+            r["seconds_bare_sql_raw_same_day"],
+            notes=(
+                f"peak RSS {sc['peak_rss_mb']:,} MB (the whole-portfolio scan: {wh['seconds']} s, "
+                f"{wh['peak_rss_mb']:,} MB); bare SQL over the daily rollup "
+                f"{r['seconds_bare_sql_rollup']} s ({r['rollup_rows']:,} rollup rows for "
+                f"{r['usage_rows']:,} events); facts {sc['seconds_facts']} s, save "
+                f"{sc['seconds_save']} s over {sc['chunks']} chunks; signals to account "
+                "workflows not included"
+            ),
+        )

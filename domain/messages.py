@@ -31,6 +31,7 @@ from domain.limits import (
     Text,
 )
 from domain.onboarding import MAX_ANSWERS, MAX_CRITERIA, Answer, SuccessCriterion
+from domain.summary import AssessmentSummary
 
 
 class _Strict(BaseModel):
@@ -164,6 +165,18 @@ class ChurnNoticeSignal(_Strict):
     noticed_on: date | None = None
 
 
+class PortfolioSummarySignal(_Strict):
+    """The scheduled portfolio scan's result for one account (workflows/portfolio.py): the
+    account decides from it instead of running its own daily `score_account`.
+
+    `interval_seconds` is the schedule's interval: the account skips its own daily scan
+    while a summary this recent has arrived (plus a grace period), and scans itself again
+    when the schedule stops."""
+
+    summary: AssessmentSummary
+    interval_seconds: int = Field(default=86_400, ge=60, le=PG_INT_MAX)
+
+
 class FeatureReleasedSignal(_Strict):
     """A feature was released: accounts that license its module get an introduction draft."""
 
@@ -197,6 +210,7 @@ SIGNALS: dict[str, type[BaseModel]] = {
     "milestone": MilestoneSignal,
     "churn_notice": ChurnNoticeSignal,
     "usage_arrived": UsageArrivedSignal,
+    "portfolio_summary": PortfolioSummarySignal,
     "feature_released": FeatureReleasedSignal,
     "meeting_scheduled": MeetingScheduledSignal,
 }

@@ -18,6 +18,7 @@ from domain.handoff import Handoff, HandoffContract
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
 from domain.onboarding import CriterionStatus, MaturityResult, OnboardingState
+from domain.summary import AssessmentSummary
 
 TIMELINE_LIMIT = 200  # entries kept in state; every decision is also on the event bus
 FAILURES_KEPT = 5
@@ -71,6 +72,11 @@ class AccountState(BaseModel):
         default_factory=list
     )  # recent telemetry keys, for duplicate signals
     rescore: bool = False
+    # The scheduled portfolio scan (workflows/portfolio.py): its latest summary not yet
+    # decided on, when the latest one arrived, and until when it stands in for this
+    # account's own daily scan.
+    scheduled_summary: AssessmentSummary | None = None
+    scheduled_until: datetime | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
     runs: int = 1
     signals_received: int = 0

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -30,6 +31,26 @@ SIGNAL_CONCURRENCY = 32
 
 def account_workflow_id(account_id: str) -> str:
     return f"account-{account_id}"
+
+
+async def signal_accounts(
+    client: Client, name: str, messages: Mapping[str, BaseModel]
+) -> list[bool]:
+    """Signal each account's workflow (account id -> message), a few at a time; per
+    account, in order: True if signalled, False if it has no running workflow."""
+    sem = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+
+    async def one(aid: str, msg: BaseModel) -> bool:
+        async with sem:
+            try:
+                await client.get_workflow_handle(account_workflow_id(aid)).signal(name, msg)
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                return False
+            return True
+
+    return list(await asyncio.gather(*(one(a, m) for a, m in messages.items())))
 
 
 @dataclass
@@ -76,24 +97,14 @@ class Coalescer:
                 for aid in due:
                     del self._pending[aid]
                 return result
-            sem = asyncio.Semaphore(SIGNAL_CONCURRENCY)
-
-            async def one(aid: str, n: int, up_to: datetime) -> bool:
-                assert self.client is not None
-                async with sem:
-                    handle = self.client.get_workflow_handle(account_workflow_id(aid))
-                    try:
-                        await handle.signal(
-                            "usage_arrived",
-                            UsageArrivedSignal(events=min(n, 2**31 - 1), up_to=up_to),
-                        )
-                    except RPCError as err:
-                        if err.status != RPCStatusCode.NOT_FOUND:
-                            raise
-                        return False
-                    return True
-
-            outcomes = await asyncio.gather(*(one(a, n, t) for a, (n, t) in due.items()))
+            outcomes = await signal_accounts(
+                self.client,
+                "usage_arrived",
+                {
+                    aid: UsageArrivedSignal(events=min(n, 2**31 - 1), up_to=up_to)
+                    for aid, (n, up_to) in due.items()
+                },
+            )
             for aid, ok in zip(due, outcomes, strict=True):
                 del self._pending[aid]
                 self._last_sent[aid] = now

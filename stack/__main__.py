@@ -80,6 +80,20 @@ async def handoff_portfolio(settings: Settings, handoffs: list) -> tuple[int, in
     return started, already
 
 
+async def schedule_portfolio_scan(settings: Settings) -> str:
+    """Create the portfolio scan's Schedule unless it exists (VIM_SCAN_* settings)."""
+    from cli.schedule import SCHEDULE_ID, ensure_schedule, schedule_from_env
+    from starter import connect
+
+    sched = schedule_from_env()
+    created = await ensure_schedule(await connect(settings), settings, sched)
+    at = f"{int(sched.at.total_seconds()) // 3600:02d}:{int(sched.at.total_seconds()) % 3600 // 60:02d}"
+    return (
+        f"schedule {SCHEDULE_ID} {'created' if created else 'already there'}: every "
+        f"{sched.every_hours:g} h at {at} UTC, {sched.chunk} accounts per chunk"
+    )
+
+
 async def load_demo(dsn: str, as_of: date, seed: int) -> list:
     from demo.load import load_portfolio
     from demo.portfolio import generate_portfolio
@@ -241,6 +255,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"handed off {started_n} account(s), {already} already running "
                 f"({len(handoffs)} in the portfolio) in {time.monotonic() - t0:.0f}s since start"
             )
+            scan_schedule = asyncio.run(schedule_portfolio_scan(settings))
+            say(f"portfolio scan: {scan_schedule}")
             ns = settings.temporal_namespace
             show(
                 f"""
@@ -256,6 +272,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     Codec Server); CLI: .venv/bin/temporal workflow show --codec-endpoint {settings.codec_url} --workflow-id account-northwind-tier1
   Metrics           {settings.metrics_url or "off (VIM_METRICS_ADDRESS is empty)"}   (Prometheus: SDK temporal_*, application vim_*)
   Local outbox      {settings.outbox_dir}   (drafts: no credentials configured)
+  Portfolio scan    {scan_schedule}; starter.py schedule describe|trigger (Web UI: Schedules)
   Digests           {settings.policy.digest} at {settings.policy.digest_hour_utc:02d}:00 UTC, one email per person (VIM_DIGEST); detail in outbox pages/
   Postgres          {dsn}
   Worker log        {worker_log}

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         MilestoneSignal,
         MilestoneUpdate,
         PauseUpdate,
+        PortfolioSummarySignal,
         QuestionnaireAnswersUpdate,
         ReassignUpdate,
         SentimentUpdate,
@@ -110,6 +111,12 @@ CHURN_RISK_EVENT_PATCH = "churn-risk-changed-event"
 # A signal that lands while a pass is busy (in an activity) must not be
 # forgotten at the next sleep: before this patch its telemetry waited a day.
 WAKE_KEPT_PATCH = "signal-wake-kept-across-pass"
+# The scheduled portfolio scan hands each account its summary (a `portfolio_summary`
+# signal, before this patch an unknown signal): the account decides from it and skips its
+# own daily score_account while the schedule delivers.
+SCHEDULED_SCAN_PATCH = "scheduled-portfolio-summary"
+# How late a scheduled summary may be before the account scans itself again.
+SCHEDULE_GRACE = timedelta(hours=6)
 # A renewal forecast is recorded at the 120/90/60/30-day checkpoints (an activity and an
 # event that histories before it do not have).
 RENEWAL_FORECAST_PATCH = "renewal-forecast-recorded"
@@ -186,9 +193,15 @@ class AccountLifecycleWorkflow:
             await self._flush_telemetry()
             now = workflow.now()
             due_scan = s.last_scan_at is None or now - s.last_scan_at >= SCAN_EVERY
+            summarized = False
+            if not s.paused and s.scheduled_summary is not None:
+                summarized = await self._take_scheduled_summary()
+            if self._scheduled(now):
+                due_scan = False  # the scheduled portfolio scan does the daily work
             scanned = not s.paused and (s.rescore or due_scan)
             if scanned:
                 await self._observe()
+            scanned = scanned or summarized  # a scheduled summary is this pass's scan
             await self._fire_due_checkpoints()
             await self._nudge_stalled_gate()
             await engagement.run_due(self.ctx, scanned=scanned)
@@ -272,7 +285,9 @@ class AccountLifecycleWorkflow:
         s = self.s
         now = workflow.now()
         candidates: list[tuple[datetime, str]] = []
-        if s.last_scan_at is not None and not s.paused:
+        if s.scheduled_until is not None and self._scheduled(now) and not s.paused:
+            candidates.append((s.scheduled_until, "scheduled portfolio scan (else own scan)"))
+        elif s.last_scan_at is not None and not s.paused:
             candidates.append((s.last_scan_at + SCAN_EVERY, "daily health scan"))
         for cp in self._calendar()[:1]:
             candidates.append((cp.at, cp.label))
@@ -351,6 +366,21 @@ class AccountLifecycleWorkflow:
             written = {p.key for p in batch}
             s.pending_telemetry = [p for p in s.pending_telemetry if p.key not in written]
 
+    def _scheduled(self, now: datetime) -> bool:
+        """Does the scheduled portfolio scan stand in for this account's own daily scan?"""
+        return self.s.scheduled_until is not None and now < self.s.scheduled_until
+
+    async def _take_scheduled_summary(self) -> bool:
+        """Decide from the scheduled scan's summary, unless this account scored itself
+        since the scan's as_of (a rescore after a ticket is newer: the summary is stale)."""
+        s = self.s
+        summary, s.scheduled_summary = s.scheduled_summary, None
+        assert summary is not None
+        if s.last_scan_at is not None and summary.as_of < s.last_scan_at:
+            return False
+        await self._apply_summary(summary, workflow.now())
+        return True
+
     async def _observe(self) -> None:
         s = self.s
         s.rescore = False
@@ -368,7 +398,11 @@ class AccountLifecycleWorkflow:
         if scanned is None:
             s.rescore = True  # scan again after the back-off
             return
-        summary: AssessmentSummary = scanned
+        await self._apply_summary(scanned, now)
+
+    async def _apply_summary(self, summary: AssessmentSummary, now: datetime) -> None:
+        """What a scan's summary changes: state, timeline, events, milestones, decisions."""
+        s = self.s
         s.last_scan_at = now
         old = (s.band, s.churn_level, s.last_decision)
         old_band = s.band
@@ -719,6 +753,18 @@ class AccountLifecycleWorkflow:
             await self._enter_churn_handling(s.churn_reason)
         elif isinstance(msg, ContractChangeSignal):
             self._apply_contract(msg, "changed by signal")
+        elif isinstance(msg, PortfolioSummarySignal):
+            # Before the patch this signal was unknown: rejected, nothing else.
+            if not workflow.patched(SCHEDULED_SCAN_PATCH):
+                self._reject(name, f"unknown signal {name!r}; known: {', '.join(SIGNALS)}")
+                return
+            if msg.summary.account_id != s.account_id:
+                self._reject(name, f"summary of account {msg.summary.account_id!r}, not this one")
+                return
+            s.scheduled_summary = msg.summary
+            s.scheduled_until = (
+                workflow.now() + timedelta(seconds=msg.interval_seconds) + SCHEDULE_GRACE
+            )
         else:
             engagement.on_signal(self.ctx, msg)
         if name in TELEMETRY_SIGNALS:

@@ -32,6 +32,8 @@ from workflows.activity_models import (
     RenewalCheckRequest,
     RenewalCheckResult,
     RenewalForecastRequest,
+    ScanChunkRequest,
+    ScanChunkResult,
     ScoreAccountRequest,
     TelemetryBatch,
     TelemetryWriteResult,
@@ -60,6 +62,11 @@ async def check_renewal(req: RenewalCheckRequest) -> RenewalCheckResult:
 @activity.defn(name="score_account")
 async def score_account(req: ScoreAccountRequest) -> AssessmentSummary:
     raise _elsewhere("score_account")
+
+
+@activity.defn(name="scan_chunk")
+async def scan_chunk(req: ScanChunkRequest) -> ScanChunkResult:
+    raise _elsewhere("scan_chunk")
 
 
 @activity.defn(name="record_renewal_forecast")
@@ -127,6 +134,7 @@ ALL = [
     record_telemetry,
     check_renewal,
     score_account,
+    scan_chunk,
     record_renewal_forecast,
     write_narrative,
     deliver,

@@ -47,6 +47,30 @@ class ScoreAccountRequest(BaseModel):
     as_of: datetime
 
 
+class ScanChunkRequest(BaseModel):
+    """One chunk of the scheduled portfolio scan: the next `limit` accounts with a contract
+    in force at `as_of`, after `after` in account_id order (keyset pagination)."""
+
+    as_of: datetime
+    after: str = ""
+    limit: int = Field(default=1000, ge=1, le=20_000)
+    signal_accounts: bool = True  # hand each running account workflow its summary
+    interval_seconds: int = Field(default=86_400, ge=60)  # the schedule's, told to accounts
+
+
+class ScanChunkResult(BaseModel):
+    accounts: int
+    last_account_id: str | None  # None: nothing left after `after`
+    by_band: dict[str, int] = Field(default_factory=dict)
+    by_decision: dict[str, int] = Field(default_factory=dict)
+    findings_written: int = 0
+    signalled: int = 0
+    not_running: int = 0  # accounts with no running workflow (scored and saved all the same)
+    seconds_facts: float = 0.0
+    seconds_save: float = 0.0
+    seconds_signal: float = 0.0
+
+
 class FeedbackDigestRequest(BaseModel):
     """Input of ``feedback_digest`` and of ProductFeedbackWorkflow: one quarter, one owner."""
 

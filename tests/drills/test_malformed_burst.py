@@ -73,6 +73,19 @@ VALID_SIGNALS: dict[str, dict[str, Any]] = {
     "milestone": {"milestone": "kickoff_held"},
     "churn_notice": {"reason": "budget cut"},
     "usage_arrived": {"events": 3, "up_to": TS},
+    "portfolio_summary": {
+        "summary": {
+            "account_id": "acme",
+            "as_of": TS,
+            "config_version": "v1",
+            "score": 50.0,
+            "band": "AMBER",
+            "coverage": 0.5,
+            "churn_level": "LOW",
+            "decision": {"outcome": "routine"},
+        },
+        "interval_seconds": 86400,
+    },
     "feature_released": {
         "feature_id": "F-1",
         "module": "reports",

@@ -11,10 +11,15 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from cli.accounts import start_account
-from domain.ingest import build_event
 from ingest.notify import Coalescer
 from ingest.store import write_usage
-from tests.workflows.helpers import make_handoff, running_worker, settings_for_test, view
+from tests.workflows.helpers import (
+    make_handoff,
+    running_worker,
+    settings_for_test,
+    six_active_users,
+    view,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,18 +40,7 @@ async def test_bulk_rows_and_one_signal_rescore_the_account_at_once(
         assert "onboarding_complete" not in before.milestones  # no usage yet
 
         # Six users active in the last day: >= 5 users and >= 40% of 10 seats.
-        rows = [
-            build_event(
-                {
-                    "account_id": account,
-                    "user_id": f"u{u}",
-                    "occurred_at": now - timedelta(hours=2, minutes=d),
-                    "event_type": "login",
-                }
-            )
-            for u in range(6)
-            for d in range(3)
-        ]
+        rows = six_active_users(account, now)
         coalescer = Coalescer(env.client, interval=3600)
         result = await write_usage(pool, rows, "test")
         coalescer.add(result.arrived)

@@ -21,6 +21,7 @@ IMPLEMENTATIONS = [
     AccountActivities.record_telemetry,
     AccountActivities.check_renewal,
     HealthActivities.score_account,
+    HealthActivities.scan_chunk,
     HealthActivities.record_renewal_forecast,
     NarrativeActivities.write_narrative,
     DeliveryActivities.deliver,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -18,6 +18,7 @@ from temporalio.worker import Replayer
 
 from activities.db import create_pool
 from domain.handoff import Handoff
+from domain.ingest import IngestEvent, build_event
 from stack.settings import Settings, load_settings
 from worker import build_workers
 from workflows.account import AccountLifecycleWorkflow
@@ -113,6 +114,23 @@ async def insert_usage(pool: asyncpg.Pool, account_id: str, rows: list[tuple[obj
         records=rows,
         columns=["account_id", "user_id", "occurred_at", "event_type", "quantity"],
     )
+
+
+def six_active_users(account_id: str, now: datetime) -> list[IngestEvent]:
+    """Logins by six users in the two hours before `now`: >= 5 users and >= 40% of 10
+    seats (onboarding complete, first value), and enough usage for a band."""
+    return [
+        build_event(
+            {
+                "account_id": account_id,
+                "user_id": f"u{u}",
+                "occurred_at": now - timedelta(hours=2, minutes=d),
+                "event_type": "login",
+            }
+        )
+        for u in range(6)
+        for d in range(3)
+    ]
 
 
 async def view(handle: WorkflowHandle):  # -> AccountView
