@@ -29,8 +29,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_models import ScanChunkRequest
 
 PORTFOLIO_SCAN_WORKFLOW_ID = "portfolio-scan"
+# Bounded (about 40 minutes): a chunk that keeps failing ends this run as failed instead of
+# wedging it, since the schedule's overlap policy SKIP would skip every later run behind a
+# stuck one. Accounts scan themselves once summaries stop arriving (interval + grace).
 SCAN_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=2)
+    initial_interval=timedelta(seconds=5),
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=25,
 )
 
 
