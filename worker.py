@@ -27,6 +27,7 @@ from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.account import AccountActivities
+from activities.actions import ActionActivities
 from activities.config_store import ConfigResolver
 from activities.db import create_pool, describe_dsn
 from activities.deliveries import DeliveryActivities
@@ -82,6 +83,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     digests = DigestActivities(pool, deliveries)
     # a bad VIM_ENGAGEMENT_CONFIG stops the worker here
     engagement = EngagementActivities(pool, resolver=resolver)
+    actions = ActionActivities(pool)
     delivery_acts: Sequence = [
         deliveries.deliver,
         deliveries.fail_delivery,
@@ -118,6 +120,8 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     engagement.adoption_targets,
                     engagement.engagement_settings,
                     engagement.feedback_digest,
+                    actions.record_actions,
+                    actions.action_contacts,
                     *delivery_acts,
                 ],
                 max_concurrent_activities=20,

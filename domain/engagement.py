@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.actions import ActionConfig
 from domain.activation import FeatureGap
 from domain.format import validation_errors
 from domain.health import plural
@@ -86,6 +87,7 @@ class FeedbackConfig(_Strict):
 class EngagementConfig(_Strict):
     advocacy: AdvocacyConfig = Field(default_factory=AdvocacyConfig)
     touchpoints: TouchpointConfig = Field(default_factory=TouchpointConfig)
+    actions: ActionConfig = Field(default_factory=ActionConfig)  # dating and chasing actions
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     # Who gets the quarterly product feedback digest; None: `--to` must name someone.
     product_owner_email: str | None = None
@@ -233,6 +235,7 @@ class EngagementSettings(BaseModel):
 
     advocacy: AdvocacyConfig = Field(default_factory=AdvocacyConfig)
     touchpoints: TouchpointConfig = Field(default_factory=TouchpointConfig)
+    actions: ActionConfig = Field(default_factory=ActionConfig)
 
 
 class AdvocacyDataRequest(BaseModel):

@@ -66,6 +66,8 @@ NarrativePurpose = Literal[
     "feature_intro",
     "meeting_prep",
     "meeting_followup",
+    # Chasing an overdue action item (domain/actions.py).
+    "action_chase",
 ]
 PURPOSES: tuple[str, ...] = get_args(NarrativePurpose)
 QBR_PURPOSES = (
@@ -431,6 +433,24 @@ class MeetingFollowupFacts(NarrativeFacts):
     owners_named: int
 
 
+class ActionChaseFacts(NarrativeFacts):
+    """An open action item past its due date (domain/actions.py): to its owner when the owner
+    is a known stakeholder with an email (``to_owner``), else to the CSM.
+
+    The action line comes from meeting notes, so it is in ``customer_quotes`` (untrusted)."""
+
+    purpose: Literal["action_chase"] = "action_chase"
+    action_id: str
+    owner_name: str | None = None
+    to_owner: bool = False
+    interaction_kind: str
+    agreed_on: date
+    due_on: date
+    days_overdue: int
+    chase_number: int
+    max_chases: int
+
+
 # Every purpose's facts model (for type hints); AnyFacts: the same, discriminated by purpose.
 FactsModel = (
     ChurnRiskFacts
@@ -456,6 +476,7 @@ FactsModel = (
     | FeatureIntroFacts
     | MeetingPrepFacts
     | MeetingFollowupFacts
+    | ActionChaseFacts
 )
 AnyFacts = Annotated[FactsModel, Field(discriminator="purpose")]
 
@@ -1949,6 +1970,38 @@ def _t_meeting_followup(facts: MeetingFollowupFacts) -> NarrativeBody:
     )
 
 
+def _t_action_chase(facts: ActionChaseFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    late = plural(facts.days_overdue, "day")
+    who = facts.owner_name or "nobody yet"
+    headline = f"{name}: action {facts.action_id} is {late} overdue (due {m.f('due_on')})"
+    s1 = (
+        f"At the {facts.interaction_kind} on {m.f('agreed_on')}, {who} took on action "
+        f"{facts.action_id}, due {m.f('due_on')}"
+    )
+    s2 = (
+        f"It is still open, {late} past its due date; this is reminder {facts.chase_number} of at most "
+        f"{facts.max_chases}"
+    )
+    s3 = (
+        "A short reply with a new date, or to say it is done, is all that is needed"
+        if facts.to_owner
+        else "The owner is not a stakeholder on file with an email, so the reminder is yours to pass on"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = (
+        ["Check the date and the wording, then send", "Mark it done when the owner confirms"]
+        if facts.to_owner
+        else ["Ask the owner for a date, or take the action over", "Mark it done when it is"]
+    )
+    return NarrativeBody(
+        headline=headline,
+        paragraphs=[para],
+        bullets=[" ".join(q.split())[:300] for q in facts.customer_quotes[:4]],
+        actions=steps,
+    )
+
+
 # ----------------------------------------------------------------- the registry
 
 
@@ -2230,6 +2283,19 @@ REGISTRY: dict[str, Purpose] = {
             actions_label="Before sending",
         ),
         "meeting_followup",
+    ),
+    "action_chase": Purpose(
+        ActionChaseFacts,
+        NudgeBody,
+        _t_action_chase,
+        PurposeSpec(
+            title="Overdue action reminder",
+            audience="the action's owner, or the CSM",
+            sentences=(2, 3),
+            bullets_label="The action (owner: action)",
+            actions_label="Before sending",
+        ),
+        "action_chase",
     ),
 }
 # Views of the registry, by purpose.

@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from domain.actions import ActionsState
 from domain.digest import DraftPolicy
 from domain.engagement import EngagementState
 from domain.forecast import CsmSentiment, RenewalForecast
@@ -96,6 +97,8 @@ class AccountState(BaseModel):
     onboarding: OnboardingState = Field(default_factory=OnboardingState)
     # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).
     engagement: EngagementState = Field(default_factory=EngagementState)
+    # Action items from interaction notes, and their chases (workflows/actions.py).
+    actions: ActionsState = Field(default_factory=ActionsState)
 
     @property
     def account_id(self) -> str:
@@ -159,6 +162,8 @@ class AccountView(BaseModel):
     advocacy_blocked: list[str] = Field(default_factory=list)  # why no ask now
     sentiment: CsmSentiment | None = None  # the CSM's call in force, beside the score
     forecast: RenewalForecast | None = None  # the latest renewal forecast
+    # Action items: open ones (overdue first), then those done lately (workflows/actions.py).
+    actions: list[str] = Field(default_factory=list)
 
 
 class AccountOutcome(BaseModel):

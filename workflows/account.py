@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         RESCORE_SIGNALS,
         SIGNALS,
         TELEMETRY_SIGNALS,
+        ActionDoneUpdate,
         ChurnNoticeSignal,
         ContractChangeSignal,
         CsPlanUpdate,
@@ -68,8 +69,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.summary import AssessmentSummary
     from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
+    from workflows import actions, engagement, phases, playbooks
     from workflows import activity_defs as act
-    from workflows import engagement, phases, playbooks
     from workflows.activity_models import (
         RenewalCheckRequest,
         RenewalCheckResult,
@@ -967,6 +968,17 @@ class AccountLifecycleWorkflow:
                 "a CSM's call must be renewed at least yearly"
             )
 
+    @workflow.update
+    async def complete_action(self, upd: ActionDoneUpdate) -> UpdateResult:
+        message = actions.complete(self.ctx, upd)
+        self._wake = True  # the next pass writes the row
+        return UpdateResult(message=message)
+
+    @complete_action.validator
+    def _validate_complete_action(self, upd: ActionDoneUpdate) -> None:
+        _expect(upd, ActionDoneUpdate)
+        actions.check_complete(self.ctx, upd)
+
     # --------------------------------------------------------------- queries
 
     @workflow.query
@@ -1006,6 +1018,7 @@ class AccountLifecycleWorkflow:
             **engagement.view_fields(self.ctx),
             sentiment=self._sentiment_in_force(),
             forecast=s.forecast,
+            actions=actions.view_lines(self.ctx),
         )
 
     def _churn_finding(self) -> list[dict]:

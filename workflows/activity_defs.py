@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from domain.actions import ActionRecords, Contact, ContactsRequest
 from domain.delivery import BusEvent, DeliveryFailure, DeliveryRequest, DeliveryResult
 from domain.digest import DigestItem, DigestRequest, DigestResult
 from domain.engagement import (
@@ -129,6 +130,16 @@ async def feedback_digest(req: FeedbackDigestRequest) -> FeedbackDigest:
     raise _elsewhere("feedback_digest")
 
 
+@activity.defn(name="record_actions")
+async def record_actions(req: ActionRecords) -> int:
+    raise _elsewhere("record_actions")
+
+
+@activity.defn(name="action_contacts")
+async def action_contacts(req: ContactsRequest) -> list[Contact]:
+    raise _elsewhere("action_contacts")
+
+
 ALL = [
     record_handoff,
     record_telemetry,
@@ -147,4 +158,6 @@ ALL = [
     engagement_settings,
     adoption_targets,
     feedback_digest,
+    record_actions,
+    action_contacts,
 ]

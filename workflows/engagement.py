@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         prep_due,
         touchpoint_overdue,
     )
+    from workflows import actions as chase
     from workflows import activity_defs as act
     from workflows.activity_models import FeedbackDigestRequest
     from workflows.context import PlaybookContext
@@ -189,6 +190,7 @@ async def run_due(ctx: PlaybookContext, *, scanned: bool) -> None:
     await _feature_intros(ctx)
     await _meeting_preps(ctx)
     await _followups(ctx)
+    await chase.run_due(ctx)
     if scanned:
         await _touchpoint_cadence(ctx)
         await _adoption_campaign(ctx)
@@ -213,6 +215,7 @@ async def _settings(ctx: PlaybookContext) -> None:
         await survived("reading the engagement settings", err)
         return
     e.advocacy_config, e.touchpoints = got.advocacy, got.touchpoints
+    s.actions.config = got.actions
 
 
 def _baseline(ctx: PlaybookContext) -> Baseline:
@@ -317,6 +320,7 @@ async def _followups(ctx: PlaybookContext) -> None:
             actions=actions,
         )
         ctx.log("decision", f"follow-up of {it.kind} {it.interaction_id}: {len(actions)} action item(s)")  # fmt: skip
+        chase.record(ctx, it, actions)
         await _draft_for_csm(
             ctx,
             facts,

@@ -8,6 +8,7 @@ from typing import get_type_hints
 from temporalio import activity
 
 from activities.account import AccountActivities
+from activities.actions import ActionActivities
 from activities.deliveries import DeliveryActivities
 from activities.digest import DigestActivities
 from activities.engagement import EngagementActivities
@@ -34,6 +35,8 @@ IMPLEMENTATIONS = [
     EngagementActivities.adoption_targets,
     EngagementActivities.engagement_settings,
     EngagementActivities.feedback_digest,
+    ActionActivities.record_actions,
+    ActionActivities.action_contacts,
 ]
 
 

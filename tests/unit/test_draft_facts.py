@@ -15,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain import draft_facts, engagement_facts
+from domain.actions import ActionConfig, Contact, chase_facts, new_actions
 from domain.activation import FeatureGap, campaign_features
 from domain.assess import assess_account
 from domain.config import DEFAULT_CONFIG
@@ -26,6 +27,7 @@ from domain.narrative import (
     BODY_MODELS,
     PURPOSES,
     REGISTRY,
+    ActionChaseFacts,
     MudaFacts,
     NarrativeFacts,
     check_body,
@@ -266,6 +268,7 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
                 "ACTION: Dana to send the export guide\nTODO: book the QBR\nnot an action"
             ),
         ),
+        "action_chase": _chase_facts(),
         "feature_intro": engagement_facts.feature_intro_facts(
             HANDOFF,
             AS_OF,
@@ -278,6 +281,25 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
             ),
         ),
     }
+
+
+def _chase_facts() -> ActionChaseFacts:
+    cfg = ActionConfig()
+    agreed = AS_OF.date() - timedelta(days=12)
+    a = new_actions(
+        parse_actions(
+            "ACTION: Ada Park to send the user list by " + str(agreed + timedelta(days=5))
+        ),
+        interaction_id="I-9",
+        interaction_kind="meeting",
+        agreed_on=agreed,
+        first_number=1,
+        cfg=cfg,
+    )[0]
+    a.chases = 1
+    return chase_facts(
+        HANDOFF, AS_OF, a, cfg, to=Contact(name="Ada Park", email="ada@acme.example")
+    )
 
 
 FACTS = workflow_facts()

@@ -93,6 +93,12 @@ FACTS_SAMPLE: dict[str, object] = {
     "occurred_on": "2026-11-20",
     "action_items": 2,
     "owners_named": 1,
+    "action_id": "A-1",
+    "agreed_on": "2026-11-20",
+    "due_on": "2026-11-27",
+    "days_overdue": 4,
+    "chase_number": 1,
+    "max_chases": 3,
 }
 
 
