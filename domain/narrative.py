@@ -68,6 +68,8 @@ NarrativePurpose = Literal[
     "meeting_followup",
     # Chasing an overdue action item (domain/actions.py).
     "action_chase",
+    # The renewal checkpoint brief quoting the forecast (domain/forecast.py).
+    "renewal_brief",
 ]
 PURPOSES: tuple[str, ...] = get_args(NarrativePurpose)
 QBR_PURPOSES = (
@@ -451,6 +453,28 @@ class ActionChaseFacts(NarrativeFacts):
     max_chases: int
 
 
+class RenewalBriefFacts(NarrativeFacts):
+    """At a renewal checkpoint (120/90/60/30 days): the forecast recorded there.
+
+    ``evidence`` holds the forecast's reasons; ``recommended_actions`` the play of its
+    category. ``forecast_category`` None: the forecast step failed (the brief says so)."""
+
+    purpose: Literal["renewal_brief"] = "renewal_brief"
+    checkpoint_days: int
+    days_to_renewal: int
+    renewal_date: date
+    arr: float
+    score: float | None = None
+    band: str | None = None
+    churn_level: str | None = None
+    forecast_category: str | None = None  # "at risk"
+    data_category: str | None = None  # set only when the CSM's call moved the category
+    churn_probability: float | None = None
+    churn_odds: str | None = None  # "1 in 8"
+    probability_horizon_days: int | None = None
+    csm_call: str | None = None  # "concerned by Dana Reyes (until 2027-01-31): new CFO"
+
+
 # Every purpose's facts model (for type hints); AnyFacts: the same, discriminated by purpose.
 FactsModel = (
     ChurnRiskFacts
@@ -477,6 +501,7 @@ FactsModel = (
     | MeetingPrepFacts
     | MeetingFollowupFacts
     | ActionChaseFacts
+    | RenewalBriefFacts
 )
 AnyFacts = Annotated[FactsModel, Field(discriminator="purpose")]
 
@@ -994,6 +1019,20 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "occurred_on": ("held on", "text"),
     "action_items": ("action items in the notes", "int"),
     "owners_named": ("with an owner named", "int"),
+    "action_id": ("action", "text"),
+    "owner_name": ("owner", "text"),
+    "agreed_on": ("agreed on", "text"),
+    "due_on": ("due on", "text"),
+    "days_overdue": ("days overdue", "days"),
+    "chase_number": ("reminder", "int"),
+    "max_chases": ("reminders at most", "int"),
+    "checkpoint_days": ("checkpoint (days before the term ends)", "int"),
+    "forecast_category": ("forecast", "text"),
+    "data_category": ("forecast from the data alone", "text"),
+    "churn_probability": ("calibrated churn probability", "pct"),
+    "churn_odds": ("about", "text"),
+    "probability_horizon_days": ("within", "days"),
+    "csm_call": ("CSM call", "text"),
 }
 
 
@@ -2002,6 +2041,43 @@ def _t_action_chase(facts: ActionChaseFacts) -> NarrativeBody:
     )
 
 
+def _t_renewal_brief(facts: RenewalBriefFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    cat = facts.forecast_category
+    headline = f"{name}: renewal {_renewal_phrase(m)}, forecast {cat or 'not recorded'}"
+    s1 = f"{name} renews {_renewal_phrase(m)} with ARR of {m.f('arr')}" + (
+        f"; at this T-{facts.checkpoint_days}d checkpoint the forecast is {cat}"
+        + (f" (from the data alone: {facts.data_category})" if facts.data_category else "")
+        if cat
+        else f"; the forecast of the T-{facts.checkpoint_days}d checkpoint could not be recorded"
+    )
+    sc = _score_clause(m)
+    if m.has("churn_probability"):
+        s2 = (
+            f"The calibrated churn probability of its {facts.band} band is "
+            f"{m.f('churn_probability')} ({facts.churn_odds}) within "
+            f"{m.f('probability_horizon_days')}"
+        )
+    else:
+        s2 = (
+            "No calibrated churn probability exists for its band, so the call rests on health"
+            + (f": it {sc}" if sc else " (not scored yet)")
+            + f" and churn risk {facts.churn_level or 'not assessed'}"
+        )
+    s3 = (
+        f"The CSM's call in force fed the forecast: {facts.csm_call}"
+        if facts.csm_call
+        else "No CSM call is in force; record one if the data misses something"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    return NarrativeBody(
+        headline=headline,
+        paragraphs=[para],
+        bullets=[f"Why: {r}" for r in facts.evidence[:4]],
+        actions=facts.recommended_actions[:3] or ["Review the renewal with the account rep"],
+    )
+
+
 # ----------------------------------------------------------------- the registry
 
 
@@ -2296,6 +2372,19 @@ REGISTRY: dict[str, Purpose] = {
             actions_label="Before sending",
         ),
         "action_chase",
+    ),
+    "renewal_brief": Purpose(
+        RenewalBriefFacts,
+        NudgeBody,
+        _t_renewal_brief,
+        PurposeSpec(
+            title="Renewal checkpoint brief",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Why this forecast",
+            actions_label="Next steps",
+        ),
+        "renewal_brief",
     ),
 }
 # Views of the registry, by purpose.

@@ -69,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.summary import AssessmentSummary
     from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
-    from workflows import actions, engagement, phases, playbooks
+    from workflows import actions, engagement, phases, playbooks, renewal
     from workflows import activity_defs as act
     from workflows.activity_models import (
         RenewalCheckRequest,
@@ -509,7 +509,7 @@ class AccountLifecycleWorkflow:
                 if cp.days_before_end in FORECAST_CHECKPOINT_DAYS and workflow.patched(
                     RENEWAL_FORECAST_PATCH
                 ):
-                    await self._record_forecast(cp)
+                    await renewal.brief(self.ctx, cp, await self._record_forecast(cp))
             elif cp.kind == "renewal_outcome":
                 await self._renewal_outcome(cp)
             elif cp.kind == "renewal_grace":
@@ -517,7 +517,7 @@ class AccountLifecycleWorkflow:
             if s.db_retry_at is not None:
                 break  # a Postgres step ran out of retries: the rest waits for the back-off
 
-    async def _record_forecast(self, cp: lc.Checkpoint) -> None:
+    async def _record_forecast(self, cp: lc.Checkpoint) -> RenewalForecast | None:
         """The renewal forecast at this checkpoint (domain/forecast.py), from the latest scan,
         the CSM's call in force and the open findings; the activity adds the calibrated churn
         probability and the notice on file, and stores it."""
@@ -553,7 +553,7 @@ class AccountLifecycleWorkflow:
             ),
         )
         if recorded is None:
-            return  # noted as a failed step; the next checkpoint records the next forecast
+            return None  # noted as a failed step; the next checkpoint records the next forecast
         f: RenewalForecast = recorded
         s.forecast = f
         self._log("decision", f.line())
@@ -572,6 +572,7 @@ class AccountLifecycleWorkflow:
             },
             cp.key,
         )
+        return f
 
     def _sentiment_in_force(self) -> CsmSentiment | None:
         got = self.s.sentiment

@@ -170,7 +170,7 @@ async def _assert_nothing_lost_nothing_twice(
     )
     assert Counter(r["purpose"] for r in rows) == {
         "churn_alert": 3,  # Notion health update, email to the rep, chat alert
-        "renewal_window": 1,
+        "renewal_brief": 1,  # the T-30 checkpoint's forecast brief (replaces the window note)
         "qbr": 1,
         "qbr_cover_note": 1,
     }, rows

@@ -21,6 +21,7 @@ from domain.assess import assess_account
 from domain.config import DEFAULT_CONFIG
 from domain.engagement import AdvocacyConfig, AdvocacyInputs, FeedbackConfig, advocacy_eligibility
 from domain.feedback import FeedbackItem, group_themes, quarter_of
+from domain.forecast import ForecastInput, forecast_renewal
 from domain.handoff import Handoff
 from domain.messages import FeatureReleasedSignal
 from domain.narrative import (
@@ -30,11 +31,13 @@ from domain.narrative import (
     ActionChaseFacts,
     MudaFacts,
     NarrativeFacts,
+    RenewalBriefFacts,
     check_body,
     narrative_delivery,
     render_template,
 )
 from domain.qbr import QbrConfig, build_qbr
+from domain.renewal_brief import renewal_brief_facts
 from domain.summary import AssessmentSummary, summarize
 from domain.touchpoints import Baseline, ScheduledMeeting, changes_since, parse_actions
 from stack.settings import ROOT
@@ -269,6 +272,7 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
             ),
         ),
         "action_chase": _chase_facts(),
+        "renewal_brief": _brief_facts(),
         "feature_intro": engagement_facts.feature_intro_facts(
             HANDOFF,
             AS_OF,
@@ -299,6 +303,36 @@ def _chase_facts() -> ActionChaseFacts:
     a.chases = 1
     return chase_facts(
         HANDOFF, AS_OF, a, cfg, to=Contact(name="Ada Park", email="ada@acme.example")
+    )
+
+
+def _brief_facts() -> RenewalBriefFacts:
+    end = AS_OF.date() + timedelta(days=88)
+    f = forecast_renewal(
+        ForecastInput(
+            account_id="acme",
+            as_of=AS_OF.date(),
+            renewal_date=end,
+            days_before_end=90,
+            arr=120000,
+            band="AMBER",
+            score=58,
+            churn_level="MEDIUM",
+            churn_probability=0.125,
+            probability_horizon_days=365,
+        )
+    )
+    return renewal_brief_facts(
+        HANDOFF,
+        AS_OF,
+        checkpoint_days=90,
+        days_to_renewal=88,
+        forecast=f,
+        score=58,
+        band="AMBER",
+        churn_level="MEDIUM",
+        arr=120000,
+        renewal_date=end,
     )
 
 

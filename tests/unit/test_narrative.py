@@ -99,6 +99,8 @@ FACTS_SAMPLE: dict[str, object] = {
     "days_overdue": 4,
     "chase_number": 1,
     "max_chases": 3,
+    "checkpoint_days": 90,
+    "days_to_renewal": 88,
 }
 
 
