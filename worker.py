@@ -34,6 +34,7 @@ from activities.deliveries import DeliveryActivities
 from activities.digest import DigestActivities
 from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
+from activities.hygiene import HygieneActivities
 from activities.narrative import NarrativeActivities
 from activities.qbr import QbrActivities
 from stack.codec import KeyConfigError
@@ -84,6 +85,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     # a bad VIM_ENGAGEMENT_CONFIG stops the worker here
     engagement = EngagementActivities(pool, resolver=resolver)
     actions = ActionActivities(pool)
+    hygiene = HygieneActivities(pool)
     delivery_acts: Sequence = [
         deliveries.deliver,
         deliveries.fail_delivery,
@@ -122,6 +124,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     engagement.feedback_digest,
                     actions.record_actions,
                     actions.action_contacts,
+                    hygiene.account_hygiene,
                     *delivery_acts,
                 ],
                 max_concurrent_activities=20,

@@ -70,6 +70,8 @@ NarrativePurpose = Literal[
     "action_chase",
     # The renewal checkpoint brief quoting the forecast (domain/forecast.py).
     "renewal_brief",
+    # CRM hygiene findings that changed (domain/hygiene.py).
+    "crm_hygiene",
 ]
 PURPOSES: tuple[str, ...] = get_args(NarrativePurpose)
 QBR_PURPOSES = (
@@ -475,6 +477,17 @@ class RenewalBriefFacts(NarrativeFacts):
     csm_call: str | None = None  # "concerned by Dana Reyes (until 2027-01-31): new CFO"
 
 
+class CrmHygieneFacts(NarrativeFacts):
+    """CRM hygiene findings new since the account's last check, each with its fix.
+
+    ``evidence`` holds the new findings, ``recommended_actions`` their fixes (same order)."""
+
+    purpose: Literal["crm_hygiene"] = "crm_hygiene"
+    findings_open: int
+    new_findings: int
+    resolved_findings: int = 0
+
+
 # Every purpose's facts model (for type hints); AnyFacts: the same, discriminated by purpose.
 FactsModel = (
     ChurnRiskFacts
@@ -502,6 +515,7 @@ FactsModel = (
     | MeetingFollowupFacts
     | ActionChaseFacts
     | RenewalBriefFacts
+    | CrmHygieneFacts
 )
 AnyFacts = Annotated[FactsModel, Field(discriminator="purpose")]
 
@@ -1033,6 +1047,9 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "churn_odds": ("about", "text"),
     "probability_horizon_days": ("within", "days"),
     "csm_call": ("CSM call", "text"),
+    "findings_open": ("hygiene findings open", "int"),
+    "new_findings": ("new since the last check", "int"),
+    "resolved_findings": ("no longer found", "int"),
 }
 
 
@@ -2078,6 +2095,28 @@ def _t_renewal_brief(facts: RenewalBriefFacts) -> NarrativeBody:
     )
 
 
+def _t_crm_hygiene(facts: CrmHygieneFacts) -> NarrativeBody:
+    name, n = facts.account_name, facts.new_findings
+    headline = f"{name}: {plural(n, 'new CRM hygiene finding')}"
+    s1 = (
+        f"The CRM check of {facts.as_of} found {plural(n, 'new finding')} on {name}, "
+        f"{facts.findings_open} open in all"
+    )
+    s2 = f"First: {_strip_period(facts.evidence[0])}" if facts.evidence else None
+    s3 = (
+        f"{plural(facts.resolved_findings, 'earlier finding')} no longer found"
+        if facts.resolved_findings
+        else "Each comes with its fix; most take a minute in the CRM"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    return NarrativeBody(
+        headline=headline,
+        paragraphs=[para],
+        bullets=facts.evidence[:8],
+        actions=list(dict.fromkeys(facts.recommended_actions))[:3] or ["Update the CRM record"],
+    )
+
+
 # ----------------------------------------------------------------- the registry
 
 
@@ -2385,6 +2424,19 @@ REGISTRY: dict[str, Purpose] = {
             actions_label="Next steps",
         ),
         "renewal_brief",
+    ),
+    "crm_hygiene": Purpose(
+        CrmHygieneFacts,
+        NudgeBody,
+        _t_crm_hygiene,
+        PurposeSpec(
+            title="CRM hygiene",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="New findings",
+            actions_label="Fixes",
+        ),
+        "crm_hygiene",
     ),
 }
 # Views of the registry, by purpose.

@@ -16,6 +16,7 @@ from domain.digest import DraftPolicy
 from domain.engagement import EngagementState
 from domain.forecast import CsmSentiment, RenewalForecast
 from domain.handoff import Handoff, HandoffContract
+from domain.hygiene import HygieneState
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
 from domain.onboarding import CriterionStatus, MaturityResult, OnboardingState
@@ -99,6 +100,8 @@ class AccountState(BaseModel):
     engagement: EngagementState = Field(default_factory=EngagementState)
     # Action items from interaction notes, and their chases (workflows/actions.py).
     actions: ActionsState = Field(default_factory=ActionsState)
+    # CRM hygiene findings at the last check (workflows/hygiene.py).
+    hygiene: HygieneState = Field(default_factory=HygieneState)
 
     @property
     def account_id(self) -> str:
@@ -164,6 +167,8 @@ class AccountView(BaseModel):
     forecast: RenewalForecast | None = None  # the latest renewal forecast
     # Action items: open ones (overdue first), then those done lately (workflows/actions.py).
     actions: list[str] = Field(default_factory=list)
+    # CRM hygiene findings at the last check, each with its fix (workflows/hygiene.py).
+    crm_hygiene: list[str] = Field(default_factory=list)
 
 
 class AccountOutcome(BaseModel):

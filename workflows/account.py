@@ -69,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.summary import AssessmentSummary
     from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
-    from workflows import actions, engagement, phases, playbooks, renewal
+    from workflows import actions, engagement, hygiene, phases, playbooks, renewal
     from workflows import activity_defs as act
     from workflows.activity_models import (
         RenewalCheckRequest,
@@ -1020,6 +1020,7 @@ class AccountLifecycleWorkflow:
             sentiment=self._sentiment_in_force(),
             forecast=s.forecast,
             actions=actions.view_lines(self.ctx),
+            crm_hygiene=hygiene.view_lines(self.ctx),
         )
 
     def _churn_finding(self) -> list[dict]:

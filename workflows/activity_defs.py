@@ -25,6 +25,7 @@ from domain.engagement import (
 from domain.feedback import FeedbackDigest
 from domain.forecast import RenewalForecast
 from domain.handoff import Handoff
+from domain.hygiene import HygieneFinding, HygieneRequest
 from domain.narrative import Narrative, NarrativeRequest
 from domain.qbr import QbrDocument, QbrRequest
 from domain.summary import AssessmentSummary
@@ -140,6 +141,11 @@ async def action_contacts(req: ContactsRequest) -> list[Contact]:
     raise _elsewhere("action_contacts")
 
 
+@activity.defn(name="account_hygiene")
+async def account_hygiene(req: HygieneRequest) -> list[HygieneFinding]:
+    raise _elsewhere("account_hygiene")
+
+
 ALL = [
     record_handoff,
     record_telemetry,
@@ -160,4 +166,5 @@ ALL = [
     feedback_digest,
     record_actions,
     action_contacts,
+    account_hygiene,
 ]

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import actions as chase
     from workflows import activity_defs as act
+    from workflows import hygiene
     from workflows.activity_models import FeedbackDigestRequest
     from workflows.context import PlaybookContext
     from workflows.drafting import (
@@ -93,6 +94,7 @@ def on_handoff(ctx: PlaybookContext) -> None:
 
 def on_signal(ctx: PlaybookContext, msg: object) -> None:
     """Signals the engagement plays act on (state only: the next pass drafts)."""
+    hygiene.on_signal(ctx, msg)
     if isinstance(msg, FeatureReleasedSignal):
         e = ctx.s.engagement
         if msg.feature_id in e.releases_seen:
@@ -195,6 +197,7 @@ async def run_due(ctx: PlaybookContext, *, scanned: bool) -> None:
         await _touchpoint_cadence(ctx)
         await _adoption_campaign(ctx)
         await _advocacy(ctx)
+        await hygiene.run_due(ctx)
 
 
 async def _settings(ctx: PlaybookContext) -> None:

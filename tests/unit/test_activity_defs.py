@@ -13,6 +13,7 @@ from activities.deliveries import DeliveryActivities
 from activities.digest import DigestActivities
 from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
+from activities.hygiene import HygieneActivities
 from activities.narrative import NarrativeActivities
 from activities.qbr import QbrActivities
 from workflows import activity_defs
@@ -37,6 +38,7 @@ IMPLEMENTATIONS = [
     EngagementActivities.feedback_digest,
     ActionActivities.record_actions,
     ActionActivities.action_contacts,
+    HygieneActivities.account_hygiene,
 ]
 
 

@@ -23,12 +23,20 @@ from domain.engagement import AdvocacyConfig, AdvocacyInputs, FeedbackConfig, ad
 from domain.feedback import FeedbackItem, group_themes, quarter_of
 from domain.forecast import ForecastInput, forecast_renewal
 from domain.handoff import Handoff
+from domain.hygiene import (
+    ContractRecord,
+    StakeholderRecord,
+    crm_hygiene,
+    hygiene_change,
+    hygiene_facts,
+)
 from domain.messages import FeatureReleasedSignal
 from domain.narrative import (
     BODY_MODELS,
     PURPOSES,
     REGISTRY,
     ActionChaseFacts,
+    CrmHygieneFacts,
     MudaFacts,
     NarrativeFacts,
     RenewalBriefFacts,
@@ -273,6 +281,7 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
         ),
         "action_chase": _chase_facts(),
         "renewal_brief": _brief_facts(),
+        "crm_hygiene": _hygiene_facts(),
         "feature_intro": engagement_facts.feature_intro_facts(
             HANDOFF,
             AS_OF,
@@ -334,6 +343,18 @@ def _brief_facts() -> RenewalBriefFacts:
         arr=120000,
         renewal_date=end,
     )
+
+
+def _hygiene_facts() -> CrmHygieneFacts:
+    today = AS_OF.date()
+    people = [
+        StakeholderRecord(stakeholder_id="s1", name="Ada Park", title="VP Ops", is_champion=True,
+                          left_on=today - timedelta(days=2)),
+        StakeholderRecord(stakeholder_id="s2", name="Sam Ortiz", role="executive_sponsor",
+                          last_engaged_at=AS_OF - timedelta(days=95)),
+    ]  # fmt: skip
+    found = crm_hygiene(people, ContractRecord(start_date=today, end_date=today, arr=1, seats_purchased=1), today)  # fmt: skip
+    return hygiene_facts(HANDOFF, AS_OF, hygiene_change(["not_engaged:s1"], found), len(found))
 
 
 FACTS = workflow_facts()

@@ -101,6 +101,8 @@ FACTS_SAMPLE: dict[str, object] = {
     "max_chases": 3,
     "checkpoint_days": 90,
     "days_to_renewal": 88,
+    "findings_open": 3,
+    "new_findings": 2,
 }
 
 
