@@ -47,6 +47,7 @@ from workflows.account import AccountLifecycleWorkflow
 from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.engagement import ProductFeedbackWorkflow
+from workflows.feedback_schedule import QuarterlyFeedbackWorkflow
 from workflows.portfolio import PortfolioScanWorkflow
 from workflows.sandbox import cache_workflow_bytecode, workflow_runner
 
@@ -106,6 +107,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     DigestWorkflow,
                     PortfolioScanWorkflow,
                     ProductFeedbackWorkflow,
+                    QuarterlyFeedbackWorkflow,
                 ],
                 activities=[
                     account.record_handoff,
