@@ -105,6 +105,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                 ],
                 activities=[
                     account.record_handoff,
+                    account.record_owner,
                     account.record_telemetry,
                     account.check_renewal,
                     health.score_account,
