@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.touchpoints import ActionItem
     from workflows import activity_defs as act
     from workflows.context import PlaybookContext
-    from workflows.drafting import deliver_narrative, draft_or_digest, narrative, publish, survived
+    from workflows.drafting import deliver_narrative, draft_for_csm, narrative, publish, survived
 
 # workflow.patched id: action items kept and chased (never reuse or rename it).
 ACTIONS_PATCH = "account-actions-chased"
@@ -140,14 +140,13 @@ async def _chase(ctx: PlaybookContext, due: list[AccountAction], cfg: ActionConf
         a.owner_email = to.email if to is not None else a.owner_email
         a.stored = False
         facts = chase_facts(h, now, a, cfg, to=to)
-        n = await narrative(ctx, facts)
         occurrence = f"{a.action_id}:{a.chases}"
         subject = f"Reminder: {a.text[:80]} (due {a.due_on})"
         if to is not None and to.email:
             ctx.log("decision", f"action {a.action_id} overdue: reminder {a.chases} drafted to {to.name}")  # fmt: skip
             await deliver_narrative(
                 ctx,
-                n,
+                await narrative(ctx, facts),
                 facts,
                 kind="email_draft",
                 occurrence=occurrence,
@@ -158,17 +157,12 @@ async def _chase(ctx: PlaybookContext, due: list[AccountAction], cfg: ActionConf
         else:
             why = "no owner" if not a.owner else f"{a.owner} is not a stakeholder with an email"
             ctx.log("decision", f"action {a.action_id} overdue: reminder {a.chases} for the CSM ({why})")  # fmt: skip
-            await draft_or_digest(
+            await draft_for_csm(
                 ctx,
-                n,
                 facts,
                 category="reminder",
-                urgent=False,
                 occurrence=occurrence,
-                to=str(h.csm_email),
-                to_name=h.csm_owner,
                 subject=f"Overdue action {a.action_id} at {h.name}: {a.text[:60]}",
-                headline=n.headline.removeprefix(f"{h.name}: "),
             )
         await publish(
             ctx,

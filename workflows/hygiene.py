@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.messages import StakeholderChangeSignal
     from workflows import activity_defs as act
     from workflows.context import PlaybookContext
-    from workflows.drafting import draft_or_digest, narrative, publish, survived
+    from workflows.drafting import draft_for_csm, publish, survived
 
 # workflow.patched id: CRM hygiene drafts (never reuse or rename it).
 HYGIENE_PATCH = "crm-hygiene-drafts"
@@ -80,20 +80,13 @@ async def run_due(ctx: PlaybookContext) -> None:
         return
     ctx.log("decision", "CRM hygiene: new: " + "; ".join(f.detail for f in change.new))
     facts = hygiene_facts(s.handoff, as_of, change, len(found))
-    n = await narrative(ctx, facts)
-    h = s.handoff
     occurrence = f"{now:%Y%m%d%H%M}"
-    await draft_or_digest(
+    await draft_for_csm(
         ctx,
-        n,
         facts,
         category="reminder",
-        urgent=False,
         occurrence=occurrence,
-        to=str(h.csm_email),
-        to_name=h.csm_owner,
-        subject=f"CRM hygiene: {h.name} ({len(change.new)} new)",
-        headline=n.headline.removeprefix(f"{h.name}: "),
+        subject=f"CRM hygiene: {s.handoff.name} ({len(change.new)} new)",
     )
     await publish(
         ctx,

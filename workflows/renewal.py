@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.forecast import FORECAST_CHECKPOINT_DAYS, RenewalForecast
     from domain.renewal_brief import renewal_brief_facts
     from workflows.context import PlaybookContext
-    from workflows.drafting import draft_or_digest, narrative, publish
+    from workflows.drafting import draft_for_csm, publish
 
 # workflow.patched id: the renewal brief quoting the forecast (never reuse or rename it).
 RENEWAL_BRIEF_PATCH = "renewal-brief-quotes-forecast"
@@ -55,19 +55,13 @@ async def brief(ctx: PlaybookContext, cp: lc.Checkpoint, forecast: RenewalForeca
         if sentiment is not None and forecast is not None and forecast.sentiment
         else None,
     )
-    n = await narrative(ctx, facts)
-    h = s.handoff
-    await draft_or_digest(
+    await draft_for_csm(
         ctx,
-        n,
         facts,
         category="renewal",
-        urgent=False,
         occurrence=cp.key,
-        to=str(h.csm_email),
-        to_name=h.csm_owner,
-        subject=f"Renewal in {days_left} days: {h.name}, forecast {facts.forecast_category or 'not recorded'}",
-        headline=n.headline.removeprefix(f"{h.name}: "),
+        subject=f"Renewal in {days_left} days: {s.handoff.name}, "
+        f"forecast {facts.forecast_category or 'not recorded'}",
     )
     await publish(
         ctx,
