@@ -18,6 +18,7 @@ from domain.handoff import Handoff, HandoffContract
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
 from domain.onboarding import CriterionStatus, MaturityResult, OnboardingState
+from domain.onboarding_plan import ActivationState
 from domain.summary import AssessmentSummary
 
 TIMELINE_LIMIT = 200  # entries kept in state; every decision is also on the event bus
@@ -96,6 +97,8 @@ class AccountState(BaseModel):
     onboarding: OnboardingState = Field(default_factory=OnboardingState)
     # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).
     engagement: EngagementState = Field(default_factory=EngagementState)
+    # Value Activation: the onboarding plan drafted after the CS plan's approval (workflows/activation.py).
+    activation: ActivationState = Field(default_factory=ActivationState)
 
     @property
     def account_id(self) -> str:
