@@ -10,6 +10,8 @@ are both in the workflow's history.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 from temporalio import activity
 
@@ -22,6 +24,24 @@ from domain.onboarding_plan import (
 )
 
 
+async def events_by_user(
+    conn: asyncpg.Connection, account_id: str, as_of: datetime, days: int
+) -> dict[str, set[str]]:
+    """The event types each user used in the ``days`` up to ``as_of`` (the adoption window)."""
+    rows = await conn.fetch(
+        """SELECT user_id, event_type FROM usage_events
+            WHERE account_id = $1 AND occurred_at > $2::timestamptz - make_interval(days => $3)
+              AND occurred_at <= $2 GROUP BY user_id, event_type""",
+        account_id,
+        as_of,
+        days,
+    )
+    by_user: dict[str, set[str]] = {}
+    for r in rows:
+        by_user.setdefault(r["user_id"], set()).add(r["event_type"])
+    return by_user
+
+
 async def read_audience(
     conn: asyncpg.Connection,
     req: AudienceRequest,
@@ -29,17 +49,7 @@ async def read_audience(
     config: OnboardingPlanConfig,
 ) -> PlanAudience:
     days = (await resolver.in_force(conn)).config.windows.adoption_days
-    rows = await conn.fetch(
-        """SELECT user_id, event_type FROM usage_events
-            WHERE account_id = $1 AND occurred_at > $2::timestamptz - make_interval(days => $3)
-              AND occurred_at <= $2 GROUP BY user_id, event_type""",
-        req.account_id,
-        req.as_of,
-        days,
-    )
-    by_user: dict[str, set[str]] = {}
-    for r in rows:
-        by_user.setdefault(r["user_id"], set()).add(r["event_type"])
+    by_user = await events_by_user(conn, req.account_id, req.as_of, days)
     people = {
         r["user_id"]: (r["email"] or r["user_id"], r["role"] or "user")
         for r in await conn.fetch(

@@ -33,7 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.delivery import DeliverySection, DeliveryTable
 from domain.draft_facts import common
 from domain.handoff import Handoff
-from domain.health import plural
+from domain.health import fmt_pct, plural
+from domain.lifecycle import FIRST_VALUE_UTILIZATION, ONBOARDING_ACTIVE_USERS
 from domain.narrative import OnboardingPlanFacts
 from domain.onboarding import USE_CASES, CriterionStatus, UseCase, discover_use_cases
 
@@ -202,14 +203,14 @@ def plan_onboarding(
     milestones = [
         PlanMilestone(
             milestone="onboarding_complete",
-            label="Onboarding complete (5 or more active users)",
+            label=f"Onboarding complete ({ONBOARDING_ACTIVE_USERS} or more active users)",
             by_day=onboarding_day,
             due_on=onboarding_on,
             status=_status("onboarding_complete" in milestones_reached, onboarding_on, as_of),
         ),
         PlanMilestone(
             milestone="first_value",
-            label="First value (40% of seats active)",
+            label=f"First value (seat utilization of {fmt_pct(FIRST_VALUE_UTILIZATION)} or more)",
             by_day=target,
             due_on=first_value_due,
             status=_status("first_value" in milestones_reached, first_value_due, as_of),
@@ -225,7 +226,9 @@ def plan_onboarding(
         )
         for c in criteria
     ]
-    milestones.sort(key=lambda m: (m.due_on, m.milestone))
+    # By date; on one day the lifecycle's own milestones before the criteria.
+    own = ("onboarding_complete", "first_value")
+    milestones.sort(key=lambda m: (m.due_on, m.milestone not in own))
 
     found = discover_use_cases(licensed_modules, feature_users, cat)
     training_due = max(onboarding_on, as_of + timedelta(days=TRAINING_MIN_LEAD_DAYS))

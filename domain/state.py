@@ -159,6 +159,8 @@ class AccountView(BaseModel):
     time_to_first_value_days: int | None = None
     time_to_first_value: str | None = None
     advocacy_asks: list[str] = Field(default_factory=list)  # "2027-03-01 reference call"
+    # "drafted 2026-12-01; first value targeted by 2027-01-30 (60-day tier-2 target)"
+    onboarding_plan: str | None = None
     advocacy_blocked: list[str] = Field(default_factory=list)  # why no ask now
     sentiment: CsmSentiment | None = None  # the CSM's call in force, beside the score
     forecast: RenewalForecast | None = None  # the latest renewal forecast

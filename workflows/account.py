@@ -1006,6 +1006,7 @@ class AccountLifecycleWorkflow:
             success_criteria=s.onboarding.criteria_status,
             maturity=s.onboarding.maturity,
             **engagement.view_fields(self.ctx),
+            onboarding_plan=activation.view_line(self.ctx),
             sentiment=self._sentiment_in_force(),
             forecast=s.forecast,
         )

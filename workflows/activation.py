@@ -37,6 +37,17 @@ def on_plan_approved(ctx: PlaybookContext) -> None:
         a.plan_requested = True
 
 
+def view_line(ctx: PlaybookContext) -> str | None:
+    """What ``view`` and ``describe`` show of the onboarding plan."""
+    a, tier = ctx.s.activation, ctx.s.handoff.tier
+    if a.plan_drafted_on is None:
+        return None
+    return (
+        f"drafted {a.plan_drafted_on}; first value targeted by {a.first_value_target_on} "
+        f"({a.ttfv_target_days}-day {tier} target)"
+    )
+
+
 async def after_scan(ctx: PlaybookContext, summary: AssessmentSummary) -> None:
     """Draft the onboarding plan when one is due; nothing otherwise (no marker either)."""
     s, a = ctx.s, ctx.s.activation

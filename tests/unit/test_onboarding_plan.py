@@ -76,8 +76,8 @@ def test_milestones_are_dated_from_the_handoff_by_the_tiers_first_value_target()
     assert got == [
         ("reports.export used by 3 users by day 20", 20, date(2027, 1, 24), "behind"),
         ("onboarding_complete", 30, date(2027, 2, 3), "reached"),
-        ("8 weekly active users by day 60", 60, date(2027, 3, 5), "on track"),
         ("first_value", 60, date(2027, 3, 5), "open"),
+        ("8 weekly active users by day 60", 60, date(2027, 3, 5), "on track"),
     ]
     late = _plan(date(2027, 3, 10))
     assert {m.milestone: m.status for m in late.milestones} == {

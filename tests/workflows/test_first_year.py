@@ -214,6 +214,10 @@ async def test_a_first_year_produces_every_phases_work_in_order(
             good.advocacy_asks,
         )
         assert good.time_to_first_value_days == 14
+        assert good.onboarding_plan == (
+            f"drafted {today}; first value targeted by {today + timedelta(days=60)} "
+            "(60-day tier-2 target)"
+        )
         assert bad.advocacy_asks == [] and "first_value" in bad.milestones
         assert any(r.startswith("health band is") for r in bad.advocacy_blocked), (
             bad.advocacy_blocked
