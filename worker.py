@@ -34,6 +34,7 @@ from activities.digest import DigestActivities
 from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
 from activities.narrative import NarrativeActivities
+from activities.onboarding import OnboardingActivities
 from activities.qbr import QbrActivities
 from stack.codec import KeyConfigError
 from stack.connect import ConnectConfigError, connect, target
@@ -82,6 +83,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     digests = DigestActivities(pool, deliveries)
     # a bad VIM_ENGAGEMENT_CONFIG stops the worker here
     engagement = EngagementActivities(pool, resolver=resolver)
+    onboarding = OnboardingActivities(pool, resolver, engagement.config.onboarding_plan)
     delivery_acts: Sequence = [
         deliveries.deliver,
         deliveries.fail_delivery,
@@ -119,6 +121,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     engagement.adoption_targets,
                     engagement.engagement_settings,
                     engagement.feedback_digest,
+                    onboarding.onboarding_audience,
                     *delivery_acts,
                 ],
                 max_concurrent_activities=20,

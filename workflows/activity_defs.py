@@ -25,6 +25,7 @@ from domain.feedback import FeedbackDigest
 from domain.forecast import RenewalForecast
 from domain.handoff import Handoff
 from domain.narrative import Narrative, NarrativeRequest
+from domain.onboarding_plan import AudienceRequest, PlanAudience
 from domain.qbr import QbrDocument, QbrRequest
 from domain.summary import AssessmentSummary
 from workflows.activity_models import (
@@ -135,6 +136,11 @@ async def feedback_digest(req: FeedbackDigestRequest) -> FeedbackDigest:
     raise _elsewhere("feedback_digest")
 
 
+@activity.defn(name="onboarding_audience")
+async def onboarding_audience(req: AudienceRequest) -> PlanAudience:
+    raise _elsewhere("onboarding_audience")
+
+
 ALL = [
     record_handoff,
     record_telemetry,
@@ -153,4 +159,5 @@ ALL = [
     engagement_settings,
     adoption_targets,
     feedback_digest,
+    onboarding_audience,
 ]
