@@ -36,6 +36,7 @@ from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
 from activities.hygiene import HygieneActivities
 from activities.narrative import NarrativeActivities
+from activities.onboarding import OnboardingActivities
 from activities.qbr import QbrActivities
 from stack.codec import KeyConfigError
 from stack.connect import ConnectConfigError, connect, target
@@ -87,6 +88,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     engagement = EngagementActivities(pool, resolver=resolver)
     actions = ActionActivities(pool)
     hygiene = HygieneActivities(pool)
+    onboarding = OnboardingActivities(pool, resolver, engagement.config.onboarding_plan)
     delivery_acts: Sequence = [
         deliveries.deliver,
         deliveries.fail_delivery,
@@ -128,6 +130,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     actions.record_actions,
                     actions.action_contacts,
                     hygiene.account_hygiene,
+                    onboarding.onboarding_audience,
                     *delivery_acts,
                 ],
                 max_concurrent_activities=20,

@@ -289,6 +289,8 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
         print(f"  maturity {view.maturity.overall} of 5 ({view.maturity.stage})")
     for c in view.success_criteria:
         print(f"  criterion: {c.line}")
+    if view.onboarding_plan:
+        print(f"  onboarding plan: {view.onboarding_plan}")
     if view.time_to_first_value:
         print(f"  time to first value: {view.time_to_first_value}")
     for a in view.advocacy_asks:

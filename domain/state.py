@@ -20,6 +20,7 @@ from domain.hygiene import HygieneState
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
 from domain.onboarding import CriterionStatus, MaturityResult, OnboardingState
+from domain.onboarding_plan import ActivationState
 from domain.summary import AssessmentSummary
 
 TIMELINE_LIMIT = 200  # entries kept in state; every decision is also on the event bus
@@ -103,6 +104,8 @@ class AccountState(BaseModel):
     actions: ActionsState = Field(default_factory=ActionsState)
     # CRM hygiene findings at the last check (workflows/hygiene.py).
     hygiene: HygieneState = Field(default_factory=HygieneState)
+    # Value Activation: the onboarding plan drafted after the CS plan's approval (workflows/activation.py).
+    activation: ActivationState = Field(default_factory=ActivationState)
 
     @property
     def account_id(self) -> str:
@@ -163,6 +166,8 @@ class AccountView(BaseModel):
     time_to_first_value_days: int | None = None
     time_to_first_value: str | None = None
     advocacy_asks: list[str] = Field(default_factory=list)  # "2027-03-01 reference call"
+    # "drafted 2026-12-01; first value targeted by 2027-01-30 (60-day tier-2 target)"
+    onboarding_plan: str | None = None
     advocacy_blocked: list[str] = Field(default_factory=list)  # why no ask now
     sentiment: CsmSentiment | None = None  # the CSM's call in force, beside the score
     forecast: RenewalForecast | None = None  # the latest renewal forecast

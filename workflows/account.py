@@ -69,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.summary import AssessmentSummary
     from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
-    from workflows import actions, engagement, hygiene, phases, playbooks, renewal
+    from workflows import actions, activation, engagement, hygiene, phases, playbooks, renewal
     from workflows import activity_defs as act
     from workflows.activity_models import (
         OwnerRecord,
@@ -479,6 +479,7 @@ class AccountLifecycleWorkflow:
             self._milestone(m, "telemetry")
         self._upsert_search_attributes()
         await phases.after_scan(self.ctx, summary)  # the drafts phases 1-3 owe; CS plan criteria
+        await activation.after_scan(self.ctx, summary)  # the onboarding plan, once approved
         await self._decide(summary)
 
     async def _decide(self, summary: AssessmentSummary) -> None:
@@ -845,6 +846,7 @@ class AccountLifecycleWorkflow:
         )
         self._milestone("cs_plan_approved", f"update by {upd.approved_by}")
         tracked = phases.adopt_criteria(self.ctx, upd)
+        activation.on_plan_approved(self.ctx)
         self._wake = True
         return UpdateResult(
             message=f"CS plan recorded; phase is {self.s.phase.label}"
@@ -1049,6 +1051,7 @@ class AccountLifecycleWorkflow:
             success_criteria=s.onboarding.criteria_status,
             maturity=s.onboarding.maturity,
             **engagement.view_fields(self.ctx),
+            onboarding_plan=activation.view_line(self.ctx),
             sentiment=self._sentiment_in_force(),
             forecast=s.forecast,
             actions=actions.view_lines(self.ctx),

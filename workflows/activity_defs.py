@@ -27,6 +27,7 @@ from domain.forecast import RenewalForecast
 from domain.handoff import Handoff
 from domain.hygiene import HygieneFinding, HygieneRequest
 from domain.narrative import Narrative, NarrativeRequest
+from domain.onboarding_plan import AudienceRequest, PlanAudience
 from domain.qbr import QbrDocument, QbrRequest
 from domain.summary import AssessmentSummary
 from workflows.activity_models import (
@@ -152,6 +153,11 @@ async def account_hygiene(req: HygieneRequest) -> list[HygieneFinding]:
     raise _elsewhere("account_hygiene")
 
 
+@activity.defn(name="onboarding_audience")
+async def onboarding_audience(req: AudienceRequest) -> PlanAudience:
+    raise _elsewhere("onboarding_audience")
+
+
 ALL = [
     record_handoff,
     record_telemetry,
@@ -173,4 +179,5 @@ ALL = [
     record_actions,
     action_contacts,
     account_hygiene,
+    onboarding_audience,
 ]

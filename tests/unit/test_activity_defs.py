@@ -15,6 +15,7 @@ from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
 from activities.hygiene import HygieneActivities
 from activities.narrative import NarrativeActivities
+from activities.onboarding import OnboardingActivities
 from activities.qbr import QbrActivities
 from workflows import activity_defs
 
@@ -39,6 +40,7 @@ IMPLEMENTATIONS = [
     ActionActivities.record_actions,
     ActionActivities.action_contacts,
     HygieneActivities.account_hygiene,
+    OnboardingActivities.onboarding_audience,
 ]
 
 

@@ -103,6 +103,10 @@ FACTS_SAMPLE: dict[str, object] = {
     "days_to_renewal": 88,
     "findings_open": 3,
     "new_findings": 2,
+    "handed_off_on": "2026-11-01",
+    "ttfv_target_days": 60,
+    "onboarding_target_on": "2026-11-29",
+    "first_value_target_on": "2026-12-31",
 }
 
 
