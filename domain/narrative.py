@@ -131,7 +131,8 @@ class NarrativeFacts(BaseModel):
         out: dict[str, float | int | str] = {}
         for k in self.metric_fields():
             v = getattr(self, k)
-            if v is None or v == "" or isinstance(v, list | dict):
+            # A flag is no figure: "To owner | 1" tells a reader nothing (the text says it).
+            if v is None or v == "" or isinstance(v, bool | list | dict):
                 continue
             out[k] = v if isinstance(v, int | float | str) else str(v)
         return out
