@@ -38,7 +38,7 @@ from domain.delivery import (
     render_sections_markdown,
 )
 from domain.format import clip, validation_errors
-from domain.health import fmt_money, fmt_num, fmt_pct, plural
+from domain.health import UNSCORED, fmt_money, fmt_num, fmt_pct, plural
 
 NarrativePurpose = Literal[
     "churn_risk",
@@ -1193,6 +1193,9 @@ def _unquoted(items: list[str], quoted: str | None, limit: int) -> list[str]:
 def _score_clause(m: _M, prev_key: str | None = None) -> str | None:
     if not m.has("score"):
         return None
+    if m.has("band") and m.f("band") == UNSCORED:
+        # The score of too little data is kept for analysts, never told as health.
+        return "is UNSCORED (too little data for a health score)"
     clause = f"scores {m.f('score')}"
     if m.has("band"):
         clause += f" ({m.f('band')})"

@@ -119,3 +119,34 @@ def test_without_a_forecast_the_brief_says_it_could_not_be_recorded() -> None:
     out = render_template(facts)
     assert out.headline.endswith("forecast not recorded")
     assert "the forecast of the T-60d checkpoint could not be recorded" in out.paragraphs[0]
+
+
+def test_an_unscored_band_is_not_told_as_a_health_score() -> None:
+    """'it scores 67/100 (UNSCORED)' read as health; too little data says so instead."""
+    f = forecast_renewal(
+        ForecastInput(
+            account_id="acme",
+            as_of=AS_OF.date(),
+            renewal_date=END,
+            days_before_end=90,
+            arr=48000,
+            band="UNSCORED",
+            score=67,
+            churn_level="LOW",
+        )
+    )
+    facts = renewal_brief_facts(
+        HANDOFF,
+        AS_OF,
+        checkpoint_days=90,
+        days_to_renewal=(END - AS_OF.date()).days,
+        forecast=f,
+        score=67,
+        band="UNSCORED",
+        churn_level="LOW",
+        arr=48000,
+        renewal_date=END,
+    )
+    para = render_template(facts).paragraphs[0]
+    assert "67/100" not in para and "scores" not in para
+    assert "it is UNSCORED (too little data for a health score) and churn risk LOW" in para
