@@ -1873,11 +1873,15 @@ def _t_cs_plan(facts: CsPlanFacts) -> NarrativeBody:
 
 def _t_onboarding_plan(facts: OnboardingPlanFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
+    reached = m.has("first_value_on", "first_value_days")
     headline = (
-        f"{name}: onboarding plan, first value by {facts.first_value_target_on} "
+        f"{name}: onboarding plan, first value reached on {facts.first_value_on} "
+        f"({m.f('first_value_days')} from the handoff, target {m.f('ttfv_target_days')})"
+        if reached
+        else f"{name}: onboarding plan, first value by {facts.first_value_target_on} "
         f"({m.f('ttfv_target_days')} from the handoff)"
     )
-    if m.has("first_value_on", "first_value_days"):
+    if reached:
         s1 = (
             f"First value was reached on {facts.first_value_on}, {m.f('first_value_days')} after "
             f"the handoff on {facts.handed_off_on}, against a target of {m.f('ttfv_target_days')}"
@@ -1888,20 +1892,32 @@ def _t_onboarding_plan(facts: OnboardingPlanFacts) -> NarrativeBody:
             f"{facts.handed_off_on}: onboarding complete by {facts.onboarding_target_on}, "
             f"first value by {facts.first_value_target_on}"
         )
-    s2 = (
-        f"Training covers {plural(facts.modules_to_train, 'licensed module')}, "
-        f"{facts.modules_in_use} of them in use today; "
-        + (
-            f"{plural(facts.use_cases_to_embed, 'use case')} of {facts.use_cases_supported} "
-            "still need embedding in the customer's workflows"
-            if facts.use_cases_to_embed
-            else f"all {plural(facts.use_cases_supported, 'use case')} already show in telemetry"
-        )
+    # Counts and verbs agree: "1 use case of 3 still needs", "the 1 approved criterion is".
+    trained, in_use = facts.modules_to_train, facts.modules_in_use
+    training = f"Training covers {plural(trained, 'licensed module')}" + (
+        f", {'already in use' if trained == 1 else 'all of them in use today'}"
+        if in_use >= trained > 0
+        else f", {in_use} of them in use today"
     )
+    embed, supported = facts.use_cases_to_embed, facts.use_cases_supported
+    if embed:
+        embedding = (
+            f"{plural(embed, 'use case')} of {supported} still "
+            f"{'needs' if embed == 1 else 'need'} embedding in the customer's workflows"
+        )
+    elif supported == 1:
+        embedding = "its one use case already shows in telemetry"
+    else:
+        embedding = f"all {plural(supported, 'use case')} already show in telemetry"
+    s2 = f"{training}; {embedding}"
+    n = facts.criteria_count
     s3 = (
-        f"The {plural(facts.criteria_count, 'approved success criterion', 'approved success criteria')} "
-        "are milestones too, each on its own day"
-        if facts.criteria_count
+        (
+            "The approved success criterion is a milestone too, on its own day"
+            if n == 1
+            else f"The {n} approved success criteria are milestones too, each on its own day"
+        )
+        if n
         else None
     )
     para = _paragraph([s1, s2, s3], 2, 3, [])
