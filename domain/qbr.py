@@ -33,7 +33,7 @@ from domain.delivery import (
     render_sections_markdown,
 )
 from domain.facts import ContractFacts as ContractInfo
-from domain.health import fmt_money, fmt_pct
+from domain.health import UNSCORED, fmt_money, fmt_pct
 from domain.narrative import (
     FACTS_MODELS,
     AnyFacts,
@@ -329,7 +329,10 @@ def build_qbr(data: QbrData) -> QbrDocument:
     latest = _latest(data)
     title = f"{data.account_name}: {'Pre-renewal ' if data.reason == 'pre_renewal' else ''}QBR {data.quarter_label}"
     parts = []
-    if latest and latest.score is not None:
+    if latest and latest.band == UNSCORED:
+        # Too little data for a band: its score is for analysts, not a health figure to quote.
+        parts.append("Health UNSCORED (too little data)")
+    elif latest and latest.score is not None:
         parts.append(
             f"Health {latest.score:.0f}/100" + (f" ({latest.band})" if latest.band else "")
         )

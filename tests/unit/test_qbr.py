@@ -144,3 +144,11 @@ def test_no_data_still_builds() -> None:
         )
     )
     assert len(doc.sections) == 4 and doc.summary.startswith("Review of 90 days")
+
+
+def test_an_unscored_account_has_no_health_score_in_the_qbr_summary() -> None:
+    """'Health 51/100 (UNSCORED)' went into the summary and the digest line."""
+    history = [ScorePoint(as_of=AS_OF - timedelta(days=1), score=51, band="UNSCORED")]
+    doc = build_qbr(data(score_history=history))
+    assert doc.summary.startswith("Health UNSCORED (too little data) · ")
+    assert "51/100" not in doc.summary
