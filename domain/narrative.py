@@ -1690,8 +1690,12 @@ def _t_post_mortem(facts: PostMortemFacts) -> NarrativeBody:
 def _t_nudge(facts: NudgeFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
     headline = f"{name}: {facts.phase} gate waiting {m.f('days_in_phase')}"
+    sla = facts.sla_days
+    # The first nudge comes on the SLA's last day: "past" only once the days exceed it.
     s1 = f"{name} has been in {facts.phase} for {m.f('days_in_phase')}" + (
-        f", past its {m.f('sla_days')} SLA" if m.has("sla_days") else ""
+        f", {'past' if facts.days_in_phase > sla else 'the whole of'} its {sla}-day SLA"
+        if sla
+        else ""
     )
     s2 = f"The gate still needs: {facts.missing}"
     s3 = f"This is reminder {facts.nudges_sent}"

@@ -16,6 +16,7 @@ from domain.narrative import (
     SPECS,
     ActionChaseFacts,
     ChurnRiskFacts,
+    NudgeFacts,
     build_user_message,
     count_sentences,
     customer_data_block,
@@ -212,3 +213,20 @@ def test_a_flag_is_not_shown_as_a_key_number() -> None:
     rows = {m.label: m.value for m in metric_lines(chase)}
     assert "To owner" not in rows and rows["Owner"] == "Lee Park"
     assert "to_owner" not in chase.metrics()
+
+
+def test_a_nudge_on_the_slas_last_day_is_not_past_it() -> None:
+    """'for 60 days, past its 60 days SLA' on the first nudge; past it only from the second."""
+    base = {"account_id": "a", "account_name": "Acme", "phase": "4 Value Activation"}
+    first = render_template(
+        NudgeFacts(
+            **base, days_in_phase=60, sla_days=60, missing="Onboarding complete", nudges_sent=1
+        )  # type: ignore[arg-type]
+    ).paragraphs[0]
+    assert "Acme has been in 4 Value Activation for 60 days, the whole of its 60-day SLA." in first
+    second = render_template(
+        NudgeFacts(
+            **base, days_in_phase=120, sla_days=60, missing="Onboarding complete", nudges_sent=2
+        )  # type: ignore[arg-type]
+    ).paragraphs[0]
+    assert "for 120 days, past its 60-day SLA." in second
