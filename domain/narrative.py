@@ -1303,7 +1303,13 @@ def _t_qbr_health(facts: QbrHealthFacts) -> NarrativeBody:
             if m.has("band_prev") and m.f("band_prev") != m.f("band") and facts.snapshots >= 2
             else ""
         )
-    drivers = f"What moved it most: {_strip_period(facts.evidence[0])}" if facts.evidence else None
+    # The drivers are the latest snapshot's (against the one before it), not the period's:
+    # "What moved it most" read a +2.5 point driver as the cause of a 16-point fall.
+    drivers = (
+        f"Since the previous snapshot: {_strip_period(facts.evidence[0])}"
+        if facts.evidence
+        else None
+    )
     para = _paragraph([trend, band, drivers], 2, 3, ["Health history is limited for this period"])
     headline = f"Health {m.f('score') or 'n/a'}" + (f", {m.f('band')}" if m.has("band") else "")
     return NarrativeBody(

@@ -152,3 +152,17 @@ def test_an_unscored_account_has_no_health_score_in_the_qbr_summary() -> None:
     doc = build_qbr(data(score_history=history))
     assert doc.summary.startswith("Health UNSCORED (too little data) · ")
     assert "51/100" not in doc.summary
+
+
+def test_the_health_narrative_does_not_call_the_latest_driver_the_periods_cause() -> None:
+    """The drivers compare the latest snapshot with the one before it, not the period's ends."""
+    history = [
+        ScorePoint(as_of=AS_OF - timedelta(days=60), score=54, band="AMBER"),
+        ScorePoint(as_of=AS_OF - timedelta(days=1), score=38, band="RED"),
+    ]
+    drivers = ["usage trend 60 -> 75/100 (+2.5 points)"]
+    health = build_qbr(data(score_history=history, drivers=drivers)).section("health")
+    text = " ".join(health.narrative)
+    assert "moved from 54 to 38/100 over the period (-16 points)" in text
+    assert "What moved it most" not in text
+    assert "Since the previous snapshot: usage trend 60 -> 75/100 (+2.5 points)." in text
