@@ -1572,17 +1572,14 @@ def _t_mura(facts: MuraFacts) -> NarrativeBody:
     )
     s3 = "Spiky use like this usually means the product is not yet embedded in a weekly workflow"
     para = _paragraph([s1, s2, s3], 2, 3, [])
-    steps = _steps(
-        facts,
-        [
-            "Find the one recurring workflow the team should run every week and agree it with the champion",
-            "Run a 45-minute hands-on session for the least active users",
-            "Set an in-product nudge or scheduled report so the workflow starts without a reminder",
-            "Check weekly active users again in 4 weeks",
-        ],
-        2,
-        7,
-    )
+    # The rule's play ("Targeted adoption & training plan") is the page itself; these are its
+    # steps (as the muda plan's): the play's name listed as a step crowded out three of them.
+    steps = [
+        "Find the one recurring workflow the team should run every week and agree it with the champion",
+        "Run a 45-minute hands-on session for the least active users",
+        "Set an in-product nudge or scheduled report so the workflow starts without a reminder",
+        "Check weekly active users again in 4 weeks",
+    ]
     return NarrativeBody(
         headline=headline, paragraphs=[para], bullets=facts.evidence[:6], actions=steps
     )
