@@ -38,7 +38,7 @@ from domain.delivery import (
     render_sections_markdown,
 )
 from domain.format import clip, validation_errors
-from domain.health import UNSCORED, fmt_money, fmt_num, fmt_pct, plural
+from domain.health import UNSCORED, a_or_an, fmt_money, fmt_num, fmt_pct, plural
 
 NarrativePurpose = Literal[
     "churn_risk",
@@ -1330,7 +1330,9 @@ def _t_qbr_roi(facts: QbrRoiFacts) -> NarrativeBody:
             else ""
         )
         if m.has("hours_saved")
-        else None
+        # No figure to report: say so, not a "Value delivered" heading over no value.
+        else f"Over {period}, no tracked activity of {name} saved measurable time, "
+        "so there is no value to report for this period"
     )
     s2 = (
         f"That is {m.f('roi_multiple')} the pro-rated subscription cost of {m.f('period_cost')}"
@@ -1351,7 +1353,7 @@ def _t_qbr_roi(facts: QbrRoiFacts) -> NarrativeBody:
     headline = (
         f"About {m.f('value_usd')} of value delivered ({m.f('hours_saved')} hours saved)"
         if m.has("value_usd", "hours_saved")
-        else "Value delivered this period"
+        else "No value measured from product usage this period"
     )
     return NarrativeBody(
         headline=headline, paragraphs=[para], bullets=_unquoted(facts.evidence, top, 5)
@@ -1376,7 +1378,7 @@ def _t_qbr_adoption(facts: QbrAdoptionFacts) -> NarrativeBody:
         else None
     )
     s3 = (
-        f"The largest gap is {m.f('top_gap_feature')} at {m.f('top_gap_rate')} of active users against a {m.f('top_gap_benchmark')} benchmark"
+        f"The largest gap is {m.f('top_gap_feature')} at {m.f('top_gap_rate')} of active users against {a_or_an(m.f('top_gap_benchmark') or '')} {m.f('top_gap_benchmark')} benchmark"
         if m.has("top_gap_feature", "top_gap_rate", "top_gap_benchmark")
         else None
     )
@@ -2022,14 +2024,14 @@ def _t_adoption_campaign(facts: AdoptionCampaignFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
     headline = (
         f"{name}: adoption campaign for {facts.top_feature} ({m.f('top_feature_rate')} of "
-        f"active users vs a {m.f('top_feature_benchmark')} benchmark)"
+        f"active users vs {a_or_an(m.f('top_feature_benchmark') or '')} {m.f('top_feature_benchmark')} benchmark)"
     )
     n = facts.features_in_campaign
     s1 = (
         f"This campaign covers {plural(n, 'licensed feature')} well under "
         f"{'its' if n == 1 else 'their'} adoption benchmark over the last "
         f"{m.f('adoption_window_days')}; the largest gap is {facts.top_feature} at "
-        f"{m.f('top_feature_rate')} of active users against a {m.f('top_feature_benchmark')} benchmark"
+        f"{m.f('top_feature_rate')} of active users against {a_or_an(m.f('top_feature_benchmark') or '')} {m.f('top_feature_benchmark')} benchmark"
     )
     s2 = (
         f"The campaign is for the {plural(facts.top_feature_audience, 'user')} who would use it "

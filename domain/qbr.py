@@ -33,7 +33,7 @@ from domain.delivery import (
     render_sections_markdown,
 )
 from domain.facts import ContractFacts as ContractInfo
-from domain.health import UNSCORED, fmt_money, fmt_pct
+from domain.health import UNSCORED, a_or_an, fmt_money, fmt_pct
 from domain.narrative import (
     FACTS_MODELS,
     AnyFacts,
@@ -650,7 +650,7 @@ def _adoption(data: QbrData) -> QbrSection:
             fb.module, "Run a targeted enablement session on {label}"
         ).format(label=fb.label)
         recs.append(
-            f"{fb.label}: {_pct(rate)} of active users vs a {_pct(fb.benchmark)} benchmark. {play}"
+            f"{fb.label}: {_pct(rate)} of active users vs {a_or_an(_pct(fb.benchmark))} {_pct(fb.benchmark)} benchmark. {play}"
         )
     facts = QbrAdoptionFacts(**_common(data, [], recs), adoption_window_days=data.period_days)
     shown: list[QbrMetric] = []

@@ -35,8 +35,10 @@ def test_wording_a_reader_trips_on_is_flagged() -> None:
     ]
     assert _checks("Goals: level 4 (1 answer(s), mean level 4).") == ["plural"]
     assert _checks("It scores 67/100 (UNSCORED) and churn risk LOW.") == ["contradiction"]
+    assert _checks("Search is at 0% of active users against a 80% benchmark.") == ["article"]
     fine = (
         "None of the 2 active stakeholders is marked champion. It is UNSCORED (too little data "
-        "for a health score). Goals: level 4 (1 answer, mean level 4). It scores 61/100 (AMBER)."
+        "for a health score). Goals: level 4 (1 answer, mean level 4). It scores 61/100 (AMBER). "
+        "Search is at 10% vs an 80% benchmark, Comments at 5% vs a 50% benchmark."
     )
     assert _checks(fine) == []

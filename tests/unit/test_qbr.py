@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from domain.narrative import NarrativeOutput
+from domain.narrative import NarrativeOutput, render_template
 from domain.qbr import (
     ContractInfo,
     FeatureBenchmark,
@@ -166,3 +166,17 @@ def test_the_health_narrative_does_not_call_the_latest_driver_the_periods_cause(
     assert "moved from 54 to 38/100 over the period (-16 points)" in text
     assert "What moved it most" not in text
     assert "Since the previous snapshot: usage trend 60 -> 75/100 (+2.5 points)." in text
+
+
+def test_benchmarks_take_their_article_and_no_value_is_not_headed_as_value() -> None:
+    """'against a 80% benchmark' read wrong; 'Value delivered this period' headed no value."""
+    catalogue = [FeatureBenchmark(module="core", event_type="core.search", label="Search", benchmark=0.8)]  # fmt: skip
+    doc = build_qbr(data(catalogue=catalogue, feature_use=[]))
+    adoption = " ".join(doc.section("adoption").narrative + doc.section("adoption").recommendations)
+    assert "against an 80% benchmark" in adoption and "vs an 80% benchmark" in adoption
+    assert "a 80%" not in adoption
+    idle = build_qbr(data(feature_use=[])).section("roi")
+    assert idle.facts.hours_saved is None
+    out = render_template(idle.facts)
+    assert out.headline == "No value measured from product usage this period"
+    assert "no value to report for this period" in out.paragraphs[0]
