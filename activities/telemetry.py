@@ -131,7 +131,7 @@ def _in_scope(table: str, w: Windows) -> str:
     return {
         "contracts": "start_date <= $2",
         "product_users": "created_at <= $1",
-        "usage_events": f"occurred_at <= $1 AND occurred_at > {_since(_usage_horizon(w))}",
+        "usage_events": f"occurred_at <= $1 AND occurred_at > {_since(usage_horizon(w))}",
         "support_tickets": "opened_at <= $1",
         "invoices": "issued_on <= $2",
         "nps_responses": "responded_at <= $1",
@@ -166,7 +166,7 @@ def _ids(filtered: bool, col: str = "account_id") -> str:
     return f"{col} = ANY($3::text[])" if filtered else "true"
 
 
-def _usage_horizon(w: Windows) -> int:
+def usage_horizon(w: Windows) -> int:
     return max(2 * w.activity_days, w.adoption_days, 7 * w.weeks_series)
 
 
@@ -354,7 +354,7 @@ def _not_login_feature(login_types: Sequence[str]) -> str:
 
 def _ut_raw(w: Windows, filtered: bool, chunks: range) -> str:
     """The one pass over raw usage_events: per account, user, event type."""
-    a, ad, span = w.activity_days, w.adoption_days, _usage_horizon(w)
+    a, ad, span = w.activity_days, w.adoption_days, usage_horizon(w)
     # d = whole days back from as_of (0 = the last 24 h); computed only for the masks. The
     # float8 epoch of an interval is exact to the microsecond at these magnitudes, so bit d
     # agrees with the timestamp comparisons used for the window sums.
@@ -393,7 +393,7 @@ def _ut_rollup(w: Windows, filtered: bool, chunks: range) -> str:
     A month row's bit p (31 - day of month) is day `month + 30 - p`, i.e. `p + off - 30`
     days back with off = `$2 - month - 1`: the mask shifted by `off - 30` (left, or right
     to drop the days on or after as_of's date), then cut to the usage horizon."""
-    a, ad, span = w.activity_days, w.adoption_days, _usage_horizon(w)
+    a, ad, span = w.activity_days, w.adoption_days, usage_horizon(w)
     off = "($2::date - month - 1)"
 
     def chunk(c: int) -> str:
@@ -443,7 +443,7 @@ def usage_sql(
     rollup: bool = False,
 ) -> str:
     a, ad, ws = w.activity_days, w.adoption_days, w.weeks_series
-    span = _usage_horizon(w)  # the day masks cover every usage window
+    span = usage_horizon(w)  # the day masks cover every usage window
     chunks = range(_chunks(span))
     ut = (_ut_rollup if rollup else _ut_raw)(w, filtered, chunks)
     bits = ", ".join(f"bit_or(dm{c}) AS dm{c}" for c in chunks)
@@ -655,7 +655,7 @@ async def fetch_facts(
         issues.setdefault(r["account_id"], []).append(
             DataIssue(table=r["tbl"], row=r["row_key"], problem=r["problem"])
         )
-    days_chunks = _chunks(_usage_horizon(windows))
+    days_chunks = _chunks(usage_horizon(windows))
     out: dict[str, AccountFacts] = {}
     for r in acc_rows:
         aid = r["account_id"]
