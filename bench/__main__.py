@@ -7,7 +7,9 @@
 
 Scenarios (names for --only): handoff, ingestion, memory (dev server + worker.py
 subprocess), year (time-skipping server, in-process worker, fake model
-endpoint), scan (bench/health_scan.py, its own Postgres).
+endpoint), scan (bench/health_scan.py, its own Postgres), rollup
+(bench/rollup.py, its own Postgres: the usage rollup's size and COPY cost on
+the demo portfolio, and the scheduled scan with 2x the events per account).
 
 Everything runs under one temp dir: its own embedded Postgres, its own dev
 server on free ports, its own worker processes, so it never collides with
@@ -34,7 +36,7 @@ from typing import Any
 from bench.results import RESULTS_DIR, ScenarioResult, machine, markdown, now_iso, write
 from bench.stack import Postgres, ProcessWatch, Profiler, scrub_outside_vars
 
-SCENARIOS = ("handoff", "ingestion", "memory", "year", "scan")
+SCENARIOS = ("handoff", "ingestion", "memory", "year", "scan", "rollup")
 ALIASES = {"health_scan": "scan", "account_year": "year", "worker_memory": "memory"}
 DEV_SCENARIOS = ("handoff", "ingestion", "memory")
 
@@ -172,6 +174,13 @@ async def run(args: argparse.Namespace) -> int:
                 results,
                 "scan",
                 lambda res: scan.run(args.accounts, not args.quick, watch, root, profile, res),
+            )
+            save()
+        if "rollup" in args.selected:
+            from bench import rollup
+
+            await _scenario(
+                results, "rollup", lambda res: rollup.run(500 if args.quick else 2_000, res)
             )
             save()
     finally:

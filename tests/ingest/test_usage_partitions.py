@@ -14,7 +14,7 @@ import pytest
 from activities.telemetry import fetch_facts
 from cli.usage import latest_cutoff, run_usage_archive
 from domain.config import load_health_config
-from domain.ingest import build_event
+from domain.ingest import IngestEvent, build_event
 from ingest.partitions import detach_before, monthly_partitions
 from ingest.store import ensure_months, store_usage
 from stack.migrate import migration_files
@@ -23,7 +23,7 @@ from tests.conftest import _with_database
 CONFIG = load_health_config()
 
 
-def _event(mid: str, at: datetime, user: str = "u1", kind: str = "reports.export") -> object:
+def _event(mid: str, at: datetime, user: str = "u1", kind: str = "reports.export") -> IngestEvent:
     return build_event(
         {
             "account_id": "a1",
@@ -58,12 +58,12 @@ async def test_rows_land_in_their_month_and_duplicates_are_dropped_across_months
     await _account(db)
     oct_, nov = datetime(2026, 10, 31, 23, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)
     first = [_event("m1", oct_), _event("m2", nov), _event("m2", nov + timedelta(hours=1))]
-    got = await store_usage(db, first, "test")  # type: ignore[arg-type]
+    got = await store_usage(db, first, "test")
     assert (got.written, got.duplicates) == (2, 1)  # a repeated id within a chunk: once
     assert await _where(db) == {"usage_events_p202610": 1, "usage_events_p202611": 1}
     # the same ids again with other times (another month): still duplicates
     again = [_event("m1", nov), _event("m2", oct_)]
-    got = await store_usage(db, again, "test")  # type: ignore[arg-type]
+    got = await store_usage(db, again, "test")
     assert (got.written, got.duplicates) == (0, 2)
     assert await db.fetchval("SELECT count(*) FROM usage_events") == 2
     # a COPY or plain INSERT of an id already on file is refused, as under migration 008
@@ -75,7 +75,7 @@ async def test_rows_land_in_their_month_and_duplicates_are_dropped_across_months
         )
     # a deleted row's id is forgotten: sent again, it is written again
     await db.execute("DELETE FROM usage_events WHERE message_id = 'm1'")
-    got = await store_usage(db, [_event("m1", oct_)], "test")  # type: ignore[arg-type]
+    got = await store_usage(db, [_event("m1", oct_)], "test")
     assert got.written == 1
 
 
@@ -102,7 +102,7 @@ async def test_a_month_without_partition_lands_in_default_and_moves_out(
 async def test_archive_detaches_old_months_and_the_scan_facts_stay(db: asyncpg.Connection) -> None:
     await _account(db)
     days = [datetime(2026, 1, 10, tzinfo=UTC) + timedelta(days=7 * i) for i in range(46)]
-    await store_usage(db, [_event(f"w{i}", d) for i, d in enumerate(days)], "test")  # type: ignore[arg-type]
+    await store_usage(db, [_event(f"w{i}", d) for i, d in enumerate(days)], "test")
     as_of = datetime(2026, 11, 21, tzinfo=UTC)
     before = await fetch_facts(db, as_of, CONFIG.windows)  # as of 00:00 UTC: the rollup
     jan, feb = (sum(1 for d in days if d.month == m) for m in (1, 2))
@@ -126,7 +126,7 @@ async def test_archive_detaches_old_months_and_the_scan_facts_stay(db: asyncpg.C
         == (before["a1"])
     )
     # a re-sent archived event is still a duplicate
-    got = await store_usage(db, [_event("w0", days[0])], "test")  # type: ignore[arg-type]
+    got = await store_usage(db, [_event("w0", days[0])], "test")
     assert got.written == 0
 
 
