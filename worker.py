@@ -34,6 +34,7 @@ from activities.digest import DigestActivities
 from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
 from activities.narrative import NarrativeActivities
+from activities.onboarding import OnboardingActivities
 from activities.qbr import QbrActivities
 from stack.codec import KeyConfigError
 from stack.connect import ConnectConfigError, connect, target
@@ -82,6 +83,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     digests = DigestActivities(pool, deliveries)
     # a bad VIM_ENGAGEMENT_CONFIG stops the worker here
     engagement = EngagementActivities(pool, resolver=resolver)
+    onboarding = OnboardingActivities(pool, resolver, engagement.config.onboarding_plan)
     delivery_acts: Sequence = [
         deliveries.deliver,
         deliveries.fail_delivery,
@@ -105,6 +107,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                 ],
                 activities=[
                     account.record_handoff,
+                    account.record_owner,
                     account.record_telemetry,
                     account.check_renewal,
                     health.score_account,
@@ -118,9 +121,11 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     engagement.adoption_targets,
                     engagement.engagement_settings,
                     engagement.feedback_digest,
+                    onboarding.onboarding_audience,
                     *delivery_acts,
                 ],
                 max_concurrent_activities=20,
+                max_cached_workflows=settings.max_cached_workflows,
                 workflow_runner=workflow_runner(),
                 graceful_shutdown_timeout=grace,
             ),
@@ -129,6 +134,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                 task_queue=settings.sales_task_queue,
                 workflows=[ExpansionDispatchWorkflow],
                 activities=[*delivery_acts, digests.add_digest_item],
+                max_cached_workflows=settings.max_cached_workflows,
                 workflow_runner=workflow_runner(),
                 graceful_shutdown_timeout=grace,
             ),

@@ -66,6 +66,8 @@ NarrativePurpose = Literal[
     "feature_intro",
     "meeting_prep",
     "meeting_followup",
+    # Value Activation: the onboarding plan (domain/onboarding_plan.py, workflows/activation.py).
+    "onboarding_plan",
 ]
 PURPOSES: tuple[str, ...] = get_args(NarrativePurpose)
 QBR_PURPOSES = (
@@ -431,6 +433,29 @@ class MeetingFollowupFacts(NarrativeFacts):
     owners_named: int
 
 
+class OnboardingPlanFacts(NarrativeFacts):
+    """Value Activation: the dated plan from the handoff to first value (``domain/onboarding_plan.py``).
+
+    ``evidence`` holds the training and embedding lines; the milestones, training
+    plan and embedding steps go below the narrative as tables."""
+
+    purpose: Literal["onboarding_plan"] = "onboarding_plan"
+    tier: str | None = None
+    handed_off_on: date
+    ttfv_target_days: int
+    onboarding_target_on: date
+    first_value_target_on: date
+    first_value_on: date | None = None
+    first_value_days: int | None = None
+    milestones_planned: int = 0
+    criteria_count: int = 0
+    modules_to_train: int = 0
+    modules_in_use: int = 0
+    use_cases_supported: int = 0
+    use_cases_seen: int = 0
+    use_cases_to_embed: int = 0
+
+
 # Every purpose's facts model (for type hints); AnyFacts: the same, discriminated by purpose.
 FactsModel = (
     ChurnRiskFacts
@@ -456,6 +481,7 @@ FactsModel = (
     | FeatureIntroFacts
     | MeetingPrepFacts
     | MeetingFollowupFacts
+    | OnboardingPlanFacts
 )
 AnyFacts = Annotated[FactsModel, Field(discriminator="purpose")]
 
@@ -955,6 +981,14 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "top_theme_items": ("its items", "int"),
     "top_theme_accounts": ("its accounts", "int"),
     "detractor_comments": ("NPS comments from detractors (0-6)", "int"),
+    "ttfv_target_days": ("time-to-first-value target", "days"),
+    "onboarding_target_on": ("onboarding complete by", "text"),
+    "first_value_target_on": ("first value by", "text"),
+    "first_value_days": ("time to first value", "days"),
+    "milestones_planned": ("dated milestones", "int"),
+    "modules_to_train": ("licensed modules to train", "int"),
+    "modules_in_use": ("modules in use", "int"),
+    "use_cases_to_embed": ("use cases to embed", "int"),
     "features_in_campaign": ("features in the campaign", "int"),
     "top_feature": ("largest adoption gap", "text"),
     "top_feature_rate": ("its adoption rate", "pct"),
@@ -1756,6 +1790,55 @@ def _t_cs_plan(facts: CsPlanFacts) -> NarrativeBody:
     )
 
 
+def _t_onboarding_plan(facts: OnboardingPlanFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    headline = (
+        f"{name}: onboarding plan, first value by {facts.first_value_target_on} "
+        f"({m.f('ttfv_target_days')} from the handoff)"
+    )
+    if m.has("first_value_on", "first_value_days"):
+        s1 = (
+            f"First value was reached on {facts.first_value_on}, {m.f('first_value_days')} after "
+            f"the handoff on {facts.handed_off_on}, against a target of {m.f('ttfv_target_days')}"
+        )
+    else:
+        s1 = (
+            f"The target for first value is {m.f('ttfv_target_days')} from the handoff on "
+            f"{facts.handed_off_on}: onboarding complete by {facts.onboarding_target_on}, "
+            f"first value by {facts.first_value_target_on}"
+        )
+    s2 = (
+        f"Training covers {plural(facts.modules_to_train, 'licensed module')}, "
+        f"{facts.modules_in_use} of them in use today; "
+        + (
+            f"{plural(facts.use_cases_to_embed, 'use case')} of {facts.use_cases_supported} "
+            "still need embedding in the customer's workflows"
+            if facts.use_cases_to_embed
+            else f"all {plural(facts.use_cases_supported, 'use case')} already show in telemetry"
+        )
+    )
+    s3 = (
+        f"The {plural(facts.criteria_count, 'approved success criterion', 'approved success criteria')} "
+        "are milestones too, each on its own day"
+        if facts.criteria_count
+        else None
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = _steps(
+        facts,
+        [
+            "Walk the champion and the admin through the milestones and their dates",
+            "Book the training sessions with the people listed",
+            "Agree an owner for each use case to embed",
+        ],
+        2,
+        7,
+    )
+    return NarrativeBody(
+        headline=headline, paragraphs=[para], bullets=facts.evidence[:8], actions=steps
+    )
+
+
 def _t_advocacy_ask(facts: AdvocacyAskFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
     who = _names(facts, 1)
@@ -2230,6 +2313,19 @@ REGISTRY: dict[str, Purpose] = {
             actions_label="Before sending",
         ),
         "meeting_followup",
+    ),
+    "onboarding_plan": Purpose(
+        OnboardingPlanFacts,
+        PhaseBody,
+        _t_onboarding_plan,
+        PurposeSpec(
+            title="Onboarding plan to first value",
+            audience="CSM, who runs it with the champion and the admin",
+            sentences=(2, 3),
+            bullets_label="Training and workflow embedding",
+            actions_label="To start the plan",
+        ),
+        "onboarding_plan",
     ),
 }
 # Views of the registry, by purpose.

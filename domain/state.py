@@ -18,6 +18,7 @@ from domain.handoff import Handoff, HandoffContract
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
 from domain.onboarding import CriterionStatus, MaturityResult, OnboardingState
+from domain.onboarding_plan import ActivationState
 from domain.summary import AssessmentSummary
 
 TIMELINE_LIMIT = 200  # entries kept in state; every decision is also on the event bus
@@ -92,10 +93,13 @@ class AccountState(BaseModel):
     # A Postgres step that spent its retry budget: the account waits until then, then retries.
     db_retry_at: datetime | None = None
     handoff_pending: bool = False  # the handoff row is not in Postgres yet
+    owner_pending: bool = False  # a reassigned CSM is not in the accounts row yet
     # Phases 1-3: drafts done, questionnaire answers, maturity, CS plan criteria.
     onboarding: OnboardingState = Field(default_factory=OnboardingState)
     # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).
     engagement: EngagementState = Field(default_factory=EngagementState)
+    # Value Activation: the onboarding plan drafted after the CS plan's approval (workflows/activation.py).
+    activation: ActivationState = Field(default_factory=ActivationState)
 
     @property
     def account_id(self) -> str:
@@ -156,6 +160,8 @@ class AccountView(BaseModel):
     time_to_first_value_days: int | None = None
     time_to_first_value: str | None = None
     advocacy_asks: list[str] = Field(default_factory=list)  # "2027-03-01 reference call"
+    # "drafted 2026-12-01; first value targeted by 2027-01-30 (60-day tier-2 target)"
+    onboarding_plan: str | None = None
     advocacy_blocked: list[str] = Field(default_factory=list)  # why no ask now
     sentiment: CsmSentiment | None = None  # the CSM's call in force, beside the score
     forecast: RenewalForecast | None = None  # the latest renewal forecast

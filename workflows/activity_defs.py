@@ -25,10 +25,12 @@ from domain.feedback import FeedbackDigest
 from domain.forecast import RenewalForecast
 from domain.handoff import Handoff
 from domain.narrative import Narrative, NarrativeRequest
+from domain.onboarding_plan import AudienceRequest, PlanAudience
 from domain.qbr import QbrDocument, QbrRequest
 from domain.summary import AssessmentSummary
 from workflows.activity_models import (
     FeedbackDigestRequest,
+    OwnerRecord,
     RenewalCheckRequest,
     RenewalCheckResult,
     RenewalForecastRequest,
@@ -47,6 +49,11 @@ def _elsewhere(name: str) -> NotImplementedError:
 @activity.defn(name="record_handoff")
 async def record_handoff(handoff: Handoff) -> None:
     raise _elsewhere("record_handoff")
+
+
+@activity.defn(name="record_owner")
+async def record_owner(req: OwnerRecord) -> None:
+    raise _elsewhere("record_owner")
 
 
 @activity.defn(name="record_telemetry")
@@ -129,6 +136,11 @@ async def feedback_digest(req: FeedbackDigestRequest) -> FeedbackDigest:
     raise _elsewhere("feedback_digest")
 
 
+@activity.defn(name="onboarding_audience")
+async def onboarding_audience(req: AudienceRequest) -> PlanAudience:
+    raise _elsewhere("onboarding_audience")
+
+
 ALL = [
     record_handoff,
     record_telemetry,
@@ -147,4 +159,5 @@ ALL = [
     engagement_settings,
     adoption_targets,
     feedback_digest,
+    onboarding_audience,
 ]

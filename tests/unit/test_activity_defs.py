@@ -13,6 +13,7 @@ from activities.digest import DigestActivities
 from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
 from activities.narrative import NarrativeActivities
+from activities.onboarding import OnboardingActivities
 from activities.qbr import QbrActivities
 from workflows import activity_defs
 
@@ -34,6 +35,7 @@ IMPLEMENTATIONS = [
     EngagementActivities.adoption_targets,
     EngagementActivities.engagement_settings,
     EngagementActivities.feedback_digest,
+    OnboardingActivities.onboarding_audience,
 ]
 
 

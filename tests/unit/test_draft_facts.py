@@ -169,8 +169,35 @@ def onboarding_facts_as_built() -> dict[str, NarrativeFacts]:
         build.maturity_draft(HANDOFF, REFERENCE, result, use_cases, answers),
         build.kickoff_draft(HANDOFF, REFERENCE, ob.stakeholder_map(HANDOFF), result),
         build.cs_plan_draft(HANDOFF, REFERENCE, criteria, statuses, start),
+        onboarding_plan_as_built(start, statuses, reading.feature_users),
     ]
     return {facts.purpose: facts for facts, _ in built}
+
+
+def onboarding_plan_as_built(
+    start: date, statuses: list, feature_users: dict[str, int]
+) -> tuple[NarrativeFacts, list]:
+    """Value Activation's onboarding plan, as workflows/activation.py builds it."""
+    from domain import onboarding_plan as op
+
+    audience = op.group_audience(
+        {"u1": {"reports.create", "login"}, "u2": {"core.search"}, "u3": {"reports.export"}},
+        {"u1": ("ana@acme.example", "analyst"), "u2": ("bo@acme.example", "admin")},
+        window_days=90,
+        config=op.OnboardingPlanConfig(),
+    )
+    plan = op.plan_onboarding(
+        tier=HANDOFF.tier,
+        licensed_modules=list(HANDOFF.contract.licensed_modules),
+        handed_off_on=start,
+        as_of=AS_OF.date(),
+        milestones_reached={"onboarding_complete"},
+        first_value_on=None,
+        criteria=statuses,
+        feature_users=feature_users,
+        audience=audience,
+    )
+    return op.plan_draft(HANDOFF, AS_OF, plan)
 
 
 def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
