@@ -15,13 +15,14 @@ Pure: no I/O, no clock (the HTTP edge passes the time a call was received).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from domain.limits import QUANTITY_MAX, Finite, RecordId
+from domain.limits import QUANTITY_MAX, Finite, RecordId, record_ids_valid
 from domain.messages import UsageEvent
 
 # Segment's HTTP Tracking API limits: 32 KB per call (and per call in a batch), 500 KB
@@ -51,9 +52,97 @@ def content_message_id(
     return "sha1:" + hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
+# The fast path's shapes (build_event): a row in them is accepted as the model would accept
+# it; anything else goes through the model, which names the field and the reason.
+_ISO_AWARE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})"
+)
+_PLAIN_QUANTITY = re.compile(r"\d{1,13}(?:\.\d{1,9})?")
+_EVENT_FIELDS = frozenset(CSV_COLUMNS)
+_EVENT_TYPE_MAX = 100  # UsageEvent.event_type
+
+
+def _fast_event(data: Mapping[str, Any]) -> IngestEvent | None:
+    """The event of a well-formed row without the model's per-field machinery (a bulk
+    load's common case, about 3x faster), or None: then the model decides. Accepts only
+    what the model accepts, with the same values (tests/unit/test_ingest_fast_path.py)."""
+    if not data.keys() <= _EVENT_FIELDS:
+        return None
+    try:
+        account, user, etype, at = (
+            data["account_id"],
+            data["user_id"],
+            data["event_type"],
+            data["occurred_at"],
+        )
+    except KeyError:
+        return None
+    msg = data.get("message_id")
+    ids = (account, user, etype) if msg is None else (account, user, etype, msg)
+    if not record_ids_valid(ids) or len(etype) > _EVENT_TYPE_MAX:
+        return None
+    if type(at) is str:
+        if not _ISO_AWARE.fullmatch(at):
+            return None
+        try:
+            at = datetime.fromisoformat(at)
+        except ValueError:
+            return None
+    elif type(at) is not datetime or at.utcoffset() is None:
+        return None
+    q = data.get("quantity", 1)
+    if type(q) is str:
+        if not _PLAIN_QUANTITY.fullmatch(q):
+            return None
+        q = float(q)
+    elif type(q) is int or type(q) is float:
+        if not 0 <= q <= QUANTITY_MAX:  # NaN fails too
+            return None
+        q = float(q) if "quantity" in data else q
+    else:
+        return None
+    if q > QUANTITY_MAX:
+        return None
+    if msg is None:
+        msg = content_message_id(account, user, at, etype, q)
+    return _built(
+        _ALL_FIELDS if "quantity" in data else _DEFAULT_QUANTITY,
+        {
+            "account_id": account,
+            "message_id": msg,
+            "user_id": user,
+            "occurred_at": at,
+            "event_type": etype,
+            "quantity": q,
+        },
+    )
+
+
+_ALL_FIELDS = frozenset(IngestEvent.model_fields)
+_DEFAULT_QUANTITY = _ALL_FIELDS - {"quantity"}
+
+
+def _built(fields_set: frozenset[str], values: dict[str, Any]) -> IngestEvent:
+    """An IngestEvent of values already checked, set as pydantic's own ``model_construct``
+    sets them, without its per-field loop (which costs more than validating)."""
+    event = IngestEvent.__new__(IngestEvent)
+    object.__setattr__(event, "__dict__", values)
+    object.__setattr__(event, "__pydantic_fields_set__", set(fields_set))
+    object.__setattr__(event, "__pydantic_extra__", None)
+    object.__setattr__(event, "__pydantic_private__", None)
+    return event
+
+
 def build_event(fields: Mapping[str, Any]) -> IngestEvent:
     """Validate one row (strings or typed values); a missing message id is derived."""
     data = {k: v for k, v in fields.items() if v is not None and v != ""}
+    if (fast := _fast_event(data)) is not None:
+        return fast
+    return _model_event(data)
+
+
+def _model_event(data: Mapping[str, Any]) -> IngestEvent:
+    """The model's path: every field validated, a refusal names the field and the reason."""
     if "message_id" in data:
         return IngestEvent.model_validate(data)
     event = IngestEvent.model_validate({**data, "message_id": "-"})
