@@ -37,10 +37,10 @@ async def scan(
     pool = await create_pool(dsn, max_size=2)
     acts = HealthActivities(pool, load_health_config())
     t0 = time.perf_counter()
-    parts = {} if part_size is None else {"part_size": part_size}
+    part = ScanChunkRequest(as_of=as_of).part_size if part_size is None else part_size
     out: dict = {"mode": "whole" if whole else "chunked", "chunk": chunk}
     if not whole:
-        out["part_size"] = ScanChunkRequest(as_of=as_of, **parts).part_size
+        out["part_size"] = part
     try:
         if whole:
             r = await acts.scan_portfolio(ScanRequest(as_of=as_of, batch_size=chunk))
@@ -52,7 +52,11 @@ async def scan(
             while True:
                 c = await acts.scan_chunk(
                     ScanChunkRequest(
-                        as_of=as_of, after=after, limit=chunk, signal_accounts=False, **parts
+                        as_of=as_of,
+                        after=after,
+                        limit=chunk,
+                        signal_accounts=False,
+                        part_size=part,
                     )
                 )
                 if c.last_account_id is None:
