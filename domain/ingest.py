@@ -251,6 +251,56 @@ def segment_usage(
     """
     if not isinstance(raw, dict):
         raise ValueError("call: must be a JSON object")
+    if (fast := _segment_fast(raw, received_at, call_type, user_accounts)) is not None:
+        return fast
+    return _segment_model(raw, received_at, call_type, user_accounts)
+
+
+# A plain `track` call's fields (anything else, e.g. anonymousId or a top-level groupId, sends
+# the call through SegmentCall); unread extras (sentAt, integrations, ...) are ignored as the
+# model ignores them.
+_SEGMENT_CHECKED = frozenset(("anonymousId", "groupId"))
+
+
+def _segment_fast(
+    raw: dict[str, Any],
+    received_at: datetime,
+    call_type: str | None,
+    user_accounts: Mapping[str, str] | None,
+) -> IngestEvent | None:
+    """The event of a plain, well-formed `track` call without SegmentCall, or None: then
+    the model decides (tests/unit/test_ingest_fast_path.py checks they agree)."""
+    if raw.get("type", call_type) != "track" or not _SEGMENT_CHECKED.isdisjoint(raw):
+        return None
+    user, event = raw.get("userId"), raw.get("event")
+    props, ctx = raw.get("properties", {}), raw.get("context", {})
+    if type(user) is not str or type(event) is not str or type(props) is not dict:
+        return None
+    if type(ctx) is not dict:
+        return None
+    account = ctx.get("groupId")
+    if account is None:
+        account = props.get("groupId") or (user_accounts or {}).get(user)
+    if type(account) is not str:
+        return None
+    data = {
+        "account_id": account,
+        "user_id": user,
+        "occurred_at": received_at if raw.get("timestamp") is None else raw["timestamp"],
+        "event_type": event,
+        "quantity": props.get("quantity", 1),
+    }
+    if "messageId" in raw:
+        data["message_id"] = raw["messageId"]
+    return _fast_event(data)
+
+
+def _segment_model(
+    raw: dict[str, Any],
+    received_at: datetime,
+    call_type: str | None,
+    user_accounts: Mapping[str, str] | None,
+) -> IngestEvent | None:
     call = SegmentCall.model_validate(raw)
     kind = call.type or call_type
     if kind is None:
