@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.bulk_ingest [--events 200000] [--accounts 100]
 
-Not part of `make bench` yet (see the issue); a standalone run, in this order,
+The `bulk` scenario of `make bench` (or this standalone run), in this order,
 each on an empty `usage_events` (TRUNCATE between runs, same indexes):
 
 1. bare COPY: one `copy_records_to_table` of all rows (the denominator);
@@ -43,6 +43,7 @@ import asyncpg
 import httpx
 
 import domain.ingest
+from bench.results import ScenarioResult
 from cli.ingest import read_rows
 from domain.ingest import SEGMENT_BATCH_BYTES, IngestEvent
 from ingest.http import Ingestor, build_server
@@ -217,6 +218,23 @@ async def _run(dsn: str, tmp: Path, n: int, n_accounts: int) -> dict[str, Any]:
         "events_per_second": {k: round(v) for k, v in figures.items()},
         "ratio_to_bare_copy": {k: round(v / base, 2) for k, v in figures.items()},
     }
+
+
+async def scenario(n: int, res: ScenarioResult) -> None:
+    """The `bulk` scenario of `make bench`: run() as result rows, each against the COPY."""
+    r = await run(n, 100)
+    res.details.update(r)
+    rates, base = r["events_per_second"], r["events_per_second"]["bare COPY"]
+    for name, rate in rates.items():
+        if name != "bare COPY":
+            res.add(
+                f"usage events/s: {name}",
+                rate,
+                "events/s",
+                "events/s, one bare COPY of the same rows",
+                base,
+                notes=f"{n:,} events, 100 accounts; goal >= 0.5x for the file and HTTP paths",
+            )
 
 
 @contextlib.contextmanager
