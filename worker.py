@@ -105,6 +105,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                 ],
                 activities=[
                     account.record_handoff,
+                    account.record_owner,
                     account.record_telemetry,
                     account.check_renewal,
                     health.score_account,
@@ -121,6 +122,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     *delivery_acts,
                 ],
                 max_concurrent_activities=20,
+                max_cached_workflows=settings.max_cached_workflows,
                 workflow_runner=workflow_runner(),
                 graceful_shutdown_timeout=grace,
             ),
@@ -129,6 +131,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                 task_queue=settings.sales_task_queue,
                 workflows=[ExpansionDispatchWorkflow],
                 activities=[*delivery_acts, digests.add_digest_item],
+                max_cached_workflows=settings.max_cached_workflows,
                 workflow_runner=workflow_runner(),
                 graceful_shutdown_timeout=grace,
             ),

@@ -19,6 +19,7 @@ from domain.messages import SIGNALS, UsageEventsSignal
 from domain.state import PendingTelemetry
 from ingest.store import store_usage
 from workflows.activity_models import (
+    OwnerRecord,
     RenewalCheckRequest,
     RenewalCheckResult,
     TelemetryBatch,
@@ -89,6 +90,18 @@ class AccountActivities:
                         sh.is_champion,
                         c.start_date,
                     )
+
+    @activity.defn
+    async def record_owner(self, req: OwnerRecord) -> None:
+        """A reassigned CSM, so `retention --by csm`, the forecast report and the console
+        group the account under its current owner."""
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE accounts SET csm_owner = $2, csm_email = $3 WHERE account_id = $1",
+                req.account_id,
+                req.csm_owner,
+                req.csm_email,
+            )
 
     @activity.defn
     async def record_telemetry(self, batch: TelemetryBatch) -> TelemetryWriteResult:

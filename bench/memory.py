@@ -6,11 +6,11 @@ stack sustains (32 starts in flight), until each has its first scan written.
 Accounts the handoff and ingestion scenarios left running count: this
 scenario only tops them up to each target.
 
-What to expect, and why: the Python SDK keeps at most `max_cached_workflows`
-(1,000 by default; `worker.py` keeps the default) workflow instances in
-memory. Past that, instances are evicted and rebuilt from history when their
-next task comes (a daily scan, a signal), so RSS should flatten past 1,000
-running workflows while the dev server and Postgres hold the rest.
+What to expect, and why: the worker keeps at most `max_cached_workflows`
+workflow instances in memory (`VIM_MAX_CACHED_WORKFLOWS`, 500 by default; the
+SDK's own default is 1,000). Past that, instances are evicted and rebuilt from
+history when their next task comes (a daily scan, a signal), so RSS should
+flatten past the cache size while the dev server and Postgres hold the rest.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import asyncio
 from bench.devstack import DevStack
 from bench.handoff import hand_off_more
 from bench.results import ScenarioResult
+from stack.settings import load_settings
 
 MB = 1024 * 1024
-SDK_CACHE = 1000  # temporalio Worker(max_cached_workflows=...) default, which worker.py keeps
+SDK_CACHE = load_settings().max_cached_workflows  # what worker.py passes to Worker()
 
 
 async def steady_rss(st: DevStack, seconds: float = 3.0) -> int:
@@ -78,7 +79,7 @@ async def run(st: DevStack, points: list[int], res: ScenarioResult) -> None:
             idle / MB,
             notes=(
                 f"steady after the first scans {steady / MB:.0f} MB (~{per_wf:.0f} KB per cached "
-                f"workflow; the SDK caches at most {SDK_CACHE:,}); dev server RSS "
+                f"workflow; the worker caches at most {SDK_CACHE:,}); dev server RSS "
                 f"{server / MB:.0f} MB, postmaster {pg / MB:.0f} MB"
                 + (f"; {phase_notes}" if phase_notes else "")
             ),

@@ -8,8 +8,10 @@ sent.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+import weakref
 from collections.abc import Iterable
 from datetime import UTC
 from pathlib import Path
@@ -118,12 +120,31 @@ def _initial_attributes(handoff: Handoff, renewal: Any) -> Any:
     )
 
 
-async def ensure_digests(client: Client, settings: Settings) -> None:
-    """Start the digest workflow (one per namespace) unless it runs or digests are off."""
-    from workflows.digest import DIGEST_WORKFLOW_ID, DigestWorkflow
+# Per client and task queue, the one start of the digest workflow this process made: a bulk
+# handoff calls start_account thousands of times, and every start of the same workflow id
+# contends for one lock on the server ("Workflow is busy" under 32 concurrent handoffs).
+_digest_starts: weakref.WeakKeyDictionary[Client, dict[str, asyncio.Task[None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
+
+async def ensure_digests(client: Client, settings: Settings) -> None:
+    """Start the digest workflow (one per namespace) unless it runs or digests are off.
+
+    Once per client and task queue in a process; a failed start is tried again next time."""
     if settings.policy.digest == "off":
         return
+    started = _digest_starts.setdefault(client, {})
+    task = started.get(settings.task_queue)
+    if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+        task = asyncio.ensure_future(_start_digests(client, settings))
+        started[settings.task_queue] = task
+    await asyncio.shield(task)
+
+
+async def _start_digests(client: Client, settings: Settings) -> None:
+    from workflows.digest import DIGEST_WORKFLOW_ID, DigestWorkflow
+
     try:
         await client.start_workflow(
             DigestWorkflow.run,

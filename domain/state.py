@@ -92,6 +92,7 @@ class AccountState(BaseModel):
     # A Postgres step that spent its retry budget: the account waits until then, then retries.
     db_retry_at: datetime | None = None
     handoff_pending: bool = False  # the handoff row is not in Postgres yet
+    owner_pending: bool = False  # a reassigned CSM is not in the accounts row yet
     # Phases 1-3: drafts done, questionnaire answers, maturity, CS plan criteria.
     onboarding: OnboardingState = Field(default_factory=OnboardingState)
     # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).

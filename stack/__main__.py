@@ -292,8 +292,15 @@ Running until Ctrl-C. Run `make demo` again later: the same workflows resume.
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    up(load_settings())
+    settings = load_settings()
+    up(settings)
     say("running in the background; `python -m stack down` stops them")
+    if load_keys(settings.encryption_keys, settings.data_dir) is not None:
+        # The Web UI was pointed at the codec server, which `up` does not run in the background.
+        say(
+            f"payloads are encrypted: run `python -m stack codec-server` for the Web UI to show "
+            f"them decrypted ({settings.codec_url})"
+        )
     return 0
 
 

@@ -40,6 +40,11 @@ class Settings:
     codec_origins: tuple[str, ...] = ()
     metrics_address: str | None = "127.0.0.1:9464"
     shutdown_grace_seconds: float = 60.0
+    # Workflow instances a worker keeps in memory (VIM_MAX_CACHED_WORKFLOWS). Each cached
+    # account workflow holds ~0.3 MB; past this many, an account is rebuilt from its history
+    # when its next task comes (the daily summary, a signal), so RSS stays flat however many
+    # accounts run. The SDK's default (1,000) put a 10,000-account worker at ~430 MB.
+    max_cached_workflows: int = 500
 
     @property
     def pgdata(self) -> Path:
@@ -92,7 +97,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # Empty string turns the Prometheus endpoint off.
         metrics_address=env.get("VIM_METRICS_ADDRESS", "127.0.0.1:9464") or None,
         shutdown_grace_seconds=float(env.get("VIM_SHUTDOWN_GRACE_SECONDS") or 60),
+        max_cached_workflows=_non_negative_int(env, "VIM_MAX_CACHED_WORKFLOWS", 500),
     )
+
+
+def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, got {value}")
+    return value
 
 
 def _users(text: str) -> tuple[tuple[str, str], ...]:

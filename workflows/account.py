@@ -71,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import activity_defs as act
     from workflows import engagement, phases, playbooks
     from workflows.activity_models import (
+        OwnerRecord,
         RenewalCheckRequest,
         RenewalCheckResult,
         RenewalForecastRequest,
@@ -120,6 +121,9 @@ SCHEDULE_GRACE = timedelta(hours=6)
 # A renewal forecast is recorded at the 120/90/60/30-day checkpoints (an activity and an
 # event that histories before it do not have).
 RENEWAL_FORECAST_PATCH = "renewal-forecast-recorded"
+# A reassigned CSM is written to the accounts row (the loop's `record_owner` step); runs
+# that took a reassignment before this replay without the step.
+OWNER_RECORDED_PATCH = "reassigned-owner-recorded"
 
 
 T = TypeVar("T")
@@ -190,6 +194,9 @@ class AccountLifecycleWorkflow:
                 continue
             if s.handoff_pending and not await self._record_handoff():
                 continue
+            if s.owner_pending and workflow.patched(OWNER_RECORDED_PATCH):
+                if not await self._record_owner():
+                    continue
             await self._flush_telemetry()
             now = workflow.now()
             due_scan = s.last_scan_at is None or now - s.last_scan_at >= SCAN_EVERY
@@ -266,6 +273,29 @@ class AccountLifecycleWorkflow:
         if await self._db_step("recording the handoff", record()) is None:
             return False
         s.handoff_pending = False
+        return True
+
+    async def _record_owner(self) -> bool:
+        s = self.s
+        req = OwnerRecord(
+            account_id=s.account_id,
+            csm_owner=s.handoff.csm_owner,
+            csm_email=str(s.handoff.csm_email),
+        )
+
+        async def record() -> bool:
+            await workflow.execute_activity(
+                act.record_owner,
+                req,
+                start_to_close_timeout=self.activity_timeout,
+                retry_policy=DB_RETRY,
+                summary=f"record the new CSM {req.csm_owner}",
+            )
+            return True
+
+        if await self._db_step("recording the new CSM", record()) is None:
+            return False
+        s.owner_pending = False
         return True
 
     def _should_continue_as_new(self, run_started: datetime) -> bool:
@@ -928,6 +958,8 @@ class AccountLifecycleWorkflow:
         )
         self._log("update", f"CSM reassigned {old} -> {upd.csm_owner} by {upd.by}")
         self._upsert_search_attributes()
+        self.s.owner_pending = True
+        self._wake = True
         return UpdateResult(message=f"CSM is now {upd.csm_owner}")
 
     @reassign_csm.validator

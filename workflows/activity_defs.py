@@ -29,6 +29,7 @@ from domain.qbr import QbrDocument, QbrRequest
 from domain.summary import AssessmentSummary
 from workflows.activity_models import (
     FeedbackDigestRequest,
+    OwnerRecord,
     RenewalCheckRequest,
     RenewalCheckResult,
     RenewalForecastRequest,
@@ -47,6 +48,11 @@ def _elsewhere(name: str) -> NotImplementedError:
 @activity.defn(name="record_handoff")
 async def record_handoff(handoff: Handoff) -> None:
     raise _elsewhere("record_handoff")
+
+
+@activity.defn(name="record_owner")
+async def record_owner(req: OwnerRecord) -> None:
+    raise _elsewhere("record_owner")
 
 
 @activity.defn(name="record_telemetry")

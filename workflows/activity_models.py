@@ -15,6 +15,14 @@ from domain.handoff import HandoffContract
 from domain.state import PendingTelemetry
 
 
+class OwnerRecord(BaseModel):
+    """The account's CSM after a reassignment, for the `accounts` row reports group by."""
+
+    account_id: str
+    csm_owner: str
+    csm_email: str
+
+
 class TelemetryBatch(BaseModel):
     account_id: str
     items: list[PendingTelemetry]

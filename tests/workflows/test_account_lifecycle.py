@@ -346,4 +346,10 @@ async def test_operator_updates_save_decision_pause_and_reassign(
         )
         v = await view(handle)
         assert v.paused and v.csm_owner == "Lee Chen"
+        # Reports that group by CSM (retention --by csm, the forecast) read the accounts row.
+        await env.sleep(timedelta(minutes=5))
+        row = await pool.fetchrow(
+            "SELECT csm_owner, csm_email FROM accounts WHERE account_id = $1", account
+        )
+        assert (row["csm_owner"], row["csm_email"]) == ("Lee Chen", "lee@example.com")
         await handle.terminate("test done")
