@@ -15,20 +15,20 @@ Pure: no I/O, no clock (the HTTP edge passes the time a call was received).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from domain.limits import QUANTITY_MAX, Finite, RecordId, record_ids_valid
+from domain.limits import QUANTITY_MAX, Finite, RecordId
 from domain.messages import UsageEvent
 
 # Segment's HTTP Tracking API limits: 32 KB per call (and per call in a batch), 500 KB
 # per batch request; over them the answer is 400.
 SEGMENT_CALL_BYTES = 32 * 1024
 SEGMENT_BATCH_BYTES = 500 * 1024
+SEGMENT_EVENT_MAX = 100  # characters of a track call's event name
 
 CSV_COLUMNS = ("account_id", "user_id", "occurred_at", "event_type", "quantity", "message_id")
 CSV_REQUIRED = ("account_id", "user_id", "occurred_at", "event_type")
@@ -52,97 +52,12 @@ def content_message_id(
     return "sha1:" + hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-# The fast path's shapes (build_event): a row in them is accepted as the model would accept
-# it; anything else goes through the model, which names the field and the reason.
-_ISO_AWARE = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})"
-)
-_PLAIN_QUANTITY = re.compile(r"\d{1,13}(?:\.\d{1,9})?")
-_EVENT_FIELDS = frozenset(CSV_COLUMNS)
-_EVENT_TYPE_MAX = 100  # UsageEvent.event_type
-
-
-def _fast_event(data: Mapping[str, Any]) -> IngestEvent | None:
-    """The event of a well-formed row without the model's per-field machinery (a bulk
-    load's common case, about 3x faster), or None: then the model decides. Accepts only
-    what the model accepts, with the same values (tests/unit/test_ingest_fast_path.py)."""
-    if not data.keys() <= _EVENT_FIELDS:
-        return None
-    try:
-        account, user, etype, at = (
-            data["account_id"],
-            data["user_id"],
-            data["event_type"],
-            data["occurred_at"],
-        )
-    except KeyError:
-        return None
-    msg = data.get("message_id")
-    ids = (account, user, etype) if msg is None else (account, user, etype, msg)
-    if not record_ids_valid(ids) or len(etype) > _EVENT_TYPE_MAX:
-        return None
-    if type(at) is str:
-        if not _ISO_AWARE.fullmatch(at):
-            return None
-        try:
-            at = datetime.fromisoformat(at)
-        except ValueError:
-            return None
-    elif type(at) is not datetime or at.utcoffset() is None:
-        return None
-    q = data.get("quantity", 1)
-    if type(q) is str:
-        if not _PLAIN_QUANTITY.fullmatch(q):
-            return None
-        q = float(q)
-    elif type(q) is int or type(q) is float:
-        if not 0 <= q <= QUANTITY_MAX:  # NaN fails too
-            return None
-        q = float(q) if "quantity" in data else q
-    else:
-        return None
-    if q > QUANTITY_MAX:
-        return None
-    if msg is None:
-        msg = content_message_id(account, user, at, etype, q)
-    return _built(
-        _ALL_FIELDS if "quantity" in data else _DEFAULT_QUANTITY,
-        {
-            "account_id": account,
-            "message_id": msg,
-            "user_id": user,
-            "occurred_at": at,
-            "event_type": etype,
-            "quantity": q,
-        },
-    )
-
-
-_ALL_FIELDS = frozenset(IngestEvent.model_fields)
-_DEFAULT_QUANTITY = _ALL_FIELDS - {"quantity"}
-
-
-def _built(fields_set: frozenset[str], values: dict[str, Any]) -> IngestEvent:
-    """An IngestEvent of values already checked, set as pydantic's own ``model_construct``
-    sets them, without its per-field loop (which costs more than validating)."""
-    event = IngestEvent.__new__(IngestEvent)
-    object.__setattr__(event, "__dict__", values)
-    object.__setattr__(event, "__pydantic_fields_set__", set(fields_set))
-    object.__setattr__(event, "__pydantic_extra__", None)
-    object.__setattr__(event, "__pydantic_private__", None)
-    return event
-
-
 def build_event(fields: Mapping[str, Any]) -> IngestEvent:
     """Validate one row (strings or typed values); a missing message id is derived."""
-    data = {k: v for k, v in fields.items() if v is not None and v != ""}
-    if (fast := _fast_event(data)) is not None:
-        return fast
-    return _model_event(data)
+    return _validated({k: v for k, v in fields.items() if v is not None and v != ""})
 
 
-def _model_event(data: Mapping[str, Any]) -> IngestEvent:
-    """The model's path: every field validated, a refusal names the field and the reason."""
+def _validated(data: Mapping[str, Any]) -> IngestEvent:
     if "message_id" in data:
         return IngestEvent.model_validate(data)
     event = IngestEvent.model_validate({**data, "message_id": "-"})
@@ -180,7 +95,7 @@ class SegmentCall(_Open):
     type: Literal["track", "identify", "group", "page", "screen", "alias"] | None = None
     userId: RecordId | None = None
     anonymousId: RecordId | None = None
-    event: RecordId | None = Field(default=None, max_length=100)
+    event: RecordId | None = Field(default=None, max_length=SEGMENT_EVENT_MAX)
     properties: dict[str, Any] = Field(default_factory=dict)
     timestamp: AwareDatetime | None = None
     messageId: RecordId | None = None
@@ -268,13 +183,17 @@ def _segment_fast(
     call_type: str | None,
     user_accounts: Mapping[str, str] | None,
 ) -> IngestEvent | None:
-    """The event of a plain, well-formed `track` call without SegmentCall, or None: then
-    the model decides (tests/unit/test_ingest_fast_path.py checks they agree)."""
+    """The event of a plain `track` call validated as the row it becomes (IngestEvent's
+    fields are the same types and limits as SegmentCall's), without SegmentCall and
+    SegmentQuantity: half the cost of a call. None for any other shape or a refused value:
+    then the model decides and names the field (tests/unit/test_ingest_fast_path.py)."""
     if raw.get("type", call_type) != "track" or not _SEGMENT_CHECKED.isdisjoint(raw):
         return None
     user, event = raw.get("userId"), raw.get("event")
     props, ctx = raw.get("properties", {}), raw.get("context", {})
     if type(user) is not str or type(event) is not str or type(props) is not dict:
+        return None
+    if len(event) > SEGMENT_EVENT_MAX:  # SegmentCall.event's limit, stricter than the row's
         return None
     if type(ctx) is not dict:
         return None
@@ -290,9 +209,12 @@ def _segment_fast(
         "event_type": event,
         "quantity": props.get("quantity", 1),
     }
-    if "messageId" in raw:
+    if raw.get("messageId") is not None:
         data["message_id"] = raw["messageId"]
-    return _fast_event(data)
+    try:
+        return _validated(data)
+    except (ValidationError, ValueError):
+        return None
 
 
 def _segment_model(

@@ -101,16 +101,6 @@ PgInt = Annotated[int, Field(ge=-PG_INT_MAX, le=PG_INT_MAX)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
-def record_ids_valid(values: Sequence[object], max_length: int = ID_MAX) -> bool:
-    """Would every value pass ``RecordId`` (a str of 1..max_length characters, header-safe,
-    no NUL)? A fast check for bulk rows: a False sends the row to the model, which names
-    the field and the reason."""
-    for v in values:
-        if type(v) is not str or not 0 < len(v) <= max_length:
-            return False
-    return not _HEADER_UNSAFE.search(" ".join(values))  # type: ignore[arg-type]
-
-
 def header_safe(text: str, limit: int = NAME_MAX) -> str:
     """Clean a string bound for a header (mail To/Subject, Slack header): one line, no controls."""
     return " ".join(_CONTROL.sub(" ", text).split())[:limit]
