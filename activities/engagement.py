@@ -19,6 +19,7 @@ import asyncpg
 from temporalio import activity
 
 from activities.config_store import ConfigResolver
+from activities.onboarding import events_by_user
 from domain.activation import FeatureGap
 from domain.engagement import (
     AdoptionTargets,
@@ -108,17 +109,7 @@ async def adoption_gaps(
     )
     if contract is None:
         return AdoptionTargets(window_days=days)
-    rows = await conn.fetch(
-        """SELECT user_id, event_type FROM usage_events
-            WHERE account_id = $1 AND occurred_at > $2::timestamptz - make_interval(days => $3)
-              AND occurred_at <= $2 GROUP BY user_id, event_type""",
-        account_id,
-        as_of,
-        days,
-    )
-    by_user: dict[str, set[str]] = {}
-    for r in rows:
-        by_user.setdefault(r["user_id"], set()).add(r["event_type"])
+    by_user = await events_by_user(conn, account_id, as_of, days)
     feature_users: dict[str, int] = {}
     for events in by_user.values():
         for e in events:
@@ -177,7 +168,9 @@ class EngagementActivities:
     @activity.defn
     async def engagement_settings(self, account_id: str) -> EngagementSettings:
         return EngagementSettings(
-            advocacy=self.config.advocacy, touchpoints=self.config.touchpoints
+            advocacy=self.config.advocacy,
+            touchpoints=self.config.touchpoints,
+            actions=self.config.actions,
         )
 
     @activity.defn

@@ -390,9 +390,14 @@ def audit_draft(d: Draft, src: Sources, start: date, end: date) -> list[Finding]
         bad("currency", f"'{m.group(0).strip()}' has no currency")
 
     # -- contradictions: seat percentages
+    # A measurement, not a target ("by day 90") or a rubric band ("25% to 40% of seats
+    # active", "under 10% of seats active").
     active_pct = [
         int(x)
-        for x in re.findall(r"(\d+)% of (?:licensed )?seats (?:were )?active(?! by day)", text)
+        for x in re.findall(
+            r"(?<![\d.])(?<!% to )(?<!under )(\d+)% of (?:licensed )?seats (?:were )?active(?! by day)",
+            text,
+        )
     ]
     active_pct += [int(x) for x in re.findall(r"\((\d+)% utilization\)", text)]
     active_pct += [int(x) for x in re.findall(r"seats were active \((\d+)%\)", text)]

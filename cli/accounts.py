@@ -289,12 +289,18 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
         print(f"  maturity {view.maturity.overall} of 5 ({view.maturity.stage})")
     for c in view.success_criteria:
         print(f"  criterion: {c.line}")
+    if view.onboarding_plan:
+        print(f"  onboarding plan: {view.onboarding_plan}")
     if view.time_to_first_value:
         print(f"  time to first value: {view.time_to_first_value}")
     for a in view.advocacy_asks:
         print(f"  advocacy ask: {a}")
     if view.advocacy_blocked:
         print("  no advocacy ask: " + "; ".join(view.advocacy_blocked))
+    for a in view.actions:
+        print(f"  action {a}")
+    for line in view.crm_hygiene:
+        print(f"  hygiene {line}")
     print("  next: " + "; ".join(view.next_checkpoints))
     print(f"  timeline (last {min(len(view.timeline), args.tail)} of {len(view.timeline)}):")
     for t in view.timeline[-args.tail :]:

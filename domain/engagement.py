@@ -22,9 +22,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.actions import ActionConfig
 from domain.activation import FeatureGap
 from domain.format import validation_errors
 from domain.health import plural
+from domain.onboarding_plan import OnboardingPlanConfig
 from domain.touchpoints import Baseline, ScheduledMeeting, TouchpointConfig
 
 AskKind = Literal["reference", "case_study", "review"]
@@ -86,7 +88,10 @@ class FeedbackConfig(_Strict):
 class EngagementConfig(_Strict):
     advocacy: AdvocacyConfig = Field(default_factory=AdvocacyConfig)
     touchpoints: TouchpointConfig = Field(default_factory=TouchpointConfig)
+    actions: ActionConfig = Field(default_factory=ActionConfig)  # dating and chasing actions
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    # Time-to-first-value targets by tier, for the onboarding plan (domain/onboarding_plan.py).
+    onboarding_plan: OnboardingPlanConfig = Field(default_factory=OnboardingPlanConfig)
     # Who gets the quarterly product feedback digest; None: `--to` must name someone.
     product_owner_email: str | None = None
     product_owner_name: str | None = None
@@ -233,6 +238,7 @@ class EngagementSettings(BaseModel):
 
     advocacy: AdvocacyConfig = Field(default_factory=AdvocacyConfig)
     touchpoints: TouchpointConfig = Field(default_factory=TouchpointConfig)
+    actions: ActionConfig = Field(default_factory=ActionConfig)
 
 
 class AdvocacyDataRequest(BaseModel):

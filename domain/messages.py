@@ -297,6 +297,14 @@ class SentimentUpdate(_Strict):
     expires_on: date
 
 
+class ActionDoneUpdate(_Strict):
+    """Close an open action item of the account (domain/actions.py) by its id ("A-3")."""
+
+    action_id: RecordId
+    done_by: Name
+    note: ShortText | None = None
+
+
 UPDATES: dict[str, type[BaseModel]] = {
     "approve_cs_plan": CsPlanUpdate,
     "decide_save": DecisionUpdate,
@@ -306,6 +314,7 @@ UPDATES: dict[str, type[BaseModel]] = {
     "reassign_csm": ReassignUpdate,
     "submit_questionnaire": QuestionnaireAnswersUpdate,
     "set_sentiment": SentimentUpdate,
+    "complete_action": ActionDoneUpdate,
 }
 
 

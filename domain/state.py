@@ -11,13 +11,16 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from domain.actions import ActionsState
 from domain.digest import DraftPolicy
 from domain.engagement import EngagementState
 from domain.forecast import CsmSentiment, RenewalForecast
 from domain.handoff import Handoff, HandoffContract
+from domain.hygiene import HygieneState
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
 from domain.onboarding import CriterionStatus, MaturityResult, OnboardingState
+from domain.onboarding_plan import ActivationState
 from domain.summary import AssessmentSummary
 
 TIMELINE_LIMIT = 200  # entries kept in state; every decision is also on the event bus
@@ -97,6 +100,12 @@ class AccountState(BaseModel):
     onboarding: OnboardingState = Field(default_factory=OnboardingState)
     # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).
     engagement: EngagementState = Field(default_factory=EngagementState)
+    # Action items from interaction notes, and their chases (workflows/actions.py).
+    actions: ActionsState = Field(default_factory=ActionsState)
+    # CRM hygiene findings at the last check (workflows/hygiene.py).
+    hygiene: HygieneState = Field(default_factory=HygieneState)
+    # Value Activation: the onboarding plan drafted after the CS plan's approval (workflows/activation.py).
+    activation: ActivationState = Field(default_factory=ActivationState)
 
     @property
     def account_id(self) -> str:
@@ -157,9 +166,15 @@ class AccountView(BaseModel):
     time_to_first_value_days: int | None = None
     time_to_first_value: str | None = None
     advocacy_asks: list[str] = Field(default_factory=list)  # "2027-03-01 reference call"
+    # "drafted 2026-12-01; first value targeted by 2027-01-30 (60-day tier-2 target)"
+    onboarding_plan: str | None = None
     advocacy_blocked: list[str] = Field(default_factory=list)  # why no ask now
     sentiment: CsmSentiment | None = None  # the CSM's call in force, beside the score
     forecast: RenewalForecast | None = None  # the latest renewal forecast
+    # Action items: open ones (overdue first), then those done lately (workflows/actions.py).
+    actions: list[str] = Field(default_factory=list)
+    # CRM hygiene findings at the last check, each with its fix (workflows/hygiene.py).
+    crm_hygiene: list[str] = Field(default_factory=list)
 
 
 class AccountOutcome(BaseModel):

@@ -38,6 +38,7 @@ SUBJECTS: dict[str, str] = {
     "maturity_assessment": "Maturity assessment and use cases",
     "kickoff_brief": "Kickoff brief: stakeholder map and expectations",
     "cs_plan_draft": "CS plan draft with success criteria",
+    "onboarding_plan": "Onboarding plan to first value",  # workflows/activation.py
 }
 
 

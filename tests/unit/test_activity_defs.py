@@ -8,11 +8,14 @@ from typing import get_type_hints
 from temporalio import activity
 
 from activities.account import AccountActivities
+from activities.actions import ActionActivities
 from activities.deliveries import DeliveryActivities
 from activities.digest import DigestActivities
 from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
+from activities.hygiene import HygieneActivities
 from activities.narrative import NarrativeActivities
+from activities.onboarding import OnboardingActivities
 from activities.qbr import QbrActivities
 from workflows import activity_defs
 
@@ -34,6 +37,10 @@ IMPLEMENTATIONS = [
     EngagementActivities.adoption_targets,
     EngagementActivities.engagement_settings,
     EngagementActivities.feedback_digest,
+    ActionActivities.record_actions,
+    ActionActivities.action_contacts,
+    HygieneActivities.account_hygiene,
+    OnboardingActivities.onboarding_audience,
 ]
 
 

@@ -116,6 +116,38 @@ async def insert_usage(pool: asyncpg.Pool, account_id: str, rows: list[tuple[obj
     )
 
 
+def daily_usage(
+    account: str, start: datetime, users: int, days: int, every: int = 1
+) -> list[tuple[object, ...]]:
+    """Every user, every ``every`` days from ``start``: a login, a search and an export."""
+    return [
+        (account, f"{account}-u{u}", start + timedelta(days=d, minutes=u), event, 1)
+        for d in range(0, days, every)
+        for u in range(users)
+        for event in ("login", "core.search", "reports.export")
+    ]
+
+
+async def struggles(pool: asyncpg.Pool, account: str, now: datetime) -> None:
+    """An invoice left unpaid, and an escalated ticket every 60 days (each closed in 2 days)."""
+    await pool.execute(
+        "INSERT INTO invoices (invoice_id, account_id, issued_on, due_on, amount)"
+        " VALUES ('INV-1', $1, $2, $3, 12000)",
+        account,
+        (now - timedelta(days=60)).date(),
+        (now - timedelta(days=30)).date(),
+    )
+    await pool.executemany(
+        "INSERT INTO support_tickets (ticket_id, account_id, opened_at, closed_at, priority,"
+        " sentiment, escalated, subject) VALUES ($1, $2, $3, $4, 'urgent', -0.8, true, $5)",
+        [
+            (f"T-{n}", account, at, at + timedelta(days=2), "Exports keep failing")
+            for n in range(8)
+            for at in [now + timedelta(days=60 * n - 50)]
+        ],
+    )
+
+
 def six_active_users(account_id: str, now: datetime) -> list[IngestEvent]:
     """Logins by six users in the two hours before `now`: >= 5 users and >= 40% of 10
     seats (onboarding complete, first value), and enough usage for a band."""

@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -22,12 +21,14 @@ from bench.drafts import audit, load_sources, read_drafts
 from cli.accounts import start_account
 from domain.messages import FeatureReleasedSignal, NpsSignal
 from tests.workflows.helpers import (
+    daily_usage,
     deliveries,
     insert_usage,
     make_handoff,
     running_worker,
     settings_for_test,
     skip,
+    struggles,
     view,
 )
 
@@ -40,38 +41,6 @@ BEFORE_FIRST_VALUE = [
     "stakeholders_mapped",
     "cs_plan_approved",
 ]
-
-
-def _usage(
-    account: str, start: datetime, users: int, days: int, every: int = 1
-) -> list[tuple[object, ...]]:
-    """Every user, every ``every`` days from ``start``: a login, a search and an export."""
-    return [
-        (account, f"{account}-u{u}", start + timedelta(days=d, minutes=u), event, 1)
-        for d in range(0, days, every)
-        for u in range(users)
-        for event in ("login", "core.search", "reports.export")
-    ]
-
-
-async def _struggles(pool: asyncpg.Pool, account: str, now: datetime) -> None:
-    """An invoice left unpaid, and an escalated ticket every 60 days (each closed in 2 days)."""
-    await pool.execute(
-        "INSERT INTO invoices (invoice_id, account_id, issued_on, due_on, amount)"
-        " VALUES ('INV-1', $1, $2, $3, 12000)",
-        account,
-        (now - timedelta(days=60)).date(),
-        (now - timedelta(days=30)).date(),
-    )
-    await pool.executemany(
-        "INSERT INTO support_tickets (ticket_id, account_id, opened_at, closed_at, priority,"
-        " sentiment, escalated, subject) VALUES ($1, $2, $3, $4, 'urgent', -0.8, true, $5)",
-        [
-            (f"T-{n}", account, at, at + timedelta(days=2), "Exports keep failing")
-            for n in range(8)
-            for at in [now + timedelta(days=60 * n - 50)]
-        ],
-    )
 
 
 async def test_a_healthy_promoter_gets_one_advocacy_ask_in_a_year_an_unhealthy_account_none(
@@ -92,11 +61,11 @@ async def test_a_healthy_promoter_gets_one_advocacy_ask_in_a_year_an_unhealthy_a
         # that day's scan) and stay; the unhealthy account's 3 users come once a week, its
         # invoice is overdue and a ticket is escalated every 60 days.
         first_use = now + timedelta(days=14, hours=-1)
-        await insert_usage(pool, healthy, _usage(healthy, first_use, 16, 380))
+        await insert_usage(pool, healthy, daily_usage(healthy, first_use, 16, 380))
         await insert_usage(
-            pool, unhealthy, _usage(unhealthy, now - timedelta(days=30), 3, 420, every=7)
+            pool, unhealthy, daily_usage(unhealthy, now - timedelta(days=30), 3, 420, every=7)
         )
-        await _struggles(pool, unhealthy, now)
+        await struggles(pool, unhealthy, now)
         for h in handoffs.values():
             await start_account(env.client, h, settings)
         handles = {a: env.client.get_workflow_handle(h.workflow_id) for a, h in handoffs.items()}
