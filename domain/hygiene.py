@@ -9,7 +9,8 @@ yet, one who left later is still there; engagement comes from the dated
   map of the kickoff brief, ``domain/onboarding.py``, re-evaluated on the stakeholders as
   the ``stakeholder`` signals left them);
 - ``stakeholder_left``: a stakeholder left within ``left_window_days``;
-- ``not_engaged``: an active stakeholder not engaged in ``engaged_days``;
+- ``not_engaged``: an active stakeholder not engaged in ``engaged_days`` (one who never
+  was, once ``engaged_days`` have passed since they joined);
 - ``missing_renewal``: no contract in force, or one without an end date,
   ARR or seats.
 """
@@ -116,6 +117,10 @@ def crm_hygiene(
     for s in sorted(present, key=lambda s: s.stakeholder_id):
         last = s.last_engaged_at
         days = (as_of - last.date()).days if last else None
+        # Someone who joined within the window has not had the time to go quiet: the clock
+        # starts at joining, so a kickoff's new stakeholders are not flagged the next week.
+        if last is None and s.joined_on is not None and (as_of - s.joined_on).days <= engaged_days:
+            continue
         if days is None or days > engaged_days:
             out.append(
                 HygieneFinding(

@@ -375,3 +375,25 @@ def test_crm_hygiene_finds_each_gap_with_its_fix() -> None:
     full = ContractRecord(start_date=date(2026, 3, 1), end_date=date(2027, 3, 1), arr=1, seats_purchased=1)  # fmt: skip
     assert crm_hygiene(clean, full, today) == []
     assert crm_hygiene(clean, None, today)[0].detail == "no contract in force"
+
+
+def test_a_stakeholder_never_engaged_is_flagged_only_once_the_window_has_passed_since_joining() -> (
+    None
+):
+    today = date(2027, 3, 1)
+    full = ContractRecord(start_date=date(2026, 3, 1), end_date=date(2027, 3, 1), arr=1, seats_purchased=1)  # fmt: skip
+    sponsor = StakeholderRecord(
+        stakeholder_id="s0", name="Sam Ortiz", role="executive_sponsor", is_champion=True,
+        last_engaged_at=datetime(2027, 2, 20, tzinfo=UTC),
+    )  # fmt: skip
+    joined = [
+        StakeholderRecord(stakeholder_id="new", name="Kim Lo", joined_on=date(2026, 12, 1)),  # 90 days
+        StakeholderRecord(stakeholder_id="old", name="Lee Chen", joined_on=date(2026, 11, 30)),  # 91
+        StakeholderRecord(stakeholder_id="undated", name="Ada Park"),  # joining unknown
+    ]  # fmt: skip
+    found = crm_hygiene([sponsor, *joined], full, today)
+    assert [(f.check, f.subject) for f in found] == [
+        ("not_engaged", "old"),
+        ("not_engaged", "undated"),
+    ]
+    assert found[0].detail == "Lee Chen (no title) never engaged on record"
