@@ -21,14 +21,14 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from domain.limits import QUANTITY_MAX, Finite, RecordId
+from domain.limits import EVENT_TYPE_MAX, QUANTITY_MAX, Finite, RecordId
 from domain.messages import UsageEvent
 
 # Segment's HTTP Tracking API limits: 32 KB per call (and per call in a batch), 500 KB
 # per batch request; over them the answer is 400.
 SEGMENT_CALL_BYTES = 32 * 1024
 SEGMENT_BATCH_BYTES = 500 * 1024
-SEGMENT_EVENT_MAX = 100  # characters of a track call's event name
+SEGMENT_EVENT_MAX = EVENT_TYPE_MAX  # characters of a track call's event name
 
 CSV_COLUMNS = ("account_id", "user_id", "occurred_at", "event_type", "quantity", "message_id")
 CSV_REQUIRED = ("account_id", "user_id", "occurred_at", "event_type")
