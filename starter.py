@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from temporalio.client import Client
 
 from cli.accounts import CliError, add_account_parsers
+from cli.actions import add_action_parsers
 from cli.backtest import add_backtest_parser
 from cli.calibrate import add_calibrate_parser
 from cli.config import add_config_parser
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_engagement_parsers(sub)
     add_retention_parser(sub)
     add_forecast_parsers(sub)
+    add_action_parsers(sub)
     add_usage_parser(sub)
     return parser
 

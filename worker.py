@@ -27,12 +27,14 @@ from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.account import AccountActivities
+from activities.actions import ActionActivities
 from activities.config_store import ConfigResolver
 from activities.db import create_pool, describe_dsn
 from activities.deliveries import DeliveryActivities
 from activities.digest import DigestActivities
 from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
+from activities.hygiene import HygieneActivities
 from activities.narrative import NarrativeActivities
 from activities.onboarding import OnboardingActivities
 from activities.qbr import QbrActivities
@@ -46,6 +48,7 @@ from workflows.account import AccountLifecycleWorkflow
 from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.engagement import ProductFeedbackWorkflow
+from workflows.feedback_schedule import QuarterlyFeedbackWorkflow
 from workflows.portfolio import PortfolioScanWorkflow
 from workflows.sandbox import cache_workflow_bytecode, workflow_runner
 
@@ -83,6 +86,8 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
     digests = DigestActivities(pool, deliveries)
     # a bad VIM_ENGAGEMENT_CONFIG stops the worker here
     engagement = EngagementActivities(pool, resolver=resolver)
+    actions = ActionActivities(pool)
+    hygiene = HygieneActivities(pool)
     onboarding = OnboardingActivities(pool, resolver, engagement.config.onboarding_plan)
     delivery_acts: Sequence = [
         deliveries.deliver,
@@ -104,6 +109,7 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     DigestWorkflow,
                     PortfolioScanWorkflow,
                     ProductFeedbackWorkflow,
+                    QuarterlyFeedbackWorkflow,
                 ],
                 activities=[
                     account.record_handoff,
@@ -121,6 +127,9 @@ def build_workers(client: Client, pool: asyncpg.Pool, settings: Settings) -> Wor
                     engagement.adoption_targets,
                     engagement.engagement_settings,
                     engagement.feedback_digest,
+                    actions.record_actions,
+                    actions.action_contacts,
+                    hygiene.account_hygiene,
                     onboarding.onboarding_audience,
                     *delivery_acts,
                 ],

@@ -168,7 +168,9 @@ class EngagementActivities:
     @activity.defn
     async def engagement_settings(self, account_id: str) -> EngagementSettings:
         return EngagementSettings(
-            advocacy=self.config.advocacy, touchpoints=self.config.touchpoints
+            advocacy=self.config.advocacy,
+            touchpoints=self.config.touchpoints,
+            actions=self.config.actions,
         )
 
     @activity.defn

@@ -297,6 +297,10 @@ async def cmd_describe(client: Client, settings: Settings, args: argparse.Namesp
         print(f"  advocacy ask: {a}")
     if view.advocacy_blocked:
         print("  no advocacy ask: " + "; ".join(view.advocacy_blocked))
+    for a in view.actions:
+        print(f"  action {a}")
+    for line in view.crm_hygiene:
+        print(f"  hygiene {line}")
     print("  next: " + "; ".join(view.next_checkpoints))
     print(f"  timeline (last {min(len(view.timeline), args.tail)} of {len(view.timeline)}):")
     for t in view.timeline[-args.tail :]:

@@ -284,7 +284,7 @@ async def hygiene_findings(
     conn: Any, account_ids: list[str] | None, as_of: datetime
 ) -> dict[str, list[Any]]:
     """Per account (all accounts when ``account_ids`` is None), its hygiene findings."""
-    from domain.hygiene import ContractRecord, StakeholderRecord, crm_hygiene
+    from activities.hygiene import load_hygiene
 
     ids = account_ids or [
         r["account_id"]
@@ -299,40 +299,7 @@ async def hygiene_findings(
     unknown = [a for a in ids if a not in known]
     if unknown:
         raise CommandError(f"unknown account(s): {', '.join(unknown)}", 2)
-    people = await conn.fetch(
-        """SELECT s.account_id, s.stakeholder_id, s.name, s.title, s.role, s.is_champion,
-                  s.joined_on, s.left_on,
-                  (SELECT max(e.engaged_at) FROM stakeholder_engagements e
-                    WHERE e.account_id = s.account_id AND e.stakeholder_id = s.stakeholder_id
-                      AND e.engaged_at <= $2) AS last_engaged_at
-             FROM stakeholders s WHERE s.account_id = ANY($1::text[])""",
-        ids,
-        as_of,
-    )
-    contracts = {
-        r["account_id"]: r
-        for r in await conn.fetch(
-            """SELECT DISTINCT ON (account_id) account_id, start_date, end_date,
-                      arr::float8 AS arr, seats_purchased
-                 FROM contracts WHERE account_id = ANY($1::text[]) AND start_date <= $2::date
-                ORDER BY account_id, start_date DESC""",
-            ids,
-            as_of.date(),
-        )
-    }
-    out = {}
-    for a in ids:
-        c = contracts.get(a)
-        out[a] = crm_hygiene(
-            [
-                StakeholderRecord(**{k: r[k] for k in StakeholderRecord.model_fields})
-                for r in people
-                if r["account_id"] == a
-            ],
-            ContractRecord(**{k: c[k] for k in ContractRecord.model_fields}) if c else None,
-            as_of.date(),
-        )
-    return out
+    return await load_hygiene(conn, ids, as_of)
 
 
 async def run_hygiene(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.actions import ActionConfig
 from domain.activation import FeatureGap
 from domain.format import validation_errors
 from domain.health import plural
@@ -87,6 +88,7 @@ class FeedbackConfig(_Strict):
 class EngagementConfig(_Strict):
     advocacy: AdvocacyConfig = Field(default_factory=AdvocacyConfig)
     touchpoints: TouchpointConfig = Field(default_factory=TouchpointConfig)
+    actions: ActionConfig = Field(default_factory=ActionConfig)  # dating and chasing actions
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     # Time-to-first-value targets by tier, for the onboarding plan (domain/onboarding_plan.py).
     onboarding_plan: OnboardingPlanConfig = Field(default_factory=OnboardingPlanConfig)
@@ -236,6 +238,7 @@ class EngagementSettings(BaseModel):
 
     advocacy: AdvocacyConfig = Field(default_factory=AdvocacyConfig)
     touchpoints: TouchpointConfig = Field(default_factory=TouchpointConfig)
+    actions: ActionConfig = Field(default_factory=ActionConfig)
 
 
 class AdvocacyDataRequest(BaseModel):

@@ -22,6 +22,7 @@ from domain.limits import (
     PG_NUMERIC_12_2_MAX,
     PG_NUMERIC_14_2_MAX,
     QUANTITY_MAX,
+    EventType,
     Finite,
     Name,
     OneLine,
@@ -44,7 +45,7 @@ class _Strict(BaseModel):
 class UsageEvent(_Strict):
     user_id: RecordId
     occurred_at: datetime
-    event_type: RecordId = Field(max_length=100)
+    event_type: EventType
     quantity: Finite = Field(default=1, ge=0, le=QUANTITY_MAX)
 
 
@@ -297,6 +298,14 @@ class SentimentUpdate(_Strict):
     expires_on: date
 
 
+class ActionDoneUpdate(_Strict):
+    """Close an open action item of the account (domain/actions.py) by its id ("A-3")."""
+
+    action_id: RecordId
+    done_by: Name
+    note: ShortText | None = None
+
+
 UPDATES: dict[str, type[BaseModel]] = {
     "approve_cs_plan": CsPlanUpdate,
     "decide_save": DecisionUpdate,
@@ -306,6 +315,7 @@ UPDATES: dict[str, type[BaseModel]] = {
     "reassign_csm": ReassignUpdate,
     "submit_questionnaire": QuestionnaireAnswersUpdate,
     "set_sentiment": SentimentUpdate,
+    "complete_action": ActionDoneUpdate,
 }
 
 

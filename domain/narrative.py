@@ -66,6 +66,12 @@ NarrativePurpose = Literal[
     "feature_intro",
     "meeting_prep",
     "meeting_followup",
+    # Chasing an overdue action item (domain/actions.py).
+    "action_chase",
+    # The renewal checkpoint brief quoting the forecast (domain/forecast.py).
+    "renewal_brief",
+    # CRM hygiene findings that changed (domain/hygiene.py).
+    "crm_hygiene",
     # Value Activation: the onboarding plan (domain/onboarding_plan.py, workflows/activation.py).
     "onboarding_plan",
 ]
@@ -433,6 +439,57 @@ class MeetingFollowupFacts(NarrativeFacts):
     owners_named: int
 
 
+class ActionChaseFacts(NarrativeFacts):
+    """An open action item past its due date (domain/actions.py): to its owner when the owner
+    is a known stakeholder with an email (``to_owner``), else to the CSM.
+
+    The action line comes from meeting notes, so it is in ``customer_quotes`` (untrusted)."""
+
+    purpose: Literal["action_chase"] = "action_chase"
+    action_id: str
+    owner_name: str | None = None
+    to_owner: bool = False
+    interaction_kind: str
+    agreed_on: date
+    due_on: date
+    days_overdue: int
+    chase_number: int
+    max_chases: int
+
+
+class RenewalBriefFacts(NarrativeFacts):
+    """At a renewal checkpoint (120/90/60/30 days): the forecast recorded there.
+
+    ``evidence`` holds the forecast's reasons; ``recommended_actions`` the play of its
+    category. ``forecast_category`` None: the forecast step failed (the brief says so)."""
+
+    purpose: Literal["renewal_brief"] = "renewal_brief"
+    checkpoint_days: int
+    days_to_renewal: int
+    renewal_date: date
+    arr: float
+    score: float | None = None
+    band: str | None = None
+    churn_level: str | None = None
+    forecast_category: str | None = None  # "at risk"
+    data_category: str | None = None  # set only when the CSM's call moved the category
+    churn_probability: float | None = None
+    churn_odds: str | None = None  # "1 in 8"
+    probability_horizon_days: int | None = None
+    csm_call: str | None = None  # "concerned by Dana Reyes (until 2027-01-31): new CFO"
+
+
+class CrmHygieneFacts(NarrativeFacts):
+    """CRM hygiene findings new since the account's last check, each with its fix.
+
+    ``evidence`` holds the new findings, ``recommended_actions`` their fixes (same order)."""
+
+    purpose: Literal["crm_hygiene"] = "crm_hygiene"
+    findings_open: int
+    new_findings: int
+    resolved_findings: int = 0
+
+
 class OnboardingPlanFacts(NarrativeFacts):
     """Value Activation: the dated plan from the handoff to first value (``domain/onboarding_plan.py``).
 
@@ -481,6 +538,9 @@ FactsModel = (
     | FeatureIntroFacts
     | MeetingPrepFacts
     | MeetingFollowupFacts
+    | ActionChaseFacts
+    | RenewalBriefFacts
+    | CrmHygieneFacts
     | OnboardingPlanFacts
 )
 AnyFacts = Annotated[FactsModel, Field(discriminator="purpose")]
@@ -1007,6 +1067,23 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "occurred_on": ("held on", "text"),
     "action_items": ("action items in the notes", "int"),
     "owners_named": ("with an owner named", "int"),
+    "action_id": ("action", "text"),
+    "owner_name": ("owner", "text"),
+    "agreed_on": ("agreed on", "text"),
+    "due_on": ("due on", "text"),
+    "days_overdue": ("days overdue", "days"),
+    "chase_number": ("reminder", "int"),
+    "max_chases": ("reminders at most", "int"),
+    "checkpoint_days": ("checkpoint (days before the term ends)", "int"),
+    "forecast_category": ("forecast", "text"),
+    "data_category": ("forecast from the data alone", "text"),
+    "churn_probability": ("calibrated churn probability", "pct"),
+    "churn_odds": ("about", "text"),
+    "probability_horizon_days": ("within", "days"),
+    "csm_call": ("CSM call", "text"),
+    "findings_open": ("hygiene findings open", "int"),
+    "new_findings": ("new since the last check", "int"),
+    "resolved_findings": ("no longer found", "int"),
 }
 
 
@@ -2032,6 +2109,97 @@ def _t_meeting_followup(facts: MeetingFollowupFacts) -> NarrativeBody:
     )
 
 
+def _t_action_chase(facts: ActionChaseFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    late = plural(facts.days_overdue, "day")
+    who = facts.owner_name or "nobody yet"
+    headline = f"{name}: action {facts.action_id} is {late} overdue (due {m.f('due_on')})"
+    s1 = (
+        f"At the {facts.interaction_kind} on {m.f('agreed_on')}, {who} took on action "
+        f"{facts.action_id}, due {m.f('due_on')}"
+    )
+    s2 = (
+        f"It is still open, {late} past its due date; this is reminder {facts.chase_number} of at most "
+        f"{facts.max_chases}"
+    )
+    s3 = (
+        "A short reply with a new date, or to say it is done, is all that is needed"
+        if facts.to_owner
+        else "The owner is not a stakeholder on file with an email, so the reminder is yours to pass on"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    steps = (
+        ["Check the date and the wording, then send", "Mark it done when the owner confirms"]
+        if facts.to_owner
+        else ["Ask the owner for a date, or take the action over", "Mark it done when it is"]
+    )
+    return NarrativeBody(
+        headline=headline,
+        paragraphs=[para],
+        bullets=[" ".join(q.split())[:300] for q in facts.customer_quotes[:4]],
+        actions=steps,
+    )
+
+
+def _t_renewal_brief(facts: RenewalBriefFacts) -> NarrativeBody:
+    m, name = _M(facts), facts.account_name
+    cat = facts.forecast_category
+    headline = f"{name}: renewal {_renewal_phrase(m)}, forecast {cat or 'not recorded'}"
+    s1 = f"{name} renews {_renewal_phrase(m)} with ARR of {m.f('arr')}" + (
+        f"; at this T-{facts.checkpoint_days}d checkpoint the forecast is {cat}"
+        + (f" (from the data alone: {facts.data_category})" if facts.data_category else "")
+        if cat
+        else f"; the forecast of the T-{facts.checkpoint_days}d checkpoint could not be recorded"
+    )
+    sc = _score_clause(m)
+    if m.has("churn_probability"):
+        s2 = (
+            f"The calibrated churn probability of its {facts.band} band is "
+            f"{m.f('churn_probability')} ({facts.churn_odds}) within "
+            f"{m.f('probability_horizon_days')}"
+        )
+    else:
+        s2 = (
+            "No calibrated churn probability exists for its band, so the call rests on health"
+            + (f": it {sc}" if sc else " (not scored yet)")
+            + f" and churn risk {facts.churn_level or 'not assessed'}"
+        )
+    s3 = (
+        f"The CSM's call in force fed the forecast: {facts.csm_call}"
+        if facts.csm_call
+        else "No CSM call is in force; record one if the data misses something"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    return NarrativeBody(
+        headline=headline,
+        paragraphs=[para],
+        bullets=[f"Why: {r}" for r in facts.evidence[:4]],
+        actions=facts.recommended_actions[:3] or ["Review the renewal with the account rep"],
+    )
+
+
+def _t_crm_hygiene(facts: CrmHygieneFacts) -> NarrativeBody:
+    name, n = facts.account_name, facts.new_findings
+    headline = f"{name}: {plural(n, 'new CRM hygiene finding')}"
+    s1 = (
+        f"The CRM check of {facts.as_of} found {plural(n, 'new finding')} on {name}, "
+        f"{facts.findings_open} open in all"
+    )
+    s2 = f"First: {_strip_period(facts.evidence[0])}" if facts.evidence else None
+    s3 = (
+        f"{plural(facts.resolved_findings, 'earlier finding')} no longer found"
+        if facts.resolved_findings
+        else "Each comes with its fix; most take a minute in the CRM"
+    )
+    para = _paragraph([s1, s2, s3], 2, 3, [])
+    return NarrativeBody(
+        headline=headline,
+        paragraphs=[para],
+        bullets=facts.evidence[:8],
+        actions=list(dict.fromkeys(facts.recommended_actions))[:3] or ["Update the CRM record"],
+    )
+
+
 # ----------------------------------------------------------------- the registry
 
 
@@ -2313,6 +2481,45 @@ REGISTRY: dict[str, Purpose] = {
             actions_label="Before sending",
         ),
         "meeting_followup",
+    ),
+    "action_chase": Purpose(
+        ActionChaseFacts,
+        NudgeBody,
+        _t_action_chase,
+        PurposeSpec(
+            title="Overdue action reminder",
+            audience="the action's owner, or the CSM",
+            sentences=(2, 3),
+            bullets_label="The action (owner: action)",
+            actions_label="Before sending",
+        ),
+        "action_chase",
+    ),
+    "renewal_brief": Purpose(
+        RenewalBriefFacts,
+        NudgeBody,
+        _t_renewal_brief,
+        PurposeSpec(
+            title="Renewal checkpoint brief",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="Why this forecast",
+            actions_label="Next steps",
+        ),
+        "renewal_brief",
+    ),
+    "crm_hygiene": Purpose(
+        CrmHygieneFacts,
+        NudgeBody,
+        _t_crm_hygiene,
+        PurposeSpec(
+            title="CRM hygiene",
+            audience="CSM",
+            sentences=(2, 3),
+            bullets_label="New findings",
+            actions_label="Fixes",
+        ),
+        "crm_hygiene",
     ),
     "onboarding_plan": Purpose(
         OnboardingPlanFacts,

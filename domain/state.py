@@ -11,10 +11,12 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from domain.actions import ActionsState
 from domain.digest import DraftPolicy
 from domain.engagement import EngagementState
 from domain.forecast import CsmSentiment, RenewalForecast
 from domain.handoff import Handoff, HandoffContract
+from domain.hygiene import HygieneState
 from domain.lifecycle import Phase
 from domain.messages import CsPlanUpdate
 from domain.onboarding import CriterionStatus, MaturityResult, OnboardingState
@@ -98,6 +100,10 @@ class AccountState(BaseModel):
     onboarding: OnboardingState = Field(default_factory=OnboardingState)
     # Later-phase plays: time to first value, advocacy asks (workflows/engagement.py).
     engagement: EngagementState = Field(default_factory=EngagementState)
+    # Action items from interaction notes, and their chases (workflows/actions.py).
+    actions: ActionsState = Field(default_factory=ActionsState)
+    # CRM hygiene findings at the last check (workflows/hygiene.py).
+    hygiene: HygieneState = Field(default_factory=HygieneState)
     # Value Activation: the onboarding plan drafted after the CS plan's approval (workflows/activation.py).
     activation: ActivationState = Field(default_factory=ActivationState)
 
@@ -165,6 +171,10 @@ class AccountView(BaseModel):
     advocacy_blocked: list[str] = Field(default_factory=list)  # why no ask now
     sentiment: CsmSentiment | None = None  # the CSM's call in force, beside the score
     forecast: RenewalForecast | None = None  # the latest renewal forecast
+    # Action items: open ones (overdue first), then those done lately (workflows/actions.py).
+    actions: list[str] = Field(default_factory=list)
+    # CRM hygiene findings at the last check, each with its fix (workflows/hygiene.py).
+    crm_hygiene: list[str] = Field(default_factory=list)
 
 
 class AccountOutcome(BaseModel):

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         RESCORE_SIGNALS,
         SIGNALS,
         TELEMETRY_SIGNALS,
+        ActionDoneUpdate,
         ChurnNoticeSignal,
         ContractChangeSignal,
         CsPlanUpdate,
@@ -68,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.summary import AssessmentSummary
     from stack.metrics import DESCRIPTIONS, REJECTED_INPUTS
-    from workflows import activation, engagement, phases, playbooks
+    from workflows import actions, activation, engagement, hygiene, phases, playbooks, renewal
     from workflows import activity_defs as act
     from workflows.activity_models import (
         OwnerRecord,
@@ -539,7 +540,7 @@ class AccountLifecycleWorkflow:
                 if cp.days_before_end in FORECAST_CHECKPOINT_DAYS and workflow.patched(
                     RENEWAL_FORECAST_PATCH
                 ):
-                    await self._record_forecast(cp)
+                    await renewal.brief(self.ctx, cp, await self._record_forecast(cp))
             elif cp.kind == "renewal_outcome":
                 await self._renewal_outcome(cp)
             elif cp.kind == "renewal_grace":
@@ -547,7 +548,7 @@ class AccountLifecycleWorkflow:
             if s.db_retry_at is not None:
                 break  # a Postgres step ran out of retries: the rest waits for the back-off
 
-    async def _record_forecast(self, cp: lc.Checkpoint) -> None:
+    async def _record_forecast(self, cp: lc.Checkpoint) -> RenewalForecast | None:
         """The renewal forecast at this checkpoint (domain/forecast.py), from the latest scan,
         the CSM's call in force and the open findings; the activity adds the calibrated churn
         probability and the notice on file, and stores it."""
@@ -583,7 +584,7 @@ class AccountLifecycleWorkflow:
             ),
         )
         if recorded is None:
-            return  # noted as a failed step; the next checkpoint records the next forecast
+            return None  # noted as a failed step; the next checkpoint records the next forecast
         f: RenewalForecast = recorded
         s.forecast = f
         self._log("decision", f.line())
@@ -602,6 +603,7 @@ class AccountLifecycleWorkflow:
             },
             cp.key,
         )
+        return f
 
     def _sentiment_in_force(self) -> CsmSentiment | None:
         got = self.s.sentiment
@@ -1001,6 +1003,17 @@ class AccountLifecycleWorkflow:
                 "a CSM's call must be renewed at least yearly"
             )
 
+    @workflow.update
+    async def complete_action(self, upd: ActionDoneUpdate) -> UpdateResult:
+        message = actions.complete(self.ctx, upd)
+        self._wake = True  # the next pass writes the row
+        return UpdateResult(message=message)
+
+    @complete_action.validator
+    def _validate_complete_action(self, upd: ActionDoneUpdate) -> None:
+        _expect(upd, ActionDoneUpdate)
+        actions.check_complete(self.ctx, upd)
+
     # --------------------------------------------------------------- queries
 
     @workflow.query
@@ -1041,6 +1054,8 @@ class AccountLifecycleWorkflow:
             onboarding_plan=activation.view_line(self.ctx),
             sentiment=self._sentiment_in_force(),
             forecast=s.forecast,
+            actions=actions.view_lines(self.ctx),
+            crm_hygiene=hygiene.view_lines(self.ctx),
         )
 
     def _churn_finding(self) -> list[dict]:

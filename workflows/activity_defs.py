@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from domain.actions import ActionRecords, Contact, ContactsRequest
 from domain.delivery import BusEvent, DeliveryFailure, DeliveryRequest, DeliveryResult
 from domain.digest import DigestItem, DigestRequest, DigestResult
 from domain.engagement import (
@@ -24,6 +25,7 @@ from domain.engagement import (
 from domain.feedback import FeedbackDigest
 from domain.forecast import RenewalForecast
 from domain.handoff import Handoff
+from domain.hygiene import HygieneFinding, HygieneRequest
 from domain.narrative import Narrative, NarrativeRequest
 from domain.onboarding_plan import AudienceRequest, PlanAudience
 from domain.qbr import QbrDocument, QbrRequest
@@ -136,6 +138,21 @@ async def feedback_digest(req: FeedbackDigestRequest) -> FeedbackDigest:
     raise _elsewhere("feedback_digest")
 
 
+@activity.defn(name="record_actions")
+async def record_actions(req: ActionRecords) -> int:
+    raise _elsewhere("record_actions")
+
+
+@activity.defn(name="action_contacts")
+async def action_contacts(req: ContactsRequest) -> list[Contact]:
+    raise _elsewhere("action_contacts")
+
+
+@activity.defn(name="account_hygiene")
+async def account_hygiene(req: HygieneRequest) -> list[HygieneFinding]:
+    raise _elsewhere("account_hygiene")
+
+
 @activity.defn(name="onboarding_audience")
 async def onboarding_audience(req: AudienceRequest) -> PlanAudience:
     raise _elsewhere("onboarding_audience")
@@ -159,5 +176,8 @@ ALL = [
     engagement_settings,
     adoption_targets,
     feedback_digest,
+    record_actions,
+    action_contacts,
+    account_hygiene,
     onboarding_audience,
 ]

@@ -317,3 +317,29 @@ async def note_for_digest(
         retry_policy=DELIVERY_RETRY,
         summary=f"digest line for {to}: {category}",
     )
+
+
+async def draft_for_csm(
+    ctx: PlaybookContext,
+    facts: FactsModel,
+    *,
+    category: Category,
+    occurrence: str,
+    subject: str,
+    urgent: bool = False,
+) -> tuple[str, DeliveryResult]:
+    """The words for ``facts``, then a draft to the account's CSM (or a page and a digest line)."""
+    h = ctx.s.handoff
+    n = await narrative(ctx, facts)
+    return await draft_or_digest(
+        ctx,
+        n,
+        facts,
+        category=category,
+        urgent=urgent,
+        occurrence=occurrence,
+        to=str(h.csm_email),
+        to_name=h.csm_owner,
+        subject=subject,
+        headline=n.headline.removeprefix(f"{h.name}: "),
+    )

@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle as lc
     from domain.activation import campaign_features, time_to_first_value
     from domain.delivery import DeliveryResult
-    from domain.digest import Category
     from domain.engagement import (
         ASK_LABELS,
         AdvocacyAsk,
@@ -38,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.lifecycle import Phase
     from domain.messages import FeatureReleasedSignal, InteractionSignal, MeetingScheduledSignal
-    from domain.narrative import FactsModel
     from domain.qbr import QbrConfig
     from domain.touchpoints import (
         Baseline,
@@ -50,12 +48,14 @@ with workflow.unsafe.imports_passed_through():
         prep_due,
         touchpoint_overdue,
     )
+    from workflows import actions as chase
     from workflows import activity_defs as act
+    from workflows import hygiene
     from workflows.activity_models import FeedbackDigestRequest
     from workflows.context import PlaybookContext
     from workflows.drafting import (
         deliver_narrative,
-        draft_or_digest,
+        draft_for_csm,
         narrative,
         note_for_digest,
         publish,
@@ -92,6 +92,7 @@ def on_handoff(ctx: PlaybookContext) -> None:
 
 def on_signal(ctx: PlaybookContext, msg: object) -> None:
     """Signals the engagement plays act on (state only: the next pass drafts)."""
+    hygiene.on_signal(ctx, msg)
     if isinstance(msg, FeatureReleasedSignal):
         e = ctx.s.engagement
         if msg.feature_id in e.releases_seen:
@@ -151,32 +152,6 @@ def view_fields(ctx: PlaybookContext) -> dict[str, Any]:
 # ------------------------------------------------------------- the pass
 
 
-async def _draft_for_csm(
-    ctx: PlaybookContext,
-    facts: FactsModel,
-    *,
-    category: Category,
-    occurrence: str,
-    subject: str,
-    urgent: bool = False,
-) -> None:
-    """The words for ``facts``, then a draft to the account's CSM (or a page and a digest line)."""
-    h = ctx.s.handoff
-    n = await narrative(ctx, facts)
-    await draft_or_digest(
-        ctx,
-        n,
-        facts,
-        category=category,
-        urgent=urgent,
-        occurrence=occurrence,
-        to=str(h.csm_email),
-        to_name=h.csm_owner,
-        subject=subject,
-        headline=n.headline.removeprefix(f"{h.name}: "),
-    )
-
-
 async def run_due(ctx: PlaybookContext, *, scanned: bool) -> None:
     """Whatever engagement play is due now; ``scanned``: this pass scored the account."""
     if not workflow.patched(ENGAGEMENT_PATCH):
@@ -189,10 +164,12 @@ async def run_due(ctx: PlaybookContext, *, scanned: bool) -> None:
     await _feature_intros(ctx)
     await _meeting_preps(ctx)
     await _followups(ctx)
+    await chase.run_due(ctx)
     if scanned:
         await _touchpoint_cadence(ctx)
         await _adoption_campaign(ctx)
         await _advocacy(ctx)
+        await hygiene.run_due(ctx)
 
 
 async def _settings(ctx: PlaybookContext) -> None:
@@ -213,6 +190,7 @@ async def _settings(ctx: PlaybookContext) -> None:
         await survived("reading the engagement settings", err)
         return
     e.advocacy_config, e.touchpoints = got.advocacy, got.touchpoints
+    s.actions.config = got.actions
 
 
 def _baseline(ctx: PlaybookContext) -> Baseline:
@@ -291,7 +269,7 @@ async def _meeting_preps(ctx: PlaybookContext) -> None:
             asks=_asks(ctx),
         )
         ctx.log("decision", f"meeting prep for {m.kind} {m.meeting_id} ({m.scheduled_for:%Y-%m-%d %H:%M})")  # fmt: skip
-        await _draft_for_csm(
+        await draft_for_csm(
             ctx,
             facts,
             category="reminder",
@@ -317,7 +295,8 @@ async def _followups(ctx: PlaybookContext) -> None:
             actions=actions,
         )
         ctx.log("decision", f"follow-up of {it.kind} {it.interaction_id}: {len(actions)} action item(s)")  # fmt: skip
-        await _draft_for_csm(
+        chase.record(ctx, it, actions)
+        await draft_for_csm(
             ctx,
             facts,
             category="reminder",
@@ -395,7 +374,7 @@ async def _feature_intros(ctx: PlaybookContext) -> None:
             continue
         ctx.log("decision", f"{release.title} released for {release.module}: introduction drafted")
         facts = engagement_facts.feature_intro_facts(s.handoff, workflow.now(), release)
-        await _draft_for_csm(
+        await draft_for_csm(
             ctx,
             facts,
             category="play",
@@ -453,7 +432,7 @@ async def _adoption_campaign(ctx: PlaybookContext) -> None:
         active_users=targets.active_users,
         plays=qbr.plays,
     )
-    await _draft_for_csm(
+    await draft_for_csm(
         ctx,
         facts,
         category="play",
@@ -538,7 +517,7 @@ async def _advocacy(ctx: PlaybookContext) -> None:
         first_value_on=first_value,
         promoter=data.respondent,
     )
-    await _draft_for_csm(
+    await draft_for_csm(
         ctx,
         facts,
         category="opportunity",

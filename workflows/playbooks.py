@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import lifecycle as lc
     from domain.delivery import DeliveryRequest
     from domain.summary import AssessmentSummary, FindingLine
+    from workflows import renewal
     from workflows.child_models import ChurnSaveInput, ExpansionInput, QbrInput
     from workflows.children import ChurnSaveWorkflow, ExpansionDispatchWorkflow, QBRWorkflow
     from workflows.context import PlaybookContext
@@ -353,7 +354,7 @@ async def renewal_window(ctx: PlaybookContext, cp: lc.Checkpoint) -> None:
         },
         cp.key,
     )
-    if cp.days_before_end in (90, 60, 30):
+    if cp.days_before_end in (90, 60, 30) and not renewal.replaces_window(cp):
         # The days actually left (a checkpoint can fire late, e.g. for an account handed off
         # inside the window), never the checkpoint's label.
         days_left = (s.contract.end_date - workflow.now().date()).days

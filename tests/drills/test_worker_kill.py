@@ -133,7 +133,7 @@ async def test_kill_9_mid_scan_and_mid_delivery_loses_nothing_and_does_nothing_t
             # The first scan also fires the latest past renewal window and the pre-renewal
             # QBR (a child workflow with its own page and cover note): wait for all of it.
             qbr = client.get_workflow_handle(f"qbr-{account}-renewal-{h.contract.end_date}")
-            await wait_for(lambda: _delivered(conn, account, 6), timeout=90, what="all drafts")
+            await wait_for(lambda: _delivered(conn, account, 7), timeout=90, what="all drafts")
             await qbr.result()
             await _assert_nothing_lost_nothing_twice(conn, handle, account, settings.outbox_dir)
             # Still running and answering; the pre-renewal QBR opened the Value Proof gate.
@@ -170,7 +170,8 @@ async def _assert_nothing_lost_nothing_twice(
     )
     assert Counter(r["purpose"] for r in rows) == {
         "churn_alert": 3,  # Notion health update, email to the rep, chat alert
-        "renewal_window": 1,
+        "renewal_brief": 1,  # the T-30 checkpoint's forecast brief (replaces the window note)
+        "crm_hygiene": 1,  # no champion, no sponsor on record (the kickoff is held)
         "qbr": 1,
         "qbr_cover_note": 1,
     }, rows

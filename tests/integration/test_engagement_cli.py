@@ -159,9 +159,9 @@ async def test_hygiene_prints_each_finding_with_its_fix_as_known_then(
         " VALUES ('acme', '2026-01-01', '2027-01-01', 12000, 20, 600)"
     )
     await db.execute(
-        "INSERT INTO stakeholders (stakeholder_id, account_id, name, title, is_champion, left_on, last_engaged_at)"
-        " VALUES ('s1', 'acme', 'Ada Park', 'VP Ops', true, '2026-09-01', '2026-08-20T10:00:00Z'),"
-        "        ('s2', 'acme', 'Lee Chen', 'Admin', false, NULL, '2026-08-15T10:00:00Z')"
+        "INSERT INTO stakeholders (stakeholder_id, account_id, name, title, role, is_champion, left_on, last_engaged_at)"
+        " VALUES ('s1', 'acme', 'Ada Park', 'VP Ops', 'user', true, '2026-09-01', '2026-08-20T10:00:00Z'),"
+        "        ('s2', 'acme', 'Lee Chen', 'COO', 'executive_sponsor', false, NULL, '2026-08-15T10:00:00Z')"
     )
     # Before Ada left: she is the champion, both are engaged within 90 days.
     assert await _run(["hygiene", "acme", "--as-of", "2026-08-31"]) == 0
@@ -172,6 +172,7 @@ async def test_hygiene_prints_each_finding_with_its_fix_as_known_then(
         ("acme", "no_champion"),
         ("acme", "stakeholder_left"),
         ("globex", "no_champion"),
+        ("globex", "no_sponsor"),
         ("globex", "missing_renewal"),
     ]
     assert await _run(["hygiene", "nobody"]) == 2

@@ -8,10 +8,12 @@ from typing import get_type_hints
 from temporalio import activity
 
 from activities.account import AccountActivities
+from activities.actions import ActionActivities
 from activities.deliveries import DeliveryActivities
 from activities.digest import DigestActivities
 from activities.engagement import EngagementActivities
 from activities.health import HealthActivities
+from activities.hygiene import HygieneActivities
 from activities.narrative import NarrativeActivities
 from activities.onboarding import OnboardingActivities
 from activities.qbr import QbrActivities
@@ -35,6 +37,9 @@ IMPLEMENTATIONS = [
     EngagementActivities.adoption_targets,
     EngagementActivities.engagement_settings,
     EngagementActivities.feedback_digest,
+    ActionActivities.record_actions,
+    ActionActivities.action_contacts,
+    HygieneActivities.account_hygiene,
     OnboardingActivities.onboarding_audience,
 ]
 

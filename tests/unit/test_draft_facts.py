@@ -15,24 +15,37 @@ import pytest
 from pydantic import ValidationError
 
 from domain import draft_facts, engagement_facts
+from domain.actions import ActionConfig, Contact, chase_facts, new_actions
 from domain.activation import FeatureGap, campaign_features
 from domain.assess import assess_account
 from domain.config import DEFAULT_CONFIG
 from domain.engagement import AdvocacyConfig, AdvocacyInputs, FeedbackConfig, advocacy_eligibility
 from domain.feedback import FeedbackItem, group_themes, quarter_of
+from domain.forecast import ForecastInput, forecast_renewal
 from domain.handoff import Handoff
+from domain.hygiene import (
+    ContractRecord,
+    StakeholderRecord,
+    crm_hygiene,
+    hygiene_change,
+    hygiene_facts,
+)
 from domain.messages import FeatureReleasedSignal
 from domain.narrative import (
     BODY_MODELS,
     PURPOSES,
     REGISTRY,
+    ActionChaseFacts,
+    CrmHygieneFacts,
     MudaFacts,
     NarrativeFacts,
+    RenewalBriefFacts,
     check_body,
     narrative_delivery,
     render_template,
 )
 from domain.qbr import QbrConfig, build_qbr
+from domain.renewal_brief import renewal_brief_facts
 from domain.summary import AssessmentSummary, summarize
 from domain.touchpoints import Baseline, ScheduledMeeting, changes_since, parse_actions
 from stack.settings import ROOT
@@ -293,6 +306,9 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
                 "ACTION: Dana to send the export guide\nTODO: book the QBR\nnot an action"
             ),
         ),
+        "action_chase": _chase_facts(),
+        "renewal_brief": _brief_facts(),
+        "crm_hygiene": _hygiene_facts(),
         "feature_intro": engagement_facts.feature_intro_facts(
             HANDOFF,
             AS_OF,
@@ -305,6 +321,67 @@ def engagement_workflow_facts() -> dict[str, NarrativeFacts]:
             ),
         ),
     }
+
+
+def _chase_facts() -> ActionChaseFacts:
+    cfg = ActionConfig()
+    agreed = AS_OF.date() - timedelta(days=12)
+    a = new_actions(
+        parse_actions(
+            "ACTION: Ada Park to send the user list by " + str(agreed + timedelta(days=5))
+        ),
+        interaction_id="I-9",
+        interaction_kind="meeting",
+        agreed_on=agreed,
+        first_number=1,
+        cfg=cfg,
+    )[0]
+    a.chases = 1
+    return chase_facts(
+        HANDOFF, AS_OF, a, cfg, to=Contact(name="Ada Park", email="ada@acme.example")
+    )
+
+
+def _brief_facts() -> RenewalBriefFacts:
+    end = AS_OF.date() + timedelta(days=88)
+    f = forecast_renewal(
+        ForecastInput(
+            account_id="acme",
+            as_of=AS_OF.date(),
+            renewal_date=end,
+            days_before_end=90,
+            arr=120000,
+            band="AMBER",
+            score=58,
+            churn_level="MEDIUM",
+            churn_probability=0.125,
+            probability_horizon_days=365,
+        )
+    )
+    return renewal_brief_facts(
+        HANDOFF,
+        AS_OF,
+        checkpoint_days=90,
+        days_to_renewal=88,
+        forecast=f,
+        score=58,
+        band="AMBER",
+        churn_level="MEDIUM",
+        arr=120000,
+        renewal_date=end,
+    )
+
+
+def _hygiene_facts() -> CrmHygieneFacts:
+    today = AS_OF.date()
+    people = [
+        StakeholderRecord(stakeholder_id="s1", name="Ada Park", title="VP Ops", is_champion=True,
+                          left_on=today - timedelta(days=2)),
+        StakeholderRecord(stakeholder_id="s2", name="Sam Ortiz", role="executive_sponsor",
+                          last_engaged_at=AS_OF - timedelta(days=95)),
+    ]  # fmt: skip
+    found = crm_hygiene(people, ContractRecord(start_date=today, end_date=today, arr=1, seats_purchased=1), today)  # fmt: skip
+    return hygiene_facts(HANDOFF, AS_OF, hygiene_change(["not_engaged:s1"], found), len(found))
 
 
 FACTS = workflow_facts()

@@ -346,16 +346,54 @@ def test_crm_hygiene_finds_each_gap_with_its_fix() -> None:
     found = crm_hygiene(people, ContractRecord(start_date=date(2026, 3, 1)), today)
     assert [(f.check, f.subject) for f in found] == [
         ("no_champion", "account"),
+        ("no_sponsor", "account"),
         ("stakeholder_left", "s1"),
         ("not_engaged", "s2"),
         ("missing_renewal", "contract"),
     ]
     assert found[0].detail == "none of the 2 active stakeholders is marked champion"
-    assert found[1].detail == "champion Ada Park (VP Ops) left on 2027-02-01"
-    assert "and champion" in found[1].fix
-    assert found[2].detail == "Lee Chen (admin) last engaged 91 days ago (2026-11-30)"
-    assert found[3].detail == "no end date, no ARR, no seats" and "signal contract" in found[3].fix
-    clean = [people[2].model_copy(update={"is_champion": True})]
+    assert found[1].detail == "none of the 2 active stakeholders is the executive sponsor"
+    assert found[2].detail == "champion Ada Park (VP Ops) left on 2027-02-01"
+    assert "and champion" in found[2].fix
+    assert found[3].detail == "Lee Chen (admin) last engaged 91 days ago (2026-11-30)"
+    assert found[4].detail == "no end date, no ARR, no seats" and "signal contract" in found[4].fix
+    # The champion may be named by role, the sponsor by any of its spellings.
+    assert [
+        f.check
+        for f in crm_hygiene(
+            [
+                people[1].model_copy(update={"role": "Champion"}),
+                people[2].model_copy(update={"role": "exec sponsor"}),
+            ],
+            ContractRecord(
+                start_date=date(2026, 3, 1), end_date=date(2027, 3, 1), arr=1, seats_purchased=1
+            ),
+            today,
+        )
+    ] == ["not_engaged"]  # Lee, 91 days; no champion or sponsor finding
+    clean = [people[2].model_copy(update={"is_champion": True, "role": "executive_sponsor"})]
     full = ContractRecord(start_date=date(2026, 3, 1), end_date=date(2027, 3, 1), arr=1, seats_purchased=1)  # fmt: skip
     assert crm_hygiene(clean, full, today) == []
     assert crm_hygiene(clean, None, today)[0].detail == "no contract in force"
+
+
+def test_a_stakeholder_never_engaged_is_flagged_only_once_the_window_has_passed_since_joining() -> (
+    None
+):
+    today = date(2027, 3, 1)
+    full = ContractRecord(start_date=date(2026, 3, 1), end_date=date(2027, 3, 1), arr=1, seats_purchased=1)  # fmt: skip
+    sponsor = StakeholderRecord(
+        stakeholder_id="s0", name="Sam Ortiz", role="executive_sponsor", is_champion=True,
+        last_engaged_at=datetime(2027, 2, 20, tzinfo=UTC),
+    )  # fmt: skip
+    joined = [
+        StakeholderRecord(stakeholder_id="new", name="Kim Lo", joined_on=date(2026, 12, 1)),  # 90 days
+        StakeholderRecord(stakeholder_id="old", name="Lee Chen", joined_on=date(2026, 11, 30)),  # 91
+        StakeholderRecord(stakeholder_id="undated", name="Ada Park"),  # joining unknown
+    ]  # fmt: skip
+    found = crm_hygiene([sponsor, *joined], full, today)
+    assert [(f.check, f.subject) for f in found] == [
+        ("not_engaged", "old"),
+        ("not_engaged", "undated"),
+    ]
+    assert found[0].detail == "Lee Chen (no title) never engaged on record"

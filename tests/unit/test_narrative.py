@@ -93,6 +93,20 @@ FACTS_SAMPLE: dict[str, object] = {
     "occurred_on": "2026-11-20",
     "action_items": 2,
     "owners_named": 1,
+    "action_id": "A-1",
+    "agreed_on": "2026-11-20",
+    "due_on": "2026-11-27",
+    "days_overdue": 4,
+    "chase_number": 1,
+    "max_chases": 3,
+    "checkpoint_days": 90,
+    "days_to_renewal": 88,
+    "findings_open": 3,
+    "new_findings": 2,
+    "handed_off_on": "2026-11-01",
+    "ttfv_target_days": 60,
+    "onboarding_target_on": "2026-11-29",
+    "first_value_target_on": "2026-12-31",
 }
 
 

@@ -10,8 +10,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.drafts import read_drafts
 from domain.delivery import DeliveryResult
+from domain.feedback import previous_quarter, quarter_bounds
 from tests.workflows.helpers import running_worker, settings_for_test
 from workflows.engagement import FeedbackDigestInput
+from workflows.feedback_schedule import QuarterlyFeedbackInput, QuarterlyFeedbackWorkflow
 
 pytestmark = pytest.mark.slow
 
@@ -66,3 +68,49 @@ async def test_the_quarters_themes_are_drafted_once_to_the_product_owner(
     assert "2026-Q3 customer feedback: 4 items in 2 themes" in text
     assert "The largest theme is Reporting & exports, with 2 items from 2 accounts" in text
     assert "ceo@evil.example" not in text  # customer text reaches the model only as quoted data
+
+
+async def test_the_quarterly_schedule_drafts_the_last_full_quarter_once(
+    time_skipping_env: WorkflowEnvironment, db_dsn: str, tmp_path: Path
+) -> None:
+    """What the `product-feedback` Schedule starts: fired twice in a quarter (or after a
+    `feedback --send`), the last full quarter is drafted once."""
+    env = time_skipping_env
+    settings = settings_for_test(tmp_path)
+    quarter = previous_quarter((await env.get_current_time()).date())
+    first, _ = quarter_bounds(quarter)
+    async with running_worker(env.client, db_dsn, settings) as pool:
+        await pool.execute(
+            "INSERT INTO support_tickets (ticket_id, account_id, opened_at, subject) VALUES ($1, $2, $3, $4)",
+            "T-1",
+            "acme",
+            datetime.combine(first, datetime.min.time(), UTC) + timedelta(days=3),
+            "Dashboard is slow",
+        )
+        inp = QuarterlyFeedbackInput(
+            to="pm@example.com", owner_name="Pat Lee", llm_task_queue=settings.llm_task_queue
+        )
+        results = [
+            await env.client.execute_workflow(
+                QuarterlyFeedbackWorkflow.run,
+                inp,
+                id=f"product-feedback-quarterly-{n}",
+                task_queue=settings.task_queue,
+            )
+            for n in range(2)
+        ]
+        assert (
+            results[0]
+            == f"{quarter}: digest delivered to pm@example.com (product-feedback-{quarter})"
+        )
+        assert results[1].startswith(f"{quarter}: already drafted")
+        rows = await pool.fetch(
+            "SELECT idempotency_key FROM deliveries WHERE purpose = 'product_feedback_digest'"
+        )
+        assert [r["idempotency_key"].split(":")[0] for r in rows] == [f"product-feedback-{quarter}"]
+    drafts = [
+        d
+        for d in await read_drafts(db_dsn, settings.outbox_dir)
+        if d.purpose == "product_feedback_digest"
+    ]
+    assert len(drafts) == 1 and f"{quarter} customer feedback: 1 item" in drafts[0].text

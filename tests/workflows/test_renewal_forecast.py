@@ -12,6 +12,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from bench.drafts import audit, load_sources, read_drafts
 from cli.accounts import start_account
 from cli.forecast import add_forecast_parsers
 from domain.messages import SentimentUpdate
@@ -114,6 +115,31 @@ async def test_a_csm_call_is_validated_shown_beside_the_score_feeds_the_forecast
             account,
         )
         assert len(events) == 2
+
+        # Each checkpoint's brief quotes its forecast (an account page and a digest line);
+        # at T-90 it replaces the plain renewal-window line.
+        briefs = sorted(
+            (
+                d
+                for d in await read_drafts(db_dsn, settings.outbox_dir)
+                if d.purpose == "renewal_brief" and d.account_id == account
+            ),
+            key=lambda d: d.key,
+        )
+        assert len(briefs) == 2, [d.key for d in briefs]
+        t120 = next(d for d in briefs if "T-120d" in d.text)
+        assert "forecast is at risk (from the data alone: likely)" in t120.text
+        assert "at_risk by Dana Reyes (until " in t120.text
+        assert "champion is leaving in January" in t120.text
+        t90 = next(d for d in briefs if "T-90d" in d.text)
+        assert "No CSM call is in force" in t90.text and "from the data alone" not in t90.text
+        lines = await pool.fetch(
+            "SELECT headline FROM digest_items WHERE account_id = $1 AND category = 'renewal'",
+            account,
+        )
+        assert len(lines) == 2 and all("forecast" in r["headline"] for r in lines), lines
+        problems = audit(briefs, await load_sources(db_dsn, [account]), today, 40)
+        assert not problems, [(p.check, p.detail) for p in problems]
 
         # The portfolio table reads what was stored: the T-90 forecast is the account's latest.
         monkeypatch.setenv("DATABASE_URL", db_dsn)

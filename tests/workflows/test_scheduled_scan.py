@@ -209,6 +209,7 @@ async def test_schedule_command_creates_once_describes_triggers_and_deletes(
     try:
         code, out = await run("create", "--every-hours", "24", "--at", "02:30", "--chunk", "500")
         assert code == 0 and "created" in out
+        assert "product-feedback not created: no product owner" in out
         code, out = await run("create", "--every-hours", "24", "--at", "02:30")
         assert code == 0 and "already exists" in out
         code, out = await run("describe")
@@ -238,6 +239,20 @@ async def test_schedule_command_creates_once_describes_triggers_and_deletes(
         assert code == 0 and "deleted" in out
         assert (await run("describe"))[0] == 3
 
+        # The quarterly product feedback digest: created with a recipient, once.
+        code, out = await run("create", "--feedback-to", "pm@example.com")
+        assert code == 0 and "schedule product-feedback created" in out
+        code, out = await run("create", "--feedback-to", "pm@example.com")
+        assert code == 0 and "schedule product-feedback already exists" in out
+        code, out = await run("describe", "--feedback")
+        assert code == 0 and "first day of each quarter, 06:00 UTC" in out
+        assert "QuarterlyFeedbackWorkflow" in out and "06:00 UTC" in out.split("next")[1]
+        code, out = await run("delete", "--feedback")
+        assert code == 0 and "product-feedback deleted" in out
+        assert (await run("describe", "--feedback"))[0] == 3
+        code, out = await run("delete")  # the scan's, created again above
+        assert code == 0
+
         # `make demo`'s path: created once, then left alone.
         demo = dataclasses.replace(
             settings, temporal_address=dev_client.service_client.config.target_host
@@ -245,7 +260,8 @@ async def test_schedule_command_creates_once_describes_triggers_and_deletes(
         assert "created" in await schedule_portfolio_scan(demo)
         assert "already there" in await schedule_portfolio_scan(demo)
     finally:
-        try:
-            await dev_client.get_schedule_handle(SCHEDULE_ID).delete()
-        except Exception:
-            pass
+        for schedule_id in (SCHEDULE_ID, "product-feedback"):
+            try:
+                await dev_client.get_schedule_handle(schedule_id).delete()
+            except Exception:
+                pass
