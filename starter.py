@@ -2,7 +2,8 @@
 
 Account commands talk to Temporal (handoff, list, describe, signal, updates);
 `score`, `backtest`, `calibrate`, `config` and `events` read Postgres directly;
-`ingest` writes usage rows to Postgres and signals the affected account workflows.
+`ingest` writes usage rows to Postgres and signals the affected account workflows;
+`usage archive` detaches old months of usage_events.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cli.ingest import add_ingest_parser
 from cli.retention import add_retention_parser
 from cli.schedule import add_schedule_parser
 from cli.score import add_score_parser
+from cli.usage import add_usage_parser
 from stack.codec import KeyConfigError
 from stack.connect import ConnectConfigError, target
 from stack.connect import connect as connect_temporal
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_retention_parser(sub)
     add_forecast_parsers(sub)
     add_action_parsers(sub)
+    add_usage_parser(sub)
     return parser
 
 

@@ -131,7 +131,7 @@ def _in_scope(table: str, w: Windows) -> str:
     return {
         "contracts": "start_date <= $2",
         "product_users": "created_at <= $1",
-        "usage_events": f"occurred_at <= $1 AND occurred_at > {_since(_usage_horizon(w))}",
+        "usage_events": f"occurred_at <= $1 AND occurred_at > {_since(usage_horizon(w))}",
         "support_tickets": "opened_at <= $1",
         "invoices": "issued_on <= $2",
         "nps_responses": "responded_at <= $1",
@@ -166,7 +166,7 @@ def _ids(filtered: bool, col: str = "account_id") -> str:
     return f"{col} = ANY($3::text[])" if filtered else "true"
 
 
-def _usage_horizon(w: Windows) -> int:
+def usage_horizon(w: Windows) -> int:
     return max(2 * w.activity_days, w.adoption_days, 7 * w.weeks_series)
 
 
@@ -354,7 +354,7 @@ def _not_login_feature(login_types: Sequence[str]) -> str:
 
 def _ut_raw(w: Windows, filtered: bool, chunks: range) -> str:
     """The one pass over raw usage_events: per account, user, event type."""
-    a, ad, span = w.activity_days, w.adoption_days, _usage_horizon(w)
+    a, ad, span = w.activity_days, w.adoption_days, usage_horizon(w)
     # d = whole days back from as_of (0 = the last 24 h); computed only for the masks. The
     # float8 epoch of an interval is exact to the microsecond at these magnitudes, so bit d
     # agrees with the timestamp comparisons used for the window sums.
@@ -380,28 +380,60 @@ def _ut_raw(w: Windows, filtered: bool, chunks: range) -> str:
 
 
 def _ut_rollup(w: Windows, filtered: bool, chunks: range) -> str:
-    """The same rows from the daily rollup (migration 009), exact when as_of is 00:00 UTC:
-    then every window boundary is a midnight, each rollup day (00:00, 24:00] lies wholly
-    inside or outside each window, and day D is `$2 - D - 1` whole days back from as_of
-    ($2 = as_of's date). The rollup holds valid rows only."""
-    a, ad, span = w.activity_days, w.adoption_days, _usage_horizon(w)
-    d = "($2::date - day - 1)"
-    masks = ",\n           ".join(
-        f"bit_or(1::bigint << ({d} - {64 * c})) FILTER (WHERE day < $2::date - {64 * c}"
-        f" AND day >= $2::date - {min(64 * (c + 1), span)}) AS dm{c}"
-        for c in chunks
-    )
+    """The same rows from the rollup (migration 010), exact when as_of is 00:00 UTC: then
+    every window boundary is a midnight, each rollup day (00:00, 24:00] lies wholly inside or
+    outside each window, and day D is `$2 - D - 1` whole days back from as_of ($2 = as_of's
+    date). The rollup holds valid rows only.
+
+    Two kinds of rows, which the statement keeps apart: per (account, user, event type) the
+    day masks only (from usage_user_month), and per (account, event type) with user_id NULL
+    the counts and quantities only (from usage_type_daily). Everything downstream either
+    sums the counts or ORs/counts the masks, so the facts are the raw path's.
+
+    A month row's bit p (31 - day of month) is day `month + 30 - p`, i.e. `p + off - 30`
+    days back with off = `$2 - month - 1`: the mask shifted by `off - 30` (left, or right
+    to drop the days on or after as_of's date), then cut to the usage horizon."""
+    a, ad, span = w.activity_days, w.adoption_days, usage_horizon(w)
+    off = "($2::date - month - 1)"
+
+    def chunk(c: int) -> str:
+        s = f"({off} - {30 + 64 * c})"
+        shifted = (
+            f"CASE WHEN {s} BETWEEN 0 AND 63 THEN days::bigint << {s}"
+            f" WHEN {s} BETWEEN -30 AND -1 THEN days::bigint >> -{s} ELSE 0 END"
+        )
+        width = span - 64 * c
+        if width < 64:
+            shifted = f"({shifted}) & {(1 << width) - 1}"
+        return f"nullif(bit_or({shifted}), 0) AS dm{c}"
+
+    masks = ",\n               ".join(chunk(c) for c in chunks)
+    any_mask = " OR ".join(f"dm{c} IS NOT NULL" for c in chunks)
+    nulls = ", ".join(f"NULL::bigint AS dm{c}" for c in chunks)
+    dms = ", ".join(f"dm{c}" for c in chunks)
     return f"""
-    SELECT account_id, user_id, event_type,
-           coalesce(sum(events) FILTER (WHERE day >= $2::date - {a}), 0)::bigint AS n_act,
-           sum(quantity) FILTER (WHERE day >= $2::date - {a}) AS q_act,
-           sum(quantity) FILTER (WHERE day < $2::date - {a} AND day >= $2::date - {2 * a}) AS q_prev,
-           sum(quantity) FILTER (WHERE day >= $2::date - {ad}) AS q_adopt,
-           {masks}
-    FROM usage_daily
+    SELECT account_id, user_id, event_type, NULL::bigint AS n_act, NULL::numeric AS q_act,
+           NULL::numeric AS q_prev, NULL::numeric AS q_adopt, {dms}
+    FROM (
+        SELECT account_id, user_id, event_type,
+               {masks}
+        FROM usage_user_month
+        WHERE month < $2::date AND month >= date_trunc('month', ($2::date - {span})::timestamp)::date
+          AND {_ids(filtered)}
+          AND $1::timestamptz IS NOT NULL  -- constant; keeps one parameter list
+        GROUP BY account_id, user_id, event_type
+    ) um
+    WHERE {any_mask}
+    UNION ALL
+    SELECT account_id, NULL::text, event_type,
+           coalesce(sum(events) FILTER (WHERE day >= $2::date - {a}), 0)::bigint,
+           sum(quantity) FILTER (WHERE day >= $2::date - {a}),
+           sum(quantity) FILTER (WHERE day < $2::date - {a} AND day >= $2::date - {2 * a}),
+           sum(quantity) FILTER (WHERE day >= $2::date - {ad}),
+           {nulls}
+    FROM usage_type_daily
     WHERE day < $2::date AND day >= $2::date - {span} AND {_ids(filtered)}
-      AND $1::timestamptz IS NOT NULL  -- constant; keeps one parameter list
-    GROUP BY account_id, user_id, event_type"""
+    GROUP BY account_id, event_type"""
 
 
 def usage_sql(
@@ -411,7 +443,7 @@ def usage_sql(
     rollup: bool = False,
 ) -> str:
     a, ad, ws = w.activity_days, w.adoption_days, w.weeks_series
-    span = _usage_horizon(w)  # the day masks cover every usage window
+    span = usage_horizon(w)  # the day masks cover every usage window
     chunks = range(_chunks(span))
     ut = (_ut_rollup if rollup else _ut_raw)(w, filtered, chunks)
     bits = ", ".join(f"bit_or(dm{c}) AS dm{c}" for c in chunks)
@@ -555,8 +587,8 @@ def statements(
     return _cache[key]
 
 
-# Where the usage facts come from: "auto" reads the daily rollup (usage_daily, migration
-# 009) when as_of is 00:00 UTC, where it gives exactly the raw facts, else raw usage_events.
+# Where the usage facts come from: "auto" reads the rollup (usage_type_daily and
+# usage_user_month, migration 010) when as_of is 00:00 UTC, where it gives exactly the raw facts, else raw usage_events.
 UsageSource = Literal["auto", "raw", "rollup"]
 
 
@@ -623,7 +655,7 @@ async def fetch_facts(
         issues.setdefault(r["account_id"], []).append(
             DataIssue(table=r["tbl"], row=r["row_key"], problem=r["problem"])
         )
-    days_chunks = _chunks(_usage_horizon(windows))
+    days_chunks = _chunks(usage_horizon(windows))
     out: dict[str, AccountFacts] = {}
     for r in acc_rows:
         aid = r["account_id"]

@@ -16,6 +16,13 @@ Run twice, each on a fresh server and database: with no ANTHROPIC_API_KEY
 with the bench's fake model endpoint (`bench/fake_model.py`: real HTTP, the
 Messages API contract checked, tokens estimated from what is sent).
 
+A third run, mode "scheduled" (template fallback), feeds the accounts from the
+daily scheduled portfolio scan (`bench/daily_scan.py` stands in for the
+Schedule, which the time-skipping server lacks): each day `PortfolioScanWorkflow`
+hands every account its `portfolio_summary` signal and the account decides from
+it instead of running its own `score_account`. History events are also counted
+by event type, to say what fills the history.
+
 Baseline, on the first run's server before the accounts: K workflows doing
 nothing but 365 one-day timers, skipped the same way.
 """
@@ -27,17 +34,20 @@ import contextlib
 import os
 import time
 import uuid
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.db import create_pool
+from bench.daily_scan import BenchDailyScanWorkflow
 from bench.fake_model import API_KEY, BenchModelFake
 from bench.noop import BenchTimerYearWorkflow
 from bench.probe import Probe
@@ -145,12 +155,14 @@ async def history(client: Client, workflow_id: str, run_id: str | None) -> dict[
     """Events over a workflow's continue-as-new chain, and the children it started."""
     total, runs, biggest = 0, 0, 0
     children: list[str] = []
+    by_type: Counter[str] = Counter()
     while True:
         handle = client.get_workflow_handle(workflow_id, run_id=run_id)
         n, last = 0, None
         async for event in handle.fetch_history_events():
             n += 1
             last = event
+            by_type[EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")] += 1
             if event.HasField("start_child_workflow_execution_initiated_event_attributes"):
                 children.append(
                     event.start_child_workflow_execution_initiated_event_attributes.workflow_id
@@ -161,7 +173,13 @@ async def history(client: Client, workflow_id: str, run_id: str | None) -> dict[
         ):
             run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
             continue
-        return {"events": total, "runs": runs, "max_run_events": biggest, "children": children}
+        return {
+            "events": total,
+            "runs": runs,
+            "max_run_events": biggest,
+            "children": children,
+            "by_type": dict(by_type.most_common()),
+        }
 
 
 async def llm_usage(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -195,6 +213,7 @@ async def simulate(
     mode: str,
     model: BenchModelFake | None,
     baseline: bool,
+    scheduled: bool = False,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"mode": mode}
     env = await WorkflowEnvironment.start_time_skipping(
@@ -236,7 +255,11 @@ async def simulate(
         timer_queue = f"year-timer-{q}"
         all_workers = [
             *workers.workers,
-            Worker(env.client, task_queue=timer_queue, workflows=[BenchTimerYearWorkflow]),
+            Worker(
+                env.client,
+                task_queue=timer_queue,
+                workflows=[BenchTimerYearWorkflow, BenchDailyScanWorkflow],
+            ),
         ]
         async with contextlib.AsyncExitStack() as stack:
             for w in all_workers:
@@ -280,6 +303,13 @@ async def simulate(
                     wf_id = await start_account(env.client, chosen_h, settings)
                     desc = await env.client.get_workflow_handle(wf_id).describe()
                     first_runs[wf_id] = desc.run_id
+                if scheduled:
+                    await env.client.start_workflow(
+                        BenchDailyScanWorkflow.run,
+                        args=[DAYS, settings.task_queue],
+                        id=f"daily-scan-{q}",
+                        task_queue=timer_queue,
+                    )
                 out["lock_leaks"], stalled = await skip_year(env)
             out["wall_seconds"] = p_year.seconds - stalled
             out["seconds_stalled_on_leaked_locks"] = round(stalled, 1)
@@ -305,7 +335,7 @@ async def simulate(
                 out["fake_calls_counted"] = model.calls_made
                 out["fake_violations"] = list(model.violations)
             # Leave nothing running for the server's shutdown to wait on.
-            for wf_id in first_runs:
+            for wf_id in [*first_runs, *([f"daily-scan-{q}"] if scheduled else [])]:
                 with contextlib.suppress(Exception):
                     await env.client.get_workflow_handle(wf_id).terminate("bench done")
     finally:
@@ -314,6 +344,14 @@ async def simulate(
             await pool.close()
         await env.shutdown()
     return out
+
+
+def events_by_type(run: dict[str, Any], top: int = 8) -> dict[str, int]:
+    """History events by type over a run's accounts, the most frequent first."""
+    total: Counter[str] = Counter()
+    for h in run["history"].values():
+        total.update(h["by_type"])
+    return dict(total.most_common(top))
 
 
 def _per(total: float, k: int, months: bool = False) -> float:
@@ -335,7 +373,12 @@ async def run(
         )
     finally:
         fake.stop()
-    res.details.update({"template": template, "model": modeled, "accounts_simulated": k})
+    scheduled = await simulate(
+        root, pg, watch, k, profile, mode="scheduled", model=None, baseline=False, scheduled=True
+    )
+    res.details.update(
+        {"template": template, "model": modeled, "scheduled": scheduled, "accounts_simulated": k}
+    )
 
     events = sum(h["events"] for h in modeled["history"].values())
     runs = sum(h["runs"] for h in modeled["history"].values())
@@ -369,6 +412,21 @@ async def run(
             f"(server suggests continue-as-new near 4,096 and the hard limit is 51,200); "
             f"children: {_per(modeled['child_workflows'], k):.1f} per account-year with "
             f"{_per(modeled['child_events'], k):,.0f} events"
+        ),
+    )
+    s_events = sum(h["events"] for h in scheduled["history"].values())
+    res.add(
+        "history events per account-year with the scheduled scan (template narratives)",
+        _per(s_events, k),
+        "events",
+        "events per account-year without it (template run)",
+        _per(sum(h["events"] for h in template["history"].values()), k),
+        notes=(
+            f"goal <= 4,096; {_per(sum(h['runs'] for h in scheduled['history'].values()), k):.1f}"
+            f" runs per account-year; by event type per account-year: "
+            + ", ".join(f"{t} {_per(n, k):,.0f}" for t, n in events_by_type(scheduled).items())
+            + " || without the scheduled scan (template run): "
+            + ", ".join(f"{t} {_per(n, k):,.0f}" for t, n in events_by_type(template).items())
         ),
     )
     t_llm, m_llm = template["llm"], modeled["llm"]

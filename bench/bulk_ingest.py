@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.bulk_ingest [--events 200000] [--accounts 100]
 
-Not part of `make bench` yet (see the issue); a standalone run, in this order,
+The `bulk` scenario of `make bench` (or this standalone run), in this order,
 each on an empty `usage_events` (TRUNCATE between runs, same indexes):
 
 1. bare COPY: one `copy_records_to_table` of all rows (the denominator);
@@ -15,25 +15,36 @@ each on an empty `usage_events` (TRUNCATE between runs, same indexes):
    here: it is one small signal per affected account per interval);
 5. re-send: the file path again, every row a duplicate.
 
-Prints events/s and the ratio to the bare COPY.
+Step 4 runs twice: with the fast path for plain `track` calls
+(domain/ingest.py `_segment_fast`, what runs in production) and with every
+call through `SegmentCall` (the path before it), so both are compared in one
+run.
+
+Prints events/s and the ratio to the bare COPY; writes `--out` (default
+bench/results/bulk-ingest.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import random
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 
+import domain.ingest
+from bench.results import ScenarioResult
 from cli.ingest import read_rows
 from domain.ingest import SEGMENT_BATCH_BYTES, IngestEvent
 from ingest.http import Ingestor, build_server
@@ -41,6 +52,8 @@ from ingest.notify import Coalescer
 from ingest.store import CHUNK_ROWS, ChunkWriter, write_usage
 from stack.migrate import migrate_dsn
 from stack.postgres import start_embedded, stop_embedded
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bulk-ingest.json"
 
 FEATURES = ("login", "core.search", "core.comment", "reports.export", "dashboards.view")
 COLUMNS = ["account_id", "message_id", "user_id", "occurred_at", "event_type", "quantity"]
@@ -89,18 +102,18 @@ def segment_batches(rows: list[IngestEvent]) -> list[bytes]:
     return out
 
 
-async def run(n: int, n_accounts: int) -> None:
+async def run(n: int, n_accounts: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vim-bulk-") as tmp:
         pgdata = Path(tmp) / "pgdata"
         dsn = start_embedded(pgdata)
         try:
             await migrate_dsn(dsn)
-            await _run(dsn, Path(tmp), n, n_accounts)
+            return await _run(dsn, Path(tmp), n, n_accounts)
         finally:
             stop_embedded(pgdata)
 
 
-async def _run(dsn: str, tmp: Path, n: int, n_accounts: int) -> None:
+async def _run(dsn: str, tmp: Path, n: int, n_accounts: int) -> dict[str, Any]:
     accounts = [f"acct-{i}" for i in range(n_accounts)]
     rows = make_rows(n, accounts)
     pool = await asyncpg.create_pool(dsn, min_size=4, max_size=4)
@@ -181,6 +194,12 @@ async def _run(dsn: str, tmp: Path, n: int, n_accounts: int) -> None:
         t = time.perf_counter()
         await asyncio.gather(*(post(b) for b in bodies))
         figures[f"HTTP /v1/batch ({len(bodies)} requests)"] = n / (time.perf_counter() - t)
+        assert await pool.fetchval("SELECT count(*) FROM usage_events") == n
+        await clear()
+        with model_only():
+            t = time.perf_counter()
+            await asyncio.gather(*(post(b) for b in bodies))
+            figures["HTTP, every call through SegmentCall"] = n / (time.perf_counter() - t)
     server.shutdown()
     assert await pool.fetchval("SELECT count(*) FROM usage_events") == n
     await pool.close()
@@ -188,15 +207,53 @@ async def _run(dsn: str, tmp: Path, n: int, n_accounts: int) -> None:
     base = figures["bare COPY"]
     print(f"{n:,} usage events, {n_accounts} accounts, one machine (2 cores shared)")
     for name, rate in figures.items():
-        print(f"  {name:<36} {rate:>10,.0f} events/s   {rate / base:5.2f}x bare COPY")
+        print(f"  {name:<40} {rate:>10,.0f} events/s   {rate / base:5.2f}x bare COPY")
+    return {
+        "events": n,
+        "accounts": n_accounts,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "events_per_second": {k: round(v) for k, v in figures.items()},
+        "ratio_to_bare_copy": {k: round(v / base, 2) for k, v in figures.items()},
+    }
+
+
+async def scenario(n: int, res: ScenarioResult) -> None:
+    """The `bulk` scenario of `make bench`: run() as result rows, each against the COPY."""
+    r = await run(n, 100)
+    res.details.update(r)
+    rates, base = r["events_per_second"], r["events_per_second"]["bare COPY"]
+    for name, rate in rates.items():
+        if name != "bare COPY":
+            res.add(
+                f"usage events/s: {name}",
+                rate,
+                "events/s",
+                "events/s, one bare COPY of the same rows",
+                base,
+                notes=f"{n:,} events, 100 accounts; goal >= 0.5x for the file and HTTP paths",
+            )
+
+
+@contextlib.contextmanager
+def model_only() -> Iterator[None]:
+    """Every Segment call through SegmentCall (no fast path): the path before it."""
+    fast = domain.ingest._segment_fast
+    domain.ingest._segment_fast = lambda *args: None
+    try:
+        yield
+    finally:
+        domain.ingest._segment_fast = fast
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.bulk_ingest", description=__doc__)
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--accounts", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
-    asyncio.run(run(args.events, args.accounts))
+    result = asyncio.run(run(args.events, args.accounts))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

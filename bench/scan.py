@@ -100,3 +100,17 @@ async def run(
                 "workflows not included"
             ),
         )
+        if serial := r.get("scheduled_serial"):
+            res.add(
+                f"s of the scheduled scan of {n:,} accounts without the overlap of facts SQL "
+                "and scoring (one part per chunk)",
+                serial["seconds"],
+                "s",
+                "s, the bare SQL aggregation over raw events",
+                r["seconds_bare_sql_raw_same_day"],
+                notes=(
+                    f"the path before the overlap, a day later on the same data: facts and "
+                    f"scoring {serial['seconds_facts']} s, save {serial['seconds_save']} s; "
+                    f"with the overlap (parts of {sc.get('part_size')}): {sc['seconds']} s"
+                ),
+            )

@@ -1,10 +1,12 @@
 """One portfolio scan in a process of its own, for its wall time and peak RSS (not a test).
 
-    .venv/bin/python -m bench.scheduled_scan DSN AS_OF [--chunk 1000] [--whole]
+    .venv/bin/python -m bench.scheduled_scan DSN AS_OF [--chunk 1000] [--part-size 250] [--whole]
 
 Default: the scheduled scan's path, `scan_chunk` (activities/health.py) chunk after
 chunk as PortfolioScanWorkflow runs it (facts, scores, snapshots and findings saved,
-summaries built; no Temporal: signals off). `--whole`: the old one-pass `scan_portfolio`
+summaries built; no Temporal: signals off). `--part-size`: accounts per overlapped part
+of a chunk (ScanChunkRequest.part_size; `--part-size` = `--chunk`: no overlap, the path
+before the overlap). `--whole`: the old one-pass `scan_portfolio`
 that holds every account's facts at once. Prints one JSON line: seconds, accounts,
 chunks, the chunk timings summed, and this process's peak RSS (VmHWM) in MB.
 """
@@ -29,11 +31,16 @@ from domain.config import load_health_config  # noqa: E402
 from workflows.activity_models import ScanChunkRequest  # noqa: E402
 
 
-async def scan(dsn: str, as_of: datetime, chunk: int, whole: bool) -> dict:
+async def scan(
+    dsn: str, as_of: datetime, chunk: int, whole: bool, part_size: int | None = None
+) -> dict:
     pool = await create_pool(dsn, max_size=2)
     acts = HealthActivities(pool, load_health_config())
     t0 = time.perf_counter()
+    part = ScanChunkRequest(as_of=as_of).part_size if part_size is None else part_size
     out: dict = {"mode": "whole" if whole else "chunked", "chunk": chunk}
+    if not whole:
+        out["part_size"] = part
     try:
         if whole:
             r = await acts.scan_portfolio(ScanRequest(as_of=as_of, batch_size=chunk))
@@ -44,7 +51,13 @@ async def scan(dsn: str, as_of: datetime, chunk: int, whole: bool) -> dict:
             after, accounts, chunks, facts_s, save_s = "", 0, 0, 0.0, 0.0
             while True:
                 c = await acts.scan_chunk(
-                    ScanChunkRequest(as_of=as_of, after=after, limit=chunk, signal_accounts=False)
+                    ScanChunkRequest(
+                        as_of=as_of,
+                        after=after,
+                        limit=chunk,
+                        signal_accounts=False,
+                        part_size=part,
+                    )
                 )
                 if c.last_account_id is None:
                     break
@@ -78,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dsn")
     ap.add_argument("as_of", type=datetime.fromisoformat)
     ap.add_argument("--chunk", type=int, default=1000)
+    ap.add_argument("--part-size", type=int, default=None)
     ap.add_argument("--whole", action="store_true")
     args = ap.parse_args(argv)
-    print(json.dumps(asyncio.run(scan(args.dsn, args.as_of, args.chunk, args.whole))), flush=True)
+    result = asyncio.run(scan(args.dsn, args.as_of, args.chunk, args.whole, args.part_size))
+    print(json.dumps(result), flush=True)
     return 0
 
 

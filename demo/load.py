@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
 from demo.portfolio import REFERENCE_ACCOUNT_ID, TABLES, Portfolio, UsageEventRow
+from ingest.store import ensure_months
 
 # Serializes concurrent loaders (two `make demo` runs) on the presence check.
 _LOCK_ID = 7_246_318_002
@@ -109,6 +110,8 @@ async def load_portfolio(conn: asyncpg.Connection, portfolio: Portfolio) -> Load
             rows = getattr(portfolio, table)
             columns = list(row_class._fields)  # type: ignore[attr-defined]  # NamedTuple rows
             if table == "usage_events":
+                # the monthly partitions first (else every row lands in DEFAULT)
+                await ensure_months(conn, {r.occurred_at.astimezone(UTC).date() for r in rows})
                 status = await conn.copy_to_table(
                     table, source=_text_chunks(rows), columns=columns, format="text"
                 )

@@ -35,6 +35,7 @@ TEMPORAL_PAYLOAD_BYTES = 2 * 1024 * 1024
 # ------------------------------------------------------------- what we allow
 
 ID_MAX = 200  # customer record ids: part of primary keys and idempotency keys
+EVENT_TYPE_MAX = 100  # usage event types (a Segment track call's event name)
 NAME_MAX = 200  # people and account names: search attributes, mail headers
 SHORT_TEXT_MAX = 2_000  # titles, roles, reasons, single-line notes
 TEXT_MAX = 20_000  # ticket bodies, comments, notes
@@ -77,6 +78,14 @@ def _utf8_within(limit: int) -> Callable[[str], str]:
 RecordId = Annotated[
     str,
     Field(min_length=1, max_length=ID_MAX),
+    AfterValidator(_header_safe),
+    AfterValidator(_no_nul),
+]
+# A Field(max_length=...) on a RecordId field does not override the RecordId's own limit
+# (that one wins), so a stricter id is its own type.
+EventType = Annotated[
+    str,
+    Field(min_length=1, max_length=EVENT_TYPE_MAX),
     AfterValidator(_header_safe),
     AfterValidator(_no_nul),
 ]

@@ -22,6 +22,7 @@ from domain.limits import (
     PG_NUMERIC_12_2_MAX,
     PG_NUMERIC_14_2_MAX,
     QUANTITY_MAX,
+    EventType,
     Finite,
     Name,
     OneLine,
@@ -44,7 +45,7 @@ class _Strict(BaseModel):
 class UsageEvent(_Strict):
     user_id: RecordId
     occurred_at: datetime
-    event_type: RecordId = Field(max_length=100)
+    event_type: EventType
     quantity: Finite = Field(default=1, ge=0, le=QUANTITY_MAX)
 
 

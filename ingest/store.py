@@ -1,18 +1,22 @@
 """The one write path of usage rows: files, the Segment endpoint and the `usage` signal.
 
-One statement per chunk: the rows go in as arrays (`unnest`), rows of known
-accounts are inserted with `ON CONFLICT DO NOTHING` on the per-account
-message id (migration 008), rows of unknown accounts go to `usage_quarantine`
-(held once per message id), and what was written comes back per account
-(count, latest `occurred_at`) for the coalesced signal.
+One statement per chunk: the rows go in as arrays (`unnest`); for rows of known
+accounts the per-account message id is claimed in `usage_message_ids` with
+`ON CONFLICT DO NOTHING` (migration 013: usage_events is partitioned by month,
+so it cannot hold the unique index itself) and only the rows whose id was
+claimed now are inserted (the first of a repeated id within a chunk); rows of
+unknown accounts go to `usage_quarantine` (held once per message id), and what
+was written comes back per account (count, latest `occurred_at`) for the
+coalesced signal. The monthly partitions the rows need are created first
+(`usage_events_ensure_months`, once per month and process).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 
@@ -21,18 +25,29 @@ from domain.ingest import IngestEvent
 _SQL = """
 WITH src AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
-                         $6::float8[])
-        AS s(account_id, message_id, user_id, occurred_at, event_type, quantity)
+                         $6::float8[]) WITH ORDINALITY
+        AS s(account_id, message_id, user_id, occurred_at, event_type, quantity, n)
 ),
 known AS (
     SELECT src.*, EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = src.account_id) AS ok
     FROM src
 ),
+claimed AS (  -- ids new to usage_message_ids; a concurrent writer of the same id waits, skips
+    INSERT INTO usage_message_ids (account_id, message_id)
+    SELECT DISTINCT account_id, message_id FROM known WHERE ok AND message_id IS NOT NULL
+    ORDER BY 1, 2  -- one lock order for concurrent writers
+    ON CONFLICT (account_id, message_id) DO NOTHING
+    RETURNING account_id, message_id
+),
 ins AS (
     INSERT INTO usage_events (account_id, message_id, user_id, occurred_at, event_type, quantity)
     SELECT account_id, message_id, user_id, occurred_at, event_type, quantity::numeric
-    FROM known WHERE ok
-    ON CONFLICT (account_id, message_id) DO NOTHING
+    FROM (SELECT DISTINCT ON (k.account_id, k.message_id) k.*
+          FROM known k JOIN claimed c USING (account_id, message_id)
+          ORDER BY k.account_id, k.message_id, k.n) first
+    UNION ALL  -- rows without an id never collide
+    SELECT account_id, message_id, user_id, occurred_at, event_type, quantity::numeric
+    FROM known WHERE ok AND message_id IS NULL
     RETURNING account_id, occurred_at
 ),
 held AS (
@@ -48,6 +63,14 @@ FROM ins GROUP BY account_id
 UNION ALL
 SELECT account_id, count(*), NULL, true FROM held GROUP BY account_id
 """
+
+
+async def ensure_months(conn: asyncpg.Connection, months: Iterable[date]) -> list[str]:
+    """Create the monthly partitions of usage_events these months need (any day of each
+    month, UTC); returns the partitions created. Months that exist cost one catalog lookup
+    each, without a lock."""
+    made = await conn.fetchval("SELECT usage_events_ensure_months($1::date[])", sorted(set(months)))
+    return list(made or [])
 
 
 @dataclass
@@ -83,16 +106,21 @@ async def store_usage(
     result = StoreResult(received=len(events))
     if not events:
         return result
-    rows = await conn.fetch(
-        _SQL,
-        [e.account_id for e in events],
-        [e.message_id for e in events],
-        [e.user_id for e in events],
-        [e.occurred_at for e in events],
-        [e.event_type for e in events],
-        [e.quantity for e in events],
-        source,
-    )
+    await ensure_months(conn, {e.occurred_at.astimezone(UTC).date().replace(day=1) for e in events})
+    async with conn.transaction():
+        # this statement claims its ids itself: the insert trigger must not register them
+        await conn.execute("SELECT set_config('vim.usage_ids_claimed', 'on', true)")
+        rows = await conn.fetch(
+            _SQL,
+            [e.account_id for e in events],
+            [e.message_id for e in events],
+            [e.user_id for e in events],
+            [e.occurred_at for e in events],
+            [e.event_type for e in events],
+            [e.quantity for e in events],
+            source,
+        )
+        await conn.execute("SELECT set_config('vim.usage_ids_claimed', 'off', true)")
     for r in rows:
         if r["held"]:
             result.quarantined += r["n"]

@@ -64,6 +64,10 @@ class ScanChunkRequest(BaseModel):
     limit: int = Field(default=1000, ge=1, le=20_000)
     signal_accounts: bool = True  # hand each running account workflow its summary
     interval_seconds: int = Field(default=86_400, ge=60)  # the schedule's, told to accounts
+    # Accounts per part of the chunk: Postgres computes a part's facts while this worker
+    # scores the previous part (activities/health.py assess_pipelined). `limit` or more:
+    # one part, facts then scoring one after the other.
+    part_size: int = Field(default=250, ge=1)
 
 
 class ScanChunkResult(BaseModel):

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 
-from activities.health import assess_portfolio, assess_with_facts
+from activities.health import assess_pipelined, assess_portfolio, assess_with_facts
 from activities.snapshots import save_assessments
 from demo.load import load_portfolio
 from demo.portfolio import generate_portfolio
@@ -47,3 +47,21 @@ async def test_portfolio_and_per_account_paths_are_identical(db: asyncpg.Connect
     for bad in portfolio.bad_rows:
         issues = everyone[bad.account_id][1].snapshot.data_issues
         assert any(i.table == bad.table for i in issues), bad
+
+
+async def test_scheduled_scan_parts_score_like_one_pass(db: asyncpg.Connection) -> None:
+    """The scheduled scan scores a chunk in overlapped parts (facts of the next part while a
+    thread scores this one): every account gets the assessment of the one-pass path."""
+    portfolio = generate_portfolio(7, AS_OF_DAY, 60)
+    await load_portfolio(db, portfolio)
+    await save_assessments(
+        db, list((await assess_portfolio(db, T - timedelta(days=7), CONFIG)).values())
+    )
+
+    everyone = await assess_with_facts(db, T, CONFIG)
+    parted = await assess_pipelined(db, T, CONFIG, sorted(everyone), 7)
+    assert set(parted) == set(everyone) == set(portfolio.account_ids)
+    for account_id, (facts, assessment) in everyone.items():
+        assert parted[account_id][0] == facts, account_id
+        assert parted[account_id][1].model_dump() == assessment.model_dump(), account_id
+    assert any(a.snapshot.drivers for _, a in parted.values())  # previous snapshots used

@@ -1,7 +1,8 @@
-"""The daily usage rollup (migration 009): facts read from it equal facts read from raw
-usage_events, field for field, on the demo portfolio and on rows placed on the edges of
-days and windows; the rollup follows every write (COPY, the ingest write path, plain
-INSERT, UPDATE, DELETE, TRUNCATE) and holds only valid rows."""
+"""The usage rollup (migration 010: usage_type_daily, usage_user_month): facts read from
+it equal facts read from raw usage_events, field for field, on the demo portfolio and on
+rows placed on the edges of days, months and windows; the rollup follows every write
+(COPY, the ingest write path, plain INSERT, UPDATE, DELETE, TRUNCATE) and holds only valid
+rows."""
 
 from __future__ import annotations
 
@@ -21,24 +22,43 @@ from ingest.store import store_usage
 AS_OF_DAY = date(2026, 11, 21)
 T = datetime.combine(AS_OF_DAY, time(), UTC)
 CONFIG = load_health_config()
+M_NOV, M_DEC, M_MAR = (datetime(2026, m, 1, tzinfo=UTC) for m in (11, 12, 3))
+# as_of dates whose windows start or end on month edges, or span a short February
+AS_OFS = (
+    T,
+    T - timedelta(days=1),
+    T + timedelta(days=1),
+    M_NOV,
+    M_DEC,
+    M_MAR,
+    datetime(2026, 5, 1, tzinfo=UTC),
+    datetime(2026, 4, 30, tzinfo=UTC),
+)
 
-# What the rollup must hold: the valid raw rows grouped by account, UTC day (00:00, 24:00],
-# user and event type.
-FROM_RAW = """
-SELECT account_id, ((occurred_at - interval '1 microsecond') AT TIME ZONE 'UTC')::date AS day,
-       user_id, event_type, count(*) AS events, sum(quantity) AS quantity
-FROM usage_events
-WHERE quantity >= 0 AND quantity < 'Infinity'::numeric AND btrim(event_type) <> ''
-GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"""
-ROLLUP = """SELECT account_id, day, user_id, event_type, events, quantity FROM usage_daily
-ORDER BY 1, 2, 3, 4"""
+# What the rollup must hold: the valid raw rows grouped by account, UTC day (00:00, 24:00]
+# and event type; and per account, UTC month, user and event type a mask of the days.
+VALID = "quantity >= 0 AND quantity < 'Infinity'::numeric AND btrim(event_type) <> ''"
+DAY = "((occurred_at - interval '1 microsecond') AT TIME ZONE 'UTC')::date"
+TYPES_FROM_RAW = f"""
+SELECT account_id, {DAY} AS day, event_type, count(*) AS events, sum(quantity) AS quantity
+FROM usage_events WHERE {VALID} GROUP BY 1, 2, 3"""
+TYPES = "SELECT account_id, day, event_type, events, quantity FROM usage_type_daily"
+# the days as a sorted array, computed differently from the migration (no bit arithmetic)
+USERS_FROM_RAW = f"""
+SELECT account_id, date_trunc('month', {DAY}::timestamp)::date AS month, user_id, event_type,
+       array_agg(DISTINCT extract(day FROM {DAY})::int) AS days
+FROM usage_events WHERE {VALID} GROUP BY 1, 2, 3, 4"""
+USERS = """
+SELECT account_id, month, user_id, event_type,
+       ARRAY(SELECT d FROM generate_series(1, 31) d WHERE days & (1 << (31 - d)) <> 0) AS days
+FROM usage_user_month"""
 
 
 async def _rollup_matches_raw(db: asyncpg.Connection) -> None:
-    """usage_daily holds exactly the valid raw rows, rolled up (compared in Postgres)."""
-    r, f = ROLLUP.rsplit("ORDER BY", 1)[0], FROM_RAW.rsplit("ORDER BY", 1)[0]
-    assert await db.fetchval(f"SELECT count(*) FROM (({r}) EXCEPT ALL ({f})) x") == 0
-    assert await db.fetchval(f"SELECT count(*) FROM (({f}) EXCEPT ALL ({r})) x") == 0
+    """The rollup holds exactly the valid raw rows, rolled up (compared in Postgres)."""
+    for r, f in ((TYPES, TYPES_FROM_RAW), (USERS, USERS_FROM_RAW)):
+        assert await db.fetchval(f"SELECT count(*) FROM (({r}) EXCEPT ALL ({f})) x") == 0
+        assert await db.fetchval(f"SELECT count(*) FROM (({f}) EXCEPT ALL ({r})) x") == 0
 
 
 async def _same_facts(db: asyncpg.Connection, as_of: datetime, windows: Windows) -> int:
@@ -93,6 +113,16 @@ async def test_edges_of_days_bad_rows_and_every_kind_of_write(db: asyncpg.Connec
         T - timedelta(days=90),
         T - timedelta(days=90) + tiny,
         T - timedelta(days=84, hours=12),  # the weeks series' edge
+        # month edges: 00:00 on the 1st belongs to the last day of the month before
+        M_NOV,
+        M_NOV + tiny,
+        M_NOV - tiny,
+        M_DEC,
+        M_MAR,  # Feb 28 (a short month)
+        M_MAR + tiny,
+        M_MAR - timedelta(days=1),
+        datetime(2026, 1, 31, 12, tzinfo=UTC),  # a 31st: the month's lowest bit
+        datetime(2026, 10, 31, 23, tzinfo=UTC),
     ]
     events = [
         build_event(
@@ -123,9 +153,10 @@ async def test_edges_of_days_bad_rows_and_every_kind_of_write(db: asyncpg.Connec
 
     async def check() -> None:
         await _rollup_matches_raw(db)
-        assert len(await db.fetch(ROLLUP)) > 5
-        for as_of in (T, T - timedelta(days=1), T + timedelta(days=1)):
+        assert await db.fetchval("SELECT count(*) FROM usage_user_month") > 5
+        for as_of in AS_OFS:
             await _same_facts(db, as_of, CONFIG.windows)
+            await _same_facts(db, as_of, Windows(activity_days=13, adoption_days=100))
 
     await check()
     facts = (await fetch_facts(db, T, CONFIG.windows, usage_source="rollup"))["edge"]
@@ -136,11 +167,23 @@ async def test_edges_of_days_bad_rows_and_every_kind_of_write(db: asyncpg.Connec
         "UPDATE usage_events SET occurred_at = occurred_at - interval '1 day' WHERE user_id = 'u3'"
     )
     await check()
+    # an update across a month edge: the day leaves one month's row for the other's
+    await db.execute(
+        "UPDATE usage_events SET occurred_at = occurred_at + interval '1 hour' "
+        "WHERE occurred_at IN ($1, $2)",
+        M_NOV - tiny,
+        M_MAR - timedelta(days=1),
+    )
+    await check()
+    # a delete that leaves other days of the same user, type and month on file
+    await db.execute("DELETE FROM usage_events WHERE occurred_at = $1", M_NOV + tiny)
+    await check()
     await db.execute("DELETE FROM usage_events WHERE user_id = 'u0'")
     await check()
-    assert not await db.fetchval("SELECT count(*) FROM usage_daily WHERE user_id = 'u0'")
+    assert not await db.fetchval("SELECT count(*) FROM usage_user_month WHERE user_id = 'u0'")
     await db.execute("TRUNCATE usage_events")
-    assert await db.fetchval("SELECT count(*) FROM usage_daily") == 0
+    assert await db.fetchval("SELECT count(*) FROM usage_user_month") == 0
+    assert await db.fetchval("SELECT count(*) FROM usage_type_daily") == 0
 
 
 def test_the_rollup_is_read_at_midnight_only() -> None:

@@ -101,3 +101,30 @@ def test_header_bound_text_in_a_delivery_is_one_clean_line() -> None:
         subject="Hi\nthere",
     )
     assert (req.to_name, req.subject) == ("Dana Bcc: x@evil.example", "Hi there")
+
+
+def test_an_event_type_has_one_limit_on_every_way_in() -> None:
+    """100 characters, whether it comes in a usage signal, a file row or a Segment call
+    (a Field(max_length) on a RecordId field used to be ignored: files took 200)."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from domain.ingest import build_event, row_error, segment_usage
+    from domain.limits import EVENT_TYPE_MAX
+    from domain.messages import UsageEvent
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    ok, long = "e" * EVENT_TYPE_MAX, "e" * (EVENT_TYPE_MAX + 1)
+    assert UsageEvent(user_id="u", occurred_at=at, event_type=ok).event_type == ok
+    with pytest.raises(ValidationError, match="at most 100 characters"):
+        UsageEvent(user_id="u", occurred_at=at, event_type=long)
+    row = {"account_id": "a", "user_id": "u", "occurred_at": "2026-01-01T00:00:00Z"}
+    assert build_event({**row, "event_type": ok}).event_type == ok
+    with pytest.raises(ValidationError) as err:
+        build_event({**row, "event_type": long})
+    assert "event_type" in row_error(err.value)
+    call = {"type": "track", "userId": "u", "context": {"groupId": "a"}, "timestamp": "2026-01-01T00:00:00Z"}  # fmt: skip
+    assert segment_usage({**call, "event": ok}, at, "track") is not None
+    with pytest.raises((ValidationError, ValueError), match="100"):
+        segment_usage({**call, "event": long}, at, "track")
