@@ -164,23 +164,37 @@ def _plan_text(**kw: object) -> tuple[str, str]:
     return out.headline, out.paragraphs[0]
 
 
-def test_plan_text_counts_and_verbs_agree_and_a_reached_first_value_is_not_a_target() -> None:
-    _, one = _plan_text(
-        modules_to_train=1, modules_in_use=1, use_cases_supported=3, use_cases_to_embed=1,
-        criteria_count=1,
-    )  # fmt: skip
-    assert "Training covers 1 licensed module, already in use; " in one
-    assert "1 use case of 3 still needs embedding" in one
-    assert "The approved success criterion is a milestone too, on its own day." in one
-    _, many = _plan_text(
-        modules_to_train=2, modules_in_use=1, use_cases_supported=5, use_cases_to_embed=3,
-        criteria_count=3,
-    )  # fmt: skip
-    assert "Training covers 2 licensed modules, 1 of them in use today; " in many
-    assert "3 use cases of 5 still need embedding" in many
-    assert "The 3 approved success criteria are milestones too" in many
-    _, seen = _plan_text(modules_to_train=2, modules_in_use=2, use_cases_supported=1)
-    assert "2 licensed modules, all of them in use today; its one use case already shows" in seen
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        (
+            (1, 1, 3, 1, 1),
+            [
+                "Training covers 1 licensed module, already in use; ",
+                "1 use case of 3 still needs embedding",
+                "The approved success criterion is a milestone too, on its own day.",
+            ],
+        ),
+        (
+            (2, 1, 5, 3, 3),
+            [
+                "Training covers 2 licensed modules, 1 of them in use today; ",
+                "3 use cases of 5 still need embedding",
+                "The 3 approved success criteria are milestones too",
+            ],
+        ),
+        ((2, 2, 1, 0, 0), ["all of them in use today; its one use case already shows"]),
+    ],
+)
+def test_plan_text_counts_and_verbs_agree(
+    counts: tuple[int, int, int, int, int], expected: list[str]
+) -> None:
+    keys = ("modules_to_train", "modules_in_use", "use_cases_supported", "use_cases_to_embed", "criteria_count")  # fmt: skip
+    _, text = _plan_text(**dict(zip(keys, counts, strict=True)))
+    assert [e for e in expected if e not in text] == [], text
+
+
+def test_a_reached_first_value_heads_the_plan_instead_of_its_target() -> None:
     head, reached = _plan_text(first_value_on=date(2026, 12, 20), first_value_days=19)
     assert head == (
         "Acme: onboarding plan, first value reached on 2026-12-20 "
