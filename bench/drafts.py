@@ -447,6 +447,15 @@ def audit_draft(d: Draft, src: Sources, start: date, end: date) -> list[Finding]
             bad("nothing below", f"'{m.group(0)}' but no list follows")
     for m in _PATH.finditer(text):
         bad("disk path", f"links to a file path on the worker: {m.group(1)[:80]}")
+    # -- wording a reader trips on: a count of nothing, a hedged plural, a score without a band
+    for m in re.finditer(r"\b(?:none of the 0|all 1) \w+", text):
+        bad("count wording", f"'{m.group(0)}'")
+    for m in re.finditer(r"\b\w+\(s\)", text):
+        bad("plural", f"'{m.group(0)}': a count and its noun should agree")
+    for m in re.finditer(r"\b[Aa] (?:8\d*|11|18)(?:\.\d+)?%", text):
+        bad("article", f"'{m.group(0)}': an eight, eleven or eighteen takes 'an'")
+    for m in re.finditer(r"\d+(?:\.\d+)?/100 \(UNSCORED\)", text):
+        bad("contradiction", f"'{m.group(0)}': a health score told with an UNSCORED band")
     if re.search(r"Why: risk confirmed|main cause: Why:", text):
         bad("garbled", "'Why:' label pasted into a sentence")
     return out

@@ -34,7 +34,8 @@ CATEGORY_HEADINGS: dict[str, str] = {
     "renewal": "Renewals coming up",
     "opportunity": "Opportunities",
     "qbr": "QBRs ready for review",
-    "reminder": "Stalled phase gates",
+    # Gate nudges, action chases, meeting prep and follow-ups, CRM hygiene, touchpoints.
+    "reminder": "Reminders and follow-ups",
     "onboarding": "Onboarding drafts (briefs, questionnaires, CS plans)",
 }
 

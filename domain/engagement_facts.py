@@ -14,7 +14,7 @@ from domain.draft_facts import common
 from domain.engagement import ASK_LABELS, AdvocacyConfig, AdvocacyInputs
 from domain.feedback import FeedbackDigest
 from domain.handoff import Handoff
-from domain.health import fmt_pct, plural
+from domain.health import a_or_an, fmt_pct, plural
 from domain.messages import FeatureReleasedSignal
 from domain.narrative import (
     AdoptionCampaignFacts,
@@ -127,7 +127,7 @@ def adoption_campaign_facts(
         more = g.audience - len(g.audience_sample)
         who = ", ".join(g.audience_sample) + (f" and {more} more" if more > 0 else "")
         evidence.append(
-            f"{g.label}: {fmt_pct(g.rate)} of active users vs a {fmt_pct(g.benchmark)} benchmark; "
+            f"{g.label}: {fmt_pct(g.rate)} of active users vs {a_or_an(fmt_pct(g.benchmark))} {fmt_pct(g.benchmark)} benchmark; "
             f"for {plural(g.audience, 'user')}" + (f" ({roles})" if roles else "") + f": {who}"
         )
     actions = [

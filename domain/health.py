@@ -59,6 +59,7 @@ row is listed in ``data_issues``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -114,6 +115,17 @@ def fmt_money(x: float | None) -> str:
 def fmt_pct(share: float, digits: int = 0) -> str:
     """0.253 -> '25%'."""
     return f"{fmt_num(share * 100, digits)}%"
+
+
+def a_or_an(figure: str) -> str:
+    """The article a figure is read with: 'an 80%', 'an 11%', 'an 8-hour', 'a 50%'."""
+    digits = re.match(r"[\d,]+", figure.lstrip("$"))
+    if figure.startswith("$") or not digits:
+        return "a"
+    whole = digits.group(0).replace(",", "")
+    # eight..., eleven, eighteen (and eleven/eighteen thousand, million ...)
+    spoken_vowel = whole.startswith("8") or (whole[:2] in ("11", "18") and len(whole) % 3 == 2)
+    return "an" if spoken_vowel else "a"
 
 
 _utc = as_utc  # one definition: domain/format.py

@@ -65,6 +65,17 @@ def _who(s: StakeholderRecord) -> str:
     return f"{s.name} ({s.title or s.role or 'no title'})"
 
 
+def _none_of(present: list[StakeholderRecord], what: str) -> str:
+    """'none of the 2 active stakeholders is ...', worded for one and for nobody on record."""
+    if not present:
+        return f"no active stakeholder on record, so nobody {what}"
+    if len(present) == 1:
+        return (
+            f"the only active stakeholder, {_who(present[0])}, {what.replace('is ', 'is not ', 1)}"
+        )
+    return f"none of the {len(present)} active stakeholders {what}"
+
+
 def crm_hygiene(
     stakeholders: list[StakeholderRecord],
     contract: ContractRecord | None,
@@ -85,7 +96,7 @@ def crm_hygiene(
             HygieneFinding(
                 check="no_champion",
                 subject="account",
-                detail=f"none of the {len(present)} active stakeholders is marked champion",
+                detail=_none_of(present, "is marked champion"),
                 fix="Mark the person who drives adoption as champion (stakeholder signal with "
                 "is_champion: true), or find one at the next meeting",
             )
@@ -95,7 +106,7 @@ def crm_hygiene(
             HygieneFinding(
                 check="no_sponsor",
                 subject="account",
-                detail=f"none of the {len(present)} active stakeholders is the executive sponsor",
+                detail=_none_of(present, "is the executive sponsor"),
                 fix="Ask the account rep to introduce the executive who owns the outcome, and "
                 "record them (stakeholder signal with role: executive_sponsor)",
             )

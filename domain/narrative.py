@@ -38,7 +38,7 @@ from domain.delivery import (
     render_sections_markdown,
 )
 from domain.format import clip, validation_errors
-from domain.health import fmt_money, fmt_num, fmt_pct, plural
+from domain.health import UNSCORED, a_or_an, fmt_money, fmt_num, fmt_pct, plural
 
 NarrativePurpose = Literal[
     "churn_risk",
@@ -131,7 +131,8 @@ class NarrativeFacts(BaseModel):
         out: dict[str, float | int | str] = {}
         for k in self.metric_fields():
             v = getattr(self, k)
-            if v is None or v == "" or isinstance(v, list | dict):
+            # A flag is no figure: "To owner | 1" tells a reader nothing (the text says it).
+            if v is None or v == "" or isinstance(v, bool | list | dict):
                 continue
             out[k] = v if isinstance(v, int | float | str) else str(v)
         return out
@@ -1192,6 +1193,9 @@ def _unquoted(items: list[str], quoted: str | None, limit: int) -> list[str]:
 def _score_clause(m: _M, prev_key: str | None = None) -> str | None:
     if not m.has("score"):
         return None
+    if m.has("band") and m.f("band") == UNSCORED:
+        # The score of too little data is kept for analysts, never told as health.
+        return "is UNSCORED (too little data for a health score)"
     clause = f"scores {m.f('score')}"
     if m.has("band"):
         clause += f" ({m.f('band')})"
@@ -1299,7 +1303,13 @@ def _t_qbr_health(facts: QbrHealthFacts) -> NarrativeBody:
             if m.has("band_prev") and m.f("band_prev") != m.f("band") and facts.snapshots >= 2
             else ""
         )
-    drivers = f"What moved it most: {_strip_period(facts.evidence[0])}" if facts.evidence else None
+    # The drivers are the latest snapshot's (against the one before it), not the period's:
+    # "What moved it most" read a +2.5 point driver as the cause of a 16-point fall.
+    drivers = (
+        f"Since the previous snapshot: {_strip_period(facts.evidence[0])}"
+        if facts.evidence
+        else None
+    )
     para = _paragraph([trend, band, drivers], 2, 3, ["Health history is limited for this period"])
     headline = f"Health {m.f('score') or 'n/a'}" + (f", {m.f('band')}" if m.has("band") else "")
     return NarrativeBody(
@@ -1320,7 +1330,9 @@ def _t_qbr_roi(facts: QbrRoiFacts) -> NarrativeBody:
             else ""
         )
         if m.has("hours_saved")
-        else None
+        # No figure to report: say so, not a "Value delivered" heading over no value.
+        else f"Over {period}, no tracked activity of {name} saved measurable time, "
+        "so there is no value to report for this period"
     )
     s2 = (
         f"That is {m.f('roi_multiple')} the pro-rated subscription cost of {m.f('period_cost')}"
@@ -1341,7 +1353,7 @@ def _t_qbr_roi(facts: QbrRoiFacts) -> NarrativeBody:
     headline = (
         f"About {m.f('value_usd')} of value delivered ({m.f('hours_saved')} hours saved)"
         if m.has("value_usd", "hours_saved")
-        else "Value delivered this period"
+        else "No value measured from product usage this period"
     )
     return NarrativeBody(
         headline=headline, paragraphs=[para], bullets=_unquoted(facts.evidence, top, 5)
@@ -1366,7 +1378,7 @@ def _t_qbr_adoption(facts: QbrAdoptionFacts) -> NarrativeBody:
         else None
     )
     s3 = (
-        f"The largest gap is {m.f('top_gap_feature')} at {m.f('top_gap_rate')} of active users against a {m.f('top_gap_benchmark')} benchmark"
+        f"The largest gap is {m.f('top_gap_feature')} at {m.f('top_gap_rate')} of active users against {a_or_an(m.f('top_gap_benchmark') or '')} {m.f('top_gap_benchmark')} benchmark"
         if m.has("top_gap_feature", "top_gap_rate", "top_gap_benchmark")
         else None
     )
@@ -1562,17 +1574,14 @@ def _t_mura(facts: MuraFacts) -> NarrativeBody:
     )
     s3 = "Spiky use like this usually means the product is not yet embedded in a weekly workflow"
     para = _paragraph([s1, s2, s3], 2, 3, [])
-    steps = _steps(
-        facts,
-        [
-            "Find the one recurring workflow the team should run every week and agree it with the champion",
-            "Run a 45-minute hands-on session for the least active users",
-            "Set an in-product nudge or scheduled report so the workflow starts without a reminder",
-            "Check weekly active users again in 4 weeks",
-        ],
-        2,
-        7,
-    )
+    # The rule's play ("Targeted adoption & training plan") is the page itself; these are its
+    # steps (as the muda plan's): the play's name listed as a step crowded out three of them.
+    steps = [
+        "Find the one recurring workflow the team should run every week and agree it with the champion",
+        "Run a 45-minute hands-on session for the least active users",
+        "Set an in-product nudge or scheduled report so the workflow starts without a reminder",
+        "Check weekly active users again in 4 weeks",
+    ]
     return NarrativeBody(
         headline=headline, paragraphs=[para], bullets=facts.evidence[:6], actions=steps
     )
@@ -1686,8 +1695,12 @@ def _t_post_mortem(facts: PostMortemFacts) -> NarrativeBody:
 def _t_nudge(facts: NudgeFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
     headline = f"{name}: {facts.phase} gate waiting {m.f('days_in_phase')}"
+    sla = facts.sla_days
+    # The first nudge comes on the SLA's last day: "past" only once the days exceed it.
     s1 = f"{name} has been in {facts.phase} for {m.f('days_in_phase')}" + (
-        f", past its {m.f('sla_days')} SLA" if m.has("sla_days") else ""
+        f", {'past' if facts.days_in_phase > sla else 'the whole of'} its {sla}-day SLA"
+        if sla
+        else ""
     )
     s2 = f"The gate still needs: {facts.missing}"
     s3 = f"This is reminder {facts.nudges_sent}"
@@ -1869,11 +1882,15 @@ def _t_cs_plan(facts: CsPlanFacts) -> NarrativeBody:
 
 def _t_onboarding_plan(facts: OnboardingPlanFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
+    reached = m.has("first_value_on", "first_value_days")
     headline = (
-        f"{name}: onboarding plan, first value by {facts.first_value_target_on} "
+        f"{name}: onboarding plan, first value reached on {facts.first_value_on} "
+        f"({m.f('first_value_days')} from the handoff, target {m.f('ttfv_target_days')})"
+        if reached
+        else f"{name}: onboarding plan, first value by {facts.first_value_target_on} "
         f"({m.f('ttfv_target_days')} from the handoff)"
     )
-    if m.has("first_value_on", "first_value_days"):
+    if reached:
         s1 = (
             f"First value was reached on {facts.first_value_on}, {m.f('first_value_days')} after "
             f"the handoff on {facts.handed_off_on}, against a target of {m.f('ttfv_target_days')}"
@@ -1884,20 +1901,32 @@ def _t_onboarding_plan(facts: OnboardingPlanFacts) -> NarrativeBody:
             f"{facts.handed_off_on}: onboarding complete by {facts.onboarding_target_on}, "
             f"first value by {facts.first_value_target_on}"
         )
-    s2 = (
-        f"Training covers {plural(facts.modules_to_train, 'licensed module')}, "
-        f"{facts.modules_in_use} of them in use today; "
-        + (
-            f"{plural(facts.use_cases_to_embed, 'use case')} of {facts.use_cases_supported} "
-            "still need embedding in the customer's workflows"
-            if facts.use_cases_to_embed
-            else f"all {plural(facts.use_cases_supported, 'use case')} already show in telemetry"
-        )
+    # Counts and verbs agree: "1 use case of 3 still needs", "the 1 approved criterion is".
+    trained, in_use = facts.modules_to_train, facts.modules_in_use
+    training = f"Training covers {plural(trained, 'licensed module')}" + (
+        f", {'already in use' if trained == 1 else 'all of them in use today'}"
+        if in_use >= trained > 0
+        else f", {in_use} of them in use today"
     )
+    embed, supported = facts.use_cases_to_embed, facts.use_cases_supported
+    if embed:
+        embedding = (
+            f"{plural(embed, 'use case')} of {supported} still "
+            f"{'needs' if embed == 1 else 'need'} embedding in the customer's workflows"
+        )
+    elif supported == 1:
+        embedding = "its one use case already shows in telemetry"
+    else:
+        embedding = f"all {plural(supported, 'use case')} already show in telemetry"
+    s2 = f"{training}; {embedding}"
+    n = facts.criteria_count
     s3 = (
-        f"The {plural(facts.criteria_count, 'approved success criterion', 'approved success criteria')} "
-        "are milestones too, each on its own day"
-        if facts.criteria_count
+        (
+            "The approved success criterion is a milestone too, on its own day"
+            if n == 1
+            else f"The {n} approved success criteria are milestones too, each on its own day"
+        )
+        if n
         else None
     )
     para = _paragraph([s1, s2, s3], 2, 3, [])
@@ -1995,14 +2024,14 @@ def _t_adoption_campaign(facts: AdoptionCampaignFacts) -> NarrativeBody:
     m, name = _M(facts), facts.account_name
     headline = (
         f"{name}: adoption campaign for {facts.top_feature} ({m.f('top_feature_rate')} of "
-        f"active users vs a {m.f('top_feature_benchmark')} benchmark)"
+        f"active users vs {a_or_an(m.f('top_feature_benchmark') or '')} {m.f('top_feature_benchmark')} benchmark)"
     )
     n = facts.features_in_campaign
     s1 = (
         f"This campaign covers {plural(n, 'licensed feature')} well under "
         f"{'its' if n == 1 else 'their'} adoption benchmark over the last "
         f"{m.f('adoption_window_days')}; the largest gap is {facts.top_feature} at "
-        f"{m.f('top_feature_rate')} of active users against a {m.f('top_feature_benchmark')} benchmark"
+        f"{m.f('top_feature_rate')} of active users against {a_or_an(m.f('top_feature_benchmark') or '')} {m.f('top_feature_benchmark')} benchmark"
     )
     s2 = (
         f"The campaign is for the {plural(facts.top_feature_audience, 'user')} who would use it "

@@ -31,7 +31,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.handoff import Handoff
-from domain.health import fmt_num, fmt_pct, round_half_up
+from domain.health import fmt_num, fmt_pct, plural, round_half_up
 from domain.lifecycle import FIRST_VALUE_UTILIZATION, Phase
 from domain.limits import PG_INT_MAX, Finite, RecordId, ShortText
 
@@ -354,7 +354,7 @@ def assess_maturity(
             scored_answers += len(levels)
             if levels:
                 lvl = round_half_up(sum(levels) / len(levels), 1)
-                basis = f"{len(levels)} answer(s), mean level {fmt_num(lvl)}"
+                basis = f"{plural(len(levels), 'answer')}, mean level {fmt_num(lvl)}"
             else:
                 lvl, basis = None, "not answered"
         elif dim == "adoption":

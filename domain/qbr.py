@@ -33,7 +33,7 @@ from domain.delivery import (
     render_sections_markdown,
 )
 from domain.facts import ContractFacts as ContractInfo
-from domain.health import fmt_money, fmt_pct
+from domain.health import UNSCORED, a_or_an, fmt_money, fmt_pct
 from domain.narrative import (
     FACTS_MODELS,
     AnyFacts,
@@ -329,7 +329,10 @@ def build_qbr(data: QbrData) -> QbrDocument:
     latest = _latest(data)
     title = f"{data.account_name}: {'Pre-renewal ' if data.reason == 'pre_renewal' else ''}QBR {data.quarter_label}"
     parts = []
-    if latest and latest.score is not None:
+    if latest and latest.band == UNSCORED:
+        # Too little data for a band: its score is for analysts, not a health figure to quote.
+        parts.append("Health UNSCORED (too little data)")
+    elif latest and latest.score is not None:
         parts.append(
             f"Health {latest.score:.0f}/100" + (f" ({latest.band})" if latest.band else "")
         )
@@ -647,7 +650,7 @@ def _adoption(data: QbrData) -> QbrSection:
             fb.module, "Run a targeted enablement session on {label}"
         ).format(label=fb.label)
         recs.append(
-            f"{fb.label}: {_pct(rate)} of active users vs a {_pct(fb.benchmark)} benchmark. {play}"
+            f"{fb.label}: {_pct(rate)} of active users vs {a_or_an(_pct(fb.benchmark))} {_pct(fb.benchmark)} benchmark. {play}"
         )
     facts = QbrAdoptionFacts(**_common(data, [], recs), adoption_window_days=data.period_days)
     shown: list[QbrMetric] = []

@@ -141,7 +141,9 @@ async def _chase(ctx: PlaybookContext, due: list[AccountAction], cfg: ActionConf
         a.stored = False
         facts = chase_facts(h, now, a, cfg, to=to)
         occurrence = f"{a.action_id}:{a.chases}"
-        subject = f"Reminder: {a.text[:80]} (due {a.due_on})"
+        # The notes often carry the date already ("send the user list by 2026-12-03").
+        due_note = f" (due {a.due_on})" if a.due_on.isoformat() not in a.text[:80] else ""
+        subject = f"Reminder: {a.text[:80]}{due_note}"
         if to is not None and to.email:
             ctx.log("decision", f"action {a.action_id} overdue: reminder {a.chases} drafted to {to.name}")  # fmt: skip
             await deliver_narrative(

@@ -227,7 +227,9 @@ def _asks(ctx: PlaybookContext) -> list[str]:
     gate = lc.GATES.get(s.phase)
     missing = gate.missing(set(s.milestones)) if gate else []
     if missing:
-        out.append("Agree how to close the gate of " + s.phase.label + ": " + ", ".join(missing))
+        # The milestones by their labels, as the nudge names them (not "first_qbr_delivered").
+        labels = ", ".join(lc.MILESTONES.get(m, m) for m in missing)
+        out.append(f"Agree how to close the gate of {s.phase.label}: {labels}")
     if s.save_workflow_id and s.phase == Phase.CHURN_HANDLING:
         due = f" by {s.save_decision_due}" if s.save_decision_due else ""
         out.append(f"Get the decision on the save plan{due}")

@@ -57,3 +57,14 @@ def test_page_links_are_urls_or_outbox_names_never_worker_paths() -> None:
     assert page_link("https://notion.so/x") == "https://notion.so/x"
     assert page_link("/srv/vim/.data/outbox/pages/a.md") == "outbox pages/a.md"
     assert page_link(None) is None
+
+
+def test_reminders_are_not_all_called_stalled_phase_gates() -> None:
+    """A CRM hygiene finding or an overdue action sat under 'Stalled phase gates'."""
+    hygiene = item(1, "reminder").model_copy(update={"headline": "2 new CRM hygiene findings"})
+    chase = item(2, "reminder").model_copy(update={"headline": "action A-2 is 1 day overdue"})
+    md = render_digest(
+        "dana@example.com", "Dana Reyes", [hygiene, chase], day=date(2026, 12, 3), period="day",
+        idempotency_key="digest:day:dana:2026-12-03",
+    ).markdown  # fmt: skip
+    assert "## Reminders and follow-ups (2)" in md and "phase gate" not in md

@@ -27,3 +27,18 @@ def test_a_rubric_band_or_a_target_is_not_a_second_utilization() -> None:
         "seats active. Target: 60% of seats active by day 90."
     )
     assert "contradiction" not in _checks(text)
+
+
+def test_wording_a_reader_trips_on_is_flagged() -> None:
+    assert _checks("First: none of the 0 active stakeholders is marked champion.") == [
+        "count wording"
+    ]
+    assert _checks("Goals: level 4 (1 answer(s), mean level 4).") == ["plural"]
+    assert _checks("It scores 67/100 (UNSCORED) and churn risk LOW.") == ["contradiction"]
+    assert _checks("Search is at 0% of active users against a 80% benchmark.") == ["article"]
+    fine = (
+        "None of the 2 active stakeholders is marked champion. It is UNSCORED (too little data "
+        "for a health score). Goals: level 4 (1 answer, mean level 4). It scores 61/100 (AMBER). "
+        "Search is at 10% vs an 80% benchmark, Comments at 5% vs a 50% benchmark."
+    )
+    assert _checks(fine) == []

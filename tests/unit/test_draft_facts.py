@@ -426,6 +426,15 @@ def test_reference_muda_states_seats_dollars_and_redeployment() -> None:
     assert "re-deploy" in para and "182 days (2026-12-29)" in para
 
 
+def test_the_mura_plan_lists_its_steps_not_the_plays_name() -> None:
+    """'Targeted adoption & training plan' was listed as a step and crowded out three steps."""
+    facts = FACTS["mura_adoption_plan"]
+    assert facts.recommended_actions == ["Targeted adoption & training plan"]
+    actions = render_template(facts).actions
+    assert "Targeted adoption & training plan" not in actions
+    assert len(actions) == 4 and actions[-1] == "Check weekly active users again in 4 weeks"
+
+
 def test_a_renamed_or_missing_fact_is_an_error_not_an_empty_sentence() -> None:
     with pytest.raises(ValidationError):
         MudaFacts(account_id="a", account_name="A", unused_seat=75)  # type: ignore[call-arg]

@@ -397,3 +397,22 @@ def test_a_stakeholder_never_engaged_is_flagged_only_once_the_window_has_passed_
         ("not_engaged", "undated"),
     ]
     assert found[0].detail == "Lee Chen (no title) never engaged on record"
+
+
+def test_hygiene_wording_with_nobody_or_one_person_on_record() -> None:
+    """No 'none of the 0 active stakeholders': an account with nobody on record says so."""
+    today = date(2027, 3, 1)
+    full = ContractRecord(start_date=date(2026, 3, 1), end_date=date(2027, 3, 1), arr=1, seats_purchased=1)  # fmt: skip
+    nobody = crm_hygiene([], full, today)
+    assert [f.detail for f in nobody] == [
+        "no active stakeholder on record, so nobody is marked champion",
+        "no active stakeholder on record, so nobody is the executive sponsor",
+    ]
+    one = StakeholderRecord(
+        stakeholder_id="s1", name="Lee Chen", role="admin",
+        last_engaged_at=datetime(2027, 2, 20, tzinfo=UTC),
+    )  # fmt: skip
+    assert [f.detail for f in crm_hygiene([one], full, today)] == [
+        "the only active stakeholder, Lee Chen (admin), is not marked champion",
+        "the only active stakeholder, Lee Chen (admin), is not the executive sponsor",
+    ]

@@ -10,6 +10,7 @@ from domain.config import SIGNALS, HealthConfig
 from domain.facts import DataIssue, Windows
 from domain.health import (
     HealthSnapshot,
+    a_or_an,
     band_for,
     feature_adoption_scorecard,
     fmt_money,
@@ -670,3 +671,8 @@ def test_data_issues_pass_through() -> None:
 def test_snapshot_round_trips_through_json() -> None:
     snap = score_health(make_facts(tam_rag="RED"), C, previous=_previous())
     assert HealthSnapshot.model_validate_json(snap.model_dump_json()) == snap
+
+
+def test_a_figure_takes_the_article_it_is_read_with() -> None:
+    assert [a_or_an(x) for x in ("80%", "8%", "11%", "18.5%", "11,000")] == ["an"] * 5
+    assert [a_or_an(x) for x in ("50%", "1%", "180%", "110%", "$80", "n/a")] == ["a"] * 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import get_origin
 
 import pytest
 from hypothesis import given, settings
@@ -10,12 +11,16 @@ from hypothesis import strategies as st
 
 from domain.narrative import (
     FACTS_MODELS,
+    METRIC_LABELS,
     PURPOSES,
     SPECS,
+    ActionChaseFacts,
     ChurnRiskFacts,
+    NudgeFacts,
     build_user_message,
     count_sentences,
     customer_data_block,
+    metric_lines,
     narrative_delivery,
     parse_model_json,
     quote_customer_text,
@@ -183,3 +188,45 @@ def test_narrative_delivery_takes_recipient_from_the_caller() -> None:
     )
     assert "Generated without the model" in req.markdown and "| ARR | $120,000 |" in req.markdown
     assert "| Days to renewal | 48 days |" in req.markdown
+
+
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_every_key_number_has_its_own_label(purpose: str) -> None:
+    """A Key numbers row is a labelled figure, never a field-name fallback."""
+    model = FACTS_MODELS[purpose]
+    shown = [
+        k
+        for k in model.metric_fields()
+        if get_origin(model.model_fields[k].annotation) is not list
+        and model.model_fields[k].annotation is not bool
+    ]
+    assert [k for k in shown if k not in METRIC_LABELS] == []
+
+
+def test_a_flag_is_not_shown_as_a_key_number() -> None:
+    """The chase's to_owner flag was a "To owner | 1" row; the text already says who it goes to."""
+    chase = ActionChaseFacts(
+        account_id="a", account_name="A", **{k: FACTS_SAMPLE[k] for k in (
+            "interaction_kind", "action_id", "agreed_on", "due_on", "days_overdue",
+            "chase_number", "max_chases")}, owner_name="Lee Park", to_owner=True,
+    )  # fmt: skip
+    rows = {m.label: m.value for m in metric_lines(chase)}
+    assert "To owner" not in rows and rows["Owner"] == "Lee Park"
+    assert "to_owner" not in chase.metrics()
+
+
+def test_a_nudge_on_the_slas_last_day_is_not_past_it() -> None:
+    """'for 60 days, past its 60 days SLA' on the first nudge; past it only from the second."""
+    base = {"account_id": "a", "account_name": "Acme", "phase": "4 Value Activation"}
+    first = render_template(
+        NudgeFacts(
+            **base, days_in_phase=60, sla_days=60, missing="Onboarding complete", nudges_sent=1
+        )  # type: ignore[arg-type]
+    ).paragraphs[0]
+    assert "Acme has been in 4 Value Activation for 60 days, the whole of its 60-day SLA." in first
+    second = render_template(
+        NudgeFacts(
+            **base, days_in_phase=120, sla_days=60, missing="Onboarding complete", nudges_sent=2
+        )  # type: ignore[arg-type]
+    ).paragraphs[0]
+    assert "for 120 days, past its 60-day SLA." in second

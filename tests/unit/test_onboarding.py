@@ -123,6 +123,10 @@ def test_maturity_rubric_on_hand_computed_answers_and_telemetry() -> None:
     assert r.weakest is not None and r.weakest.dimension == "sponsorship"
     adoption = next(d for d in r.dimensions if d.dimension == "adoption")
     assert adoption.basis == "30 of 100 seats active in the last 30 days, 30%"
+    # A count and its noun agree (was "1 answer(s)" on every maturity page).
+    basis = {d.dimension: d.basis for d in r.dimensions}
+    assert basis["goals"] == "2 answers, mean level 3.5"
+    assert basis["sponsorship"] == "1 answer, mean level 2"
 
 
 def test_rubric_level_bounds() -> None:

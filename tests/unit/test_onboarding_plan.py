@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from domain.engagement import load_engagement_config
+from domain.narrative import OnboardingPlanFacts, render_template
 from domain.onboarding import SuccessCriterion, TelemetryReading, UseCase, evaluate_criteria
 from domain.onboarding_plan import (
     OnboardingPlanConfig,
@@ -148,3 +149,55 @@ def test_targets_are_configured_in_the_engagement_file() -> None:
     assert plan.first_value_target_on == date(2027, 2, 18)
     with pytest.raises(ValueError, match="onboarding_plan"):
         load_engagement_config('{"onboarding_plan": {"ttfv_target_dayz": {}}}')
+
+
+def _plan_text(**kw: object) -> tuple[str, str]:
+    base: dict[str, object] = {
+        "account_id": "a",
+        "account_name": "Acme",
+        "handed_off_on": date(2026, 12, 1),
+        "ttfv_target_days": 60,
+        "onboarding_target_on": date(2026, 12, 31),
+        "first_value_target_on": date(2027, 1, 30),
+    }
+    out = render_template(OnboardingPlanFacts(**{**base, **kw}))  # type: ignore[arg-type]
+    return out.headline, out.paragraphs[0]
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        (
+            (1, 1, 3, 1, 1),
+            [
+                "Training covers 1 licensed module, already in use; ",
+                "1 use case of 3 still needs embedding",
+                "The approved success criterion is a milestone too, on its own day.",
+            ],
+        ),
+        (
+            (2, 1, 5, 3, 3),
+            [
+                "Training covers 2 licensed modules, 1 of them in use today; ",
+                "3 use cases of 5 still need embedding",
+                "The 3 approved success criteria are milestones too",
+            ],
+        ),
+        ((2, 2, 1, 0, 0), ["all of them in use today; its one use case already shows"]),
+    ],
+)
+def test_plan_text_counts_and_verbs_agree(
+    counts: tuple[int, int, int, int, int], expected: list[str]
+) -> None:
+    keys = ("modules_to_train", "modules_in_use", "use_cases_supported", "use_cases_to_embed", "criteria_count")  # fmt: skip
+    _, text = _plan_text(**dict(zip(keys, counts, strict=True)))
+    assert [e for e in expected if e not in text] == [], text
+
+
+def test_a_reached_first_value_heads_the_plan_instead_of_its_target() -> None:
+    head, reached = _plan_text(first_value_on=date(2026, 12, 20), first_value_days=19)
+    assert head == (
+        "Acme: onboarding plan, first value reached on 2026-12-20 "
+        "(19 days from the handoff, target 60 days)"
+    )
+    assert "first value by 2027-01-30" not in head + reached

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from domain.narrative import NarrativeOutput
+from domain.narrative import NarrativeOutput, render_template
 from domain.qbr import (
     ContractInfo,
     FeatureBenchmark,
@@ -144,3 +144,39 @@ def test_no_data_still_builds() -> None:
         )
     )
     assert len(doc.sections) == 4 and doc.summary.startswith("Review of 90 days")
+
+
+def test_an_unscored_account_has_no_health_score_in_the_qbr_summary() -> None:
+    """'Health 51/100 (UNSCORED)' went into the summary and the digest line."""
+    history = [ScorePoint(as_of=AS_OF - timedelta(days=1), score=51, band="UNSCORED")]
+    doc = build_qbr(data(score_history=history))
+    assert doc.summary.startswith("Health UNSCORED (too little data) · ")
+    assert "51/100" not in doc.summary
+
+
+def test_the_health_narrative_does_not_call_the_latest_driver_the_periods_cause() -> None:
+    """The drivers compare the latest snapshot with the one before it, not the period's ends."""
+    history = [
+        ScorePoint(as_of=AS_OF - timedelta(days=60), score=54, band="AMBER"),
+        ScorePoint(as_of=AS_OF - timedelta(days=1), score=38, band="RED"),
+    ]
+    drivers = ["usage trend 60 -> 75/100 (+2.5 points)"]
+    health = build_qbr(data(score_history=history, drivers=drivers)).section("health")
+    text = " ".join(health.narrative)
+    assert "moved from 54 to 38/100 over the period (-16 points)" in text
+    assert "What moved it most" not in text
+    assert "Since the previous snapshot: usage trend 60 -> 75/100 (+2.5 points)." in text
+
+
+def test_benchmarks_take_their_article_and_no_value_is_not_headed_as_value() -> None:
+    """'against a 80% benchmark' read wrong; 'Value delivered this period' headed no value."""
+    catalogue = [FeatureBenchmark(module="core", event_type="core.search", label="Search", benchmark=0.8)]  # fmt: skip
+    doc = build_qbr(data(catalogue=catalogue, feature_use=[]))
+    adoption = " ".join(doc.section("adoption").narrative + doc.section("adoption").recommendations)
+    assert "against an 80% benchmark" in adoption and "vs an 80% benchmark" in adoption
+    assert "a 80%" not in adoption
+    idle = build_qbr(data(feature_use=[])).section("roi")
+    assert idle.facts.hours_saved is None
+    out = render_template(idle.facts)
+    assert out.headline == "No value measured from product usage this period"
+    assert "no value to report for this period" in out.paragraphs[0]

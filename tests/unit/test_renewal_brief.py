@@ -38,7 +38,15 @@ def test_odds_are_the_rounded_reciprocal() -> None:
     assert one_in(None) is None
 
 
-def _brief(p: float | None, sentiment: CsmSentiment | None = None, reason: str | None = None):  # type: ignore[no-untyped-def]
+def _brief(  # type: ignore[no-untyped-def]
+    p: float | None,
+    sentiment: CsmSentiment | None = None,
+    reason: str | None = None,
+    *,
+    band: str = "AMBER",
+    score: float = 61,
+    churn_level: str = "MEDIUM",
+):
     f = forecast_renewal(
         ForecastInput(
             account_id="acme",
@@ -46,9 +54,9 @@ def _brief(p: float | None, sentiment: CsmSentiment | None = None, reason: str |
             renewal_date=END,
             days_before_end=90,
             arr=48000,
-            band="AMBER",
-            score=61,
-            churn_level="MEDIUM",
+            band=band,
+            score=score,
+            churn_level=churn_level,
             churn_probability=p,
             probability_horizon_days=365 if p is not None else None,
             sentiment=sentiment,
@@ -60,9 +68,9 @@ def _brief(p: float | None, sentiment: CsmSentiment | None = None, reason: str |
         checkpoint_days=90,
         days_to_renewal=(END - AS_OF.date()).days,
         forecast=f,
-        score=61,
-        band="AMBER",
-        churn_level="MEDIUM",
+        score=score,
+        band=band,
+        churn_level=churn_level,
         arr=48000,
         renewal_date=END,
         call_reason=reason,
@@ -119,3 +127,11 @@ def test_without_a_forecast_the_brief_says_it_could_not_be_recorded() -> None:
     out = render_template(facts)
     assert out.headline.endswith("forecast not recorded")
     assert "the forecast of the T-60d checkpoint could not be recorded" in out.paragraphs[0]
+
+
+def test_an_unscored_band_is_not_told_as_a_health_score() -> None:
+    """'it scores 67/100 (UNSCORED)' read as health; too little data says so instead."""
+    _, out = _brief(None, band="UNSCORED", score=67, churn_level="LOW")
+    para = out.paragraphs[0]
+    assert "67/100" not in para and "scores" not in para
+    assert "it is UNSCORED (too little data for a health score) and churn risk LOW" in para

@@ -4,6 +4,7 @@ time-skipping server with the real worker and Postgres."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -113,6 +114,9 @@ async def test_overdue_actions_are_chased_to_their_owner_or_the_csm_and_closed_b
         to_ada = [d for d in drafts if d.to == "ada@acme.example"]
         assert len(to_ada) == 3
         assert "Ada Park: send the user list by" in to_ada[0].text
+        # The date the notes already carry is not repeated (was "... by 2026-12-03 (due 2026-12-03)").
+        assert to_ada[0].subject.startswith("Reminder: send the user list by 20")
+        assert len(re.findall(r"\d{4}-\d{2}-\d{2}", to_ada[0].subject)) == 1, to_ada[0].subject
         assert "1 day overdue" in to_ada[0].text and "reminder 1 of at most 3" in to_ada[0].text
         sources = await load_sources(db_dsn, [account])
         problems = audit(drafts, sources, now.date(), 12)

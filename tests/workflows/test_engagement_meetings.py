@@ -91,6 +91,8 @@ async def test_a_prep_brief_before_the_meeting_and_a_follow_up_with_its_action_i
         assert (
             "Monthly check-in" in prep.text and "first brief for this account" in prep.text.lower()
         )
+        # The open gate by its milestone's label, as the nudge says it (was "first_qbr_delivered").
+        assert "close the gate of 8 Value Proof: First QBR delivered" in prep.text, prep.text
         follow = next(d for d in drafts if d.purpose == "meeting_followup")
         assert "Dana: send the export guide" in follow.text
         assert "no owner yet: book the QBR" in follow.text
