@@ -111,6 +111,7 @@ VALID_UPDATES: dict[str, dict[str, Any]] = {
         "author": "Ann",
         "expires_on": "2027-01-01",
     },
+    "complete_action": {"action_id": "A-1", "done_by": "Ann"},
 }
 assert set(VALID_SIGNALS) == set(SIGNALS) and set(VALID_UPDATES) == set(UPDATES)
 
@@ -220,6 +221,10 @@ REFUSED_BY_VALIDATOR: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "author": st.just("Ann"),
             "expires_on": st.dates(max_value=date(2025, 12, 31)).map(date.isoformat),
         }
+    ),
+    # a fresh account has no action items yet
+    "complete_action": st.fixed_dictionaries(
+        {"action_id": st.sampled_from(["A-1", "A-99"]), "done_by": st.just("Ann")}
     ),
 }
 
