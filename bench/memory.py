@@ -7,7 +7,7 @@ Accounts the handoff and ingestion scenarios left running count: this
 scenario only tops them up to each target.
 
 What to expect, and why: the worker keeps at most `max_cached_workflows`
-workflow instances in memory (`VIM_MAX_CACHED_WORKFLOWS`, 500 by default; the
+workflow instances in memory (`VIM_MAX_CACHED_WORKFLOWS`, 250 by default; the
 SDK's own default is 1,000). Past that, instances are evicted and rebuilt from
 history when their next task comes (a daily scan, a signal), so RSS should
 flatten past the cache size while the dev server and Postgres hold the rest.

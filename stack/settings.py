@@ -41,10 +41,10 @@ class Settings:
     metrics_address: str | None = "127.0.0.1:9464"
     shutdown_grace_seconds: float = 60.0
     # Workflow instances a worker keeps in memory (VIM_MAX_CACHED_WORKFLOWS). Each cached
-    # account workflow holds ~0.3 MB; past this many, an account is rebuilt from its history
-    # when its next task comes (the daily summary, a signal), so RSS stays flat however many
-    # accounts run. The SDK's default (1,000) put a 10,000-account worker at ~430 MB.
-    max_cached_workflows: int = 500
+    # account workflow holds ~0.5 MB (bench: 395 MB at 2,000 accounts with 500 cached, 162
+    # MB idle); past this many, an account is rebuilt from its history when its next task
+    # comes (the daily summary, a signal), so RSS stays flat however many accounts run.
+    max_cached_workflows: int = 250
 
     @property
     def pgdata(self) -> Path:
@@ -97,7 +97,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # Empty string turns the Prometheus endpoint off.
         metrics_address=env.get("VIM_METRICS_ADDRESS", "127.0.0.1:9464") or None,
         shutdown_grace_seconds=float(env.get("VIM_SHUTDOWN_GRACE_SECONDS") or 60),
-        max_cached_workflows=_non_negative_int(env, "VIM_MAX_CACHED_WORKFLOWS", 500),
+        max_cached_workflows=_non_negative_int(env, "VIM_MAX_CACHED_WORKFLOWS", 250),
     )
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_cache_size_is_read_from_the_environment_and_refused_when_not_a_count() -> None:
-    assert load_settings({}).max_cached_workflows == 500
+    assert load_settings({}).max_cached_workflows == 250
     assert load_settings({"VIM_MAX_CACHED_WORKFLOWS": "0"}).max_cached_workflows == 0
     for bad in ("-1", "lots", "1.5"):
         with pytest.raises(ValueError, match="VIM_MAX_CACHED_WORKFLOWS"):
