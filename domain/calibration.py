@@ -68,7 +68,7 @@ from domain.config import (
     HealthConfig,
 )
 from domain.facts import AccountFacts
-from domain.health import BANDS, HealthSnapshot, fmt_pct, score_health
+from domain.health import BANDS, HealthSnapshot, fmt_pct, one_in_n, score_health
 
 Direction = Literal["protective", "anti-predictive", "uninformative", "no data"]
 SCORED_BANDS: tuple[str, ...] = ("RED", "AMBER", "GREEN")
@@ -974,9 +974,8 @@ def churn_odds(
     h, rate = found
     if rate.rate is None or rate.churned == 0:
         return None
-    one_in = max(1, round(1 / rate.rate))
     return (
-        f"on this team's own history, accounts in {band} churned about 1 in {one_in} times "
+        f"on this team's own history, accounts in {band} churned about 1 in {one_in_n(rate.rate)} times "
         f"within {h} days ({rate.churned} of {rate.observations} account-dates, "
         f"{info.validate_from} to {info.validate_to})"
     )

@@ -87,6 +87,12 @@ def round_half_up(x: float, ndigits: int = 1) -> float:
     return float(Decimal(repr(x)).quantize(q, rounding=ROUND_HALF_UP))
 
 
+def one_in_n(p: float) -> int:
+    """A probability above 0 as the N of "1 in N" (half up, at least 1): 0.4 -> 3, 0.125 -> 8.
+    The one definition for every draft that states churn odds."""
+    return max(1, int(round_half_up(1 / p, 0)))
+
+
 def lerp(x: float, x0: float, y0: float, x1: float, y1: float) -> float:
     """Linear interpolation from (x0, y0) to (x1, y1), clamped to the end values."""
     if x <= x0:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from domain.draft_facts import common
 from domain.forecast import CATEGORY_LABELS, Category, RenewalForecast
 from domain.handoff import Handoff
-from domain.health import round_half_up
+from domain.health import one_in_n
 from domain.narrative import RenewalBriefFacts
 
 # The play of each forecast category: the brief's next steps.
@@ -38,7 +38,7 @@ def one_in(p: float | None) -> str | None:
         return None
     if p <= 0:
         return "no churn observed in its band"
-    return f"about 1 in {int(round_half_up(1 / p, 0))}"
+    return f"about 1 in {one_in_n(p)}"
 
 
 def renewal_brief_facts(

@@ -121,6 +121,21 @@ def test_calibrated_config_is_a_valid_readable_config(
     assert churn_odds(DEFAULT_CONFIG, "RED", 60) is None
 
 
+def test_churn_odds_round_like_the_renewal_brief(
+    calibrated: tuple[World, CalibrationReport, HealthConfig],
+) -> None:
+    """One "1 in N" for every draft: a 40% rate is "1 in 3" here and in the renewal brief
+    (it said "1 in 2" here, rounding 2.5 to even)."""
+    from domain.renewal_brief import one_in
+
+    _, _report, config = calibrated
+    doc = config.model_dump(mode="json")
+    doc["calibration"]["churn_rate_by_band"]["60"]["RED"].update(rate=0.4, churned=4)
+    odds = churn_odds(HealthConfig.model_validate(doc), "RED", 60) or ""
+    assert "churned about 1 in 3 times" in odds
+    assert one_in(0.4) == "about 1 in 3"
+
+
 def test_too_few_churners_is_refused_with_the_number_needed() -> None:
     world = generate_world("product_led", seed=3, n_accounts=400)
     few = dict(list(world.outcomes.items())[:3])
